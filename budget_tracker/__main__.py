@@ -1,0 +1,3 @@
+from budget_tracker.cli import main
+
+main(prog_name="budget")

@@ -1,0 +1,144 @@
+"""Output for people and for scripts: aligned tables, JSON and CSV.
+
+Data goes to stdout, messages and warnings to stderr. Colour is used only when the stream
+is a terminal and `NO_COLOR` is not set. Amounts are formatted from Decimal (two places),
+and in JSON they are strings.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TextIO
+
+import click
+
+from budget_tracker.money import format_amount
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    align: str = "<"  # "<" left, ">" right
+
+
+def color_enabled(stream: TextIO | None = None) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    stream = stream if stream is not None else sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def style(text: str, *, err: bool = False, **styles: Any) -> str:
+    """`click.style` only when colour is on for the stream the text goes to."""
+    if not color_enabled(sys.stderr if err else sys.stdout):
+        return text
+    return click.style(text, **styles)
+
+
+def info(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def warn(message: str) -> None:
+    click.echo(style(f"Warning: {message}", err=True, fg="yellow"), err=True)
+
+
+def plain(value: Any) -> str:
+    """A value as text for tables and CSV (amounts with two places, dates ISO)."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format_amount(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def jsonable(value: Any) -> Any:
+    """Amounts as strings (never floats), dates as ISO strings."""
+    if isinstance(value, Decimal):
+        return format_amount(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(jsonable(data), ensure_ascii=False, indent=2)
+
+
+def render_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    *,
+    footer: dict[str, Any] | None = None,
+    styles: Sequence[dict[str, Any] | None] | None = None,
+) -> str:
+    """Aligned columns with a header rule; `footer` is a totals row under a second rule."""
+    header = [column.title for column in columns]
+    body = [[plain(row.get(column.key)) for column in columns] for row in rows]
+    tail = [plain(footer.get(column.key)) for column in columns] if footer else None
+    widths = [
+        max(len(cell) for cell in cells)
+        for cells in zip(header, *body, *([tail] if tail else []), strict=False)
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            f"{cell:{column.align}{width}}"
+            for cell, column, width in zip(cells, columns, widths, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    out = [line(header), rule]
+    for index, cells in enumerate(body):
+        text = line(cells)
+        row_style = styles[index] if styles else None
+        out.append(style(text, **row_style) if row_style else text)
+    if tail is not None:
+        out.extend([rule, line(tail)])
+    return "\n".join(out)
+
+
+def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[Column], stream: TextIO) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([column.key for column in columns])
+    for row in rows:
+        writer.writerow([plain(row.get(column.key)) for column in columns])
+
+
+def emit(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    fmt: str,
+    *,
+    footer: dict[str, Any] | None = None,
+    json_data: Any = None,
+    empty_message: str = "nothing to show",
+) -> None:
+    """Print a listing in the chosen format. JSON prints `json_data` when given, else rows."""
+    if fmt == "json":
+        click.echo(dump_json(json_data if json_data is not None else list(rows)))
+    elif fmt == "csv":
+        write_csv(rows, columns, sys.stdout)
+        sys.stdout.flush()
+    elif not rows:
+        info(empty_message)
+    else:
+        click.echo(render_table(rows, columns, footer=footer))

@@ -1,0 +1,272 @@
+"""All configuration, read once from the environment and `.env`.
+
+`load_settings()` is the only place that reads environment variables. Real environment
+variables win over `.env`, which is looked up from the current directory (not from the
+installed package's folder). Every value is validated here, so a bad setting fails before
+any connection is attempted, with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from budget_tracker.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "budget-tracker"
+SQLITE_FILE_NAME = "budget.db"
+
+# sslmode values that guarantee TLS; `prefer`/`allow`/`disable` may fall back to plain text.
+SECURE_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
+
+# Neon suspends an idle compute after 5 minutes and closes its connections. Recycling
+# pooled connections after 4 minutes means the pool rarely hands out a connection the
+# server has already dropped; pool_pre_ping catches the rest.
+DEFAULT_POOL_RECYCLE = 240
+
+ENV_VARS: dict[str, str] = {
+    "DATABASE_URL": "App database URL; on Neon the pooled (-pooler) endpoint.",
+    "DATABASE_URL_UNPOOLED": "Direct URL for migrations; derived from a Neon pooled URL.",
+    "BUDGET_DB_PATH": "SQLite file used when DATABASE_URL is unset.",
+    "BUDGET_USER": "E-mail of the user commands act for.",
+    "BUDGET_POOL_SIZE": "Connections kept open in the pool (default 5).",
+    "BUDGET_MAX_OVERFLOW": "Extra connections beyond the pool size (default 10).",
+    "BUDGET_POOL_TIMEOUT": "Seconds to wait for a free pooled connection (default 30).",
+    "BUDGET_POOL_RECYCLE": "Seconds before a pooled connection is replaced (default 240).",
+    "BUDGET_POOL_PRE_PING": "Test a pooled connection before use: true/false (default true).",
+    "BUDGET_CONNECT_TIMEOUT": "Seconds to wait when opening a connection (default 10).",
+    "BUDGET_RETRY_SECONDS": "Total seconds to keep retrying transient failures (default 30).",
+}
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    size: int = 5
+    max_overflow: int = 10
+    timeout: float = 30.0
+    recycle: int = DEFAULT_POOL_RECYCLE
+    pre_ping: bool = True
+    connect_timeout: int = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. `database_url` serves the app; `migration_url` serves Alembic."""
+
+    database_url: URL
+    migration_url: URL
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    retry_seconds: float = 30.0
+    user_email: str | None = None
+    env_file: str | None = None
+    direct_url_derived: bool = False
+    """True when `migration_url` was derived from a Neon `-pooler` host."""
+    sources: tuple[str, ...] = ()
+    """Names of the variables that were set (for `budget db check`)."""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_backend_name() == "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite or not self.database_url.database:
+            return None
+        if self.database_url.database == ":memory:":
+            return None
+        return Path(self.database_url.database)
+
+
+def load_dotenv_file() -> str | None:
+    """Load `.env` from the current directory (or a parent); real variables win."""
+    from dotenv import find_dotenv, load_dotenv
+
+    path = find_dotenv(usecwd=True)
+    if path:
+        load_dotenv(path, override=False)
+    return path or None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting. Pass `environ` to bypass `.env` and `os.environ`."""
+    env_file = None
+    if environ is None:
+        env_file = load_dotenv_file()
+        environ = os.environ
+    raw_url = _get(environ, "DATABASE_URL")
+    raw_direct = _get(environ, "DATABASE_URL_UNPOOLED")
+    derived = False
+    if raw_url is None:
+        if raw_direct is not None:
+            raise ConfigError(
+                "DATABASE_URL_UNPOOLED is set but DATABASE_URL is not; set both, or neither "
+                "to use the local SQLite file"
+            )
+        app_url = sqlite_url(_sqlite_path(environ))
+        migration_url = app_url
+    else:
+        app_url = parse_database_url(raw_url, "DATABASE_URL")
+        if raw_direct is not None:
+            migration_url = parse_database_url(raw_direct, "DATABASE_URL_UNPOOLED")
+        else:
+            direct = derive_direct_url(app_url)
+            derived = direct is not None
+            migration_url = direct if direct is not None else app_url
+            if derived:
+                log.info(
+                    "DATABASE_URL_UNPOOLED is not set: migrations use %s "
+                    "(the pooled host without '-pooler')",
+                    migration_url.host,
+                )
+    pool = PoolSettings(
+        size=_int(environ, "BUDGET_POOL_SIZE", 5, minimum=1),
+        max_overflow=_int(environ, "BUDGET_MAX_OVERFLOW", 10, minimum=0),
+        timeout=_float(environ, "BUDGET_POOL_TIMEOUT", 30.0, minimum=0.1),
+        recycle=_int(environ, "BUDGET_POOL_RECYCLE", DEFAULT_POOL_RECYCLE, minimum=-1),
+        pre_ping=_bool(environ, "BUDGET_POOL_PRE_PING", True),
+        connect_timeout=_int(environ, "BUDGET_CONNECT_TIMEOUT", 10, minimum=1),
+    )
+    return Settings(
+        database_url=app_url,
+        migration_url=migration_url,
+        pool=pool,
+        retry_seconds=_float(environ, "BUDGET_RETRY_SECONDS", 30.0, minimum=0.0),
+        user_email=_get(environ, "BUDGET_USER"),
+        env_file=env_file,
+        direct_url_derived=derived,
+        sources=tuple(name for name in ENV_VARS if _get(environ, name) is not None),
+    )
+
+
+def parse_database_url(raw: str, variable: str) -> URL:
+    """Parse a PostgreSQL or SQLite URL, mapping `postgres://` and `postgresql://` to psycopg2.
+
+    Query parameters (`sslmode`, `channel_binding`, ...) are kept as given. A PostgreSQL
+    host that is not loopback must use TLS (`sslmode=require` or stronger).
+    """
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise ConfigError(
+            f"{variable} is not a database URL (expected postgresql://user:password@host/db)"
+        ) from None
+    backend = url.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        if url.drivername not in ("postgres", "postgresql", "postgresql+psycopg2"):
+            raise ConfigError(
+                f"{variable} uses driver {url.drivername!r}; only psycopg2 is supported "
+                "(use postgresql://)"
+            )
+        url = url.set(drivername="postgresql+psycopg2")
+        _require_tls(url, variable)
+        if not url.database:
+            raise ConfigError(f"{variable} names no database (add /dbname after the host)")
+        return url
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+pysqlite")
+    raise ConfigError(f"{variable} uses {backend!r}; Budget Tracker supports PostgreSQL and SQLite")
+
+
+def derive_direct_url(pooled: URL) -> URL | None:
+    """Neon's direct endpoint is the pooled host without `-pooler` in its first label."""
+    host = pooled.host or ""
+    first, dot, rest = host.partition(".")
+    if pooled.get_backend_name() != "postgresql" or not first.endswith("-pooler"):
+        return None
+    return pooled.set(host=first.removesuffix("-pooler") + dot + rest)
+
+
+def is_loopback(host: str | None) -> bool:
+    """No host (a Unix socket) or a loopback name or address."""
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def mask_url(url: URL) -> str:
+    """The URL as text with the password replaced by `***`: the only form ever printed."""
+    return url.render_as_string(hide_password=True)
+
+
+def sqlite_url(path: Path) -> URL:
+    return URL.create("sqlite+pysqlite", database=str(path))
+
+
+def _require_tls(url: URL, variable: str) -> None:
+    if is_loopback(url.host):
+        return
+    sslmode = url.query.get("sslmode")
+    if isinstance(sslmode, tuple):
+        sslmode = sslmode[-1]
+    if sslmode not in SECURE_SSLMODES:
+        raise ConfigError(
+            f"{variable} points at {url.host} without TLS: add ?sslmode=require "
+            "(Neon refuses unencrypted connections, and a password must not cross the "
+            "network in plain text)"
+        )
+
+
+def _sqlite_path(environ: Mapping[str, str]) -> Path:
+    configured = _get(environ, "BUDGET_DB_PATH")
+    if configured is not None:
+        return Path(configured).expanduser()
+    import click
+
+    return Path(click.get_app_dir(APP_NAME)) / SQLITE_FILE_NAME
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _float(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise ConfigError(f"{name} must be a finite number of at least {minimum}, not {raw!r}")
+    return value
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")

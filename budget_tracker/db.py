@@ -1,0 +1,243 @@
+"""The engine, the sessionmaker and the unit-of-work runner: built once per process.
+
+`Database` is created from `Settings` by the CLI (or by a test) and owns one pooled engine
+and one sessionmaker. Every command runs its work through `Database.run()`, which opens
+one transaction, commits it, and retries the whole unit of work on transient failures.
+Services receive the session and never commit.
+
+Nothing session-scoped is sent to PostgreSQL at connect time, because on Neon the app
+talks to PgBouncer in transaction mode, where session state leaks between clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from budget_tracker.config import Settings
+from budget_tracker.errors import BudgetError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCHEMA_HEAD = "0001"
+"""The Alembic revision this code expects; a test keeps it equal to the scripts' head."""
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_BEGIN_OPTION = "budget_sqlite_begin"
+
+
+def create_app_engine(settings: Settings, *, url: URL | None = None, **overrides: Any) -> Engine:
+    """Build the engine for `url` (default: the app URL) with the configured pool."""
+    url = url if url is not None else settings.database_url
+    if url.get_backend_name() == "sqlite":
+        return create_sqlite_engine(url, **overrides)
+    pool = settings.pool
+    options: dict[str, Any] = {
+        "pool_size": pool.size,
+        "max_overflow": pool.max_overflow,
+        "pool_timeout": pool.timeout,
+        "pool_recycle": pool.recycle,
+        "pool_pre_ping": pool.pre_ping,
+        # No hstore columns here: skip the per-connection type lookup query.
+        "use_native_hstore": False,
+        "connect_args": {"connect_timeout": pool.connect_timeout},
+    }
+    options.update(overrides)
+    if options.get("poolclass") is NullPool:
+        for key in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
+            options.pop(key, None)
+    return create_engine(url, **options)
+
+
+def create_sqlite_engine(url: URL, **overrides: Any) -> Engine:
+    """SQLite with foreign keys on, WAL, a busy timeout, and transactions we control.
+
+    pysqlite's own transaction handling is switched off so that SQLAlchemy's BEGIN is real
+    and a writing unit of work can start with `BEGIN IMMEDIATE` (take the write lock before
+    reading), as SQLAlchemy's SQLite documentation recommends.
+    """
+    path = url.database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    options.update(overrides)
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def ensure_sqlite_schema(path: Path, migration_url: URL) -> None:
+    """Migrate a SQLite file to head when it is new or behind (Alembic imported only then).
+
+    The check reads `alembic_version` with the standard library, so the common case costs
+    one local query and no Alembic import.
+    """
+    current = None
+    if path.exists():
+        conn = sqlite3.connect(path)
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            current = row[0] if row else None
+        except sqlite3.DatabaseError:
+            current = None
+        finally:
+            conn.close()
+    if current == SCHEMA_HEAD:
+        return
+    from budget_tracker.migrate import upgrade
+
+    log.info("migrating %s to schema %s", path, SCHEMA_HEAD)
+    upgrade(migration_url)
+
+
+class Database:
+    """One engine and one sessionmaker for the process, built on first use."""
+
+    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self._given_engine = engine
+
+    @cached_property
+    def engine(self) -> Engine:
+        if self._given_engine is not None:
+            return self._given_engine
+        path = self.settings.sqlite_path
+        if path is not None:
+            ensure_sqlite_schema(path, self.settings.migration_url)
+        return create_app_engine(self.settings)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.settings.is_sqlite
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any exception."""
+        with self.sessions() as session, session.begin():
+            if write and self.engine.dialect.name == "sqlite":
+                # Take SQLite's write lock before the first read (BEGIN IMMEDIATE).
+                session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            yield session
+
+    def run(
+        self,
+        work: Callable[[Session], T],
+        *,
+        write: bool = True,
+        on_retry: Callable[[int, BaseException], None] | None = None,
+    ) -> T:
+        """Run `work` in one transaction, retrying all of it on transient failures.
+
+        Retries use exponential backoff with full jitter (0.1 s doubling to 8 s) until
+        `BUDGET_RETRY_SECONDS` have passed; a `BudgetError` or a permanent database error
+        is raised at once.
+        """
+        deadline = time.monotonic() + self.settings.retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self.transaction(write=write) as session:
+                    return work(session)
+            except BudgetError:
+                raise
+            except DBAPIError as exc:
+                delay = min(8.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                if not is_transient(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "transient database error (attempt %d, retrying in %.2fs): %s",
+                    attempt,
+                    delay,
+                    first_line(exc),
+                )
+                if on_retry is not None:
+                    on_retry(attempt, exc)
+                time.sleep(delay)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__ and self._given_engine is None:
+            self.engine.dispose()
+
+
+# SQLSTATEs worth retrying as a whole transaction: serialization failure, deadlock, lock
+# timeout, admin shutdown / crash / cannot connect now, and the connection exception class.
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+)
+TRANSIENT_MESSAGES = (
+    "server closed the connection unexpectedly",
+    "terminating connection due to administrator command",
+    "couldn't connect to compute node",
+    "connection already closed",
+    "connection reset",
+    "ssl syscall error",
+    "eof detected",
+    "database is locked",
+    "database table is locked",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "query_wait_timeout",
+    "server conn crashed",
+    "server_login_retry",
+)
+PERMANENT_MESSAGES = (
+    "password authentication failed",
+    "could not translate host name",
+    "does not exist",
+    "no pg_hba.conf entry",
+)
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether retrying the whole unit of work may succeed."""
+    message = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    if any(text in message for text in PERMANENT_MESSAGES):
+        return False
+    if exc.connection_invalidated:
+        return True
+    code = getattr(exc.orig, "pgcode", None)
+    if code in TRANSIENT_SQLSTATES:
+        return True
+    return any(text in message for text in TRANSIENT_MESSAGES)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a driver error, never the SQL or the parameters."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,194 @@
+"""The schema: typed SQLAlchemy models. Alembic revisions are generated from these.
+
+Money is stored as integer cents through the `Money` type on both backends, so sums and
+comparisons in SQL are exact and SQLite never sees a Decimal. Ownership is enforced by the
+database: an expense or a transfer references its category through `(user_id, id)`, so it
+cannot point at another user's category.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+from sqlalchemy.types import TypeDecorator
+
+from budget_tracker.money import from_cents, to_cents
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME_MAX = 50
+DESCRIPTION_MAX = 200
+EMAIL_MAX = 254
+
+
+class Money(TypeDecorator[Decimal]):
+    """A Decimal amount stored as integer cents (BIGINT): exact on every backend."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = Decimal(value)
+        return to_cents(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return from_cents(value)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # Comparisons and arithmetic with Python numbers are in money, not in cents.
+        return self
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def name_key(name: str) -> str:
+    """The case-insensitive identity of a category name (`Food` and `FOOD` are one)."""
+    return " ".join(name.split()).casefold()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _created_at() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.current_timestamp())
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (CheckConstraint("email <> ''", name="email_not_empty"),)
+
+    @validates("email")
+    def _normalize_email(self, _key: str, value: str) -> str:
+        return normalize_email(value)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX))
+    color: Mapped[str | None] = mapped_column(String(7))
+    monthly_budget: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "name_key"),
+        # Target of the composite foreign keys that tie expenses and transfers to a
+        # category *of the same user*.
+        UniqueConstraint("user_id", "id"),
+        CheckConstraint("monthly_budget >= 0", name="budget_not_negative"),
+        CheckConstraint("name <> ''", name="name_not_empty"),
+        CheckConstraint("color IS NULL OR length(color) = 7", name="color_hex"),
+    )
+
+    @validates("name")
+    def _set_name_key(self, _key: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
+
+
+class Expense(Base):
+    __tablename__ = "expenses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    category_id: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    description: Mapped[str] = mapped_column(String(DESCRIPTION_MAX), server_default="")
+    spent_on: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = _created_at()
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    """Client-generated key (a retried command, or an imported row's fingerprint)."""
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "category_id"],
+            ["categories.user_id", "categories.id"],
+            name="fk_expenses_user_id_category_id_categories",
+        ),
+        UniqueConstraint("user_id", "idempotency_key"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index(None, "user_id", "spent_on"),
+        Index(None, "category_id", "spent_on"),
+    )
+
+
+class BudgetTransfer(Base):
+    """An append-only ledger entry moving budget between two categories for one month."""
+
+    __tablename__ = "budget_transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    from_category_id: Mapped[int] = mapped_column(Integer)
+    to_category_id: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    month: Mapped[dt.date] = mapped_column(Date)
+    """First day of the month whose budgets move."""
+    note: Mapped[str] = mapped_column(String(DESCRIPTION_MAX), server_default="")
+    created_at: Mapped[dt.datetime] = _created_at()
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("budget_transfers.id"), unique=True)
+    """Set on an undo entry: the transfer it reverses (each can be undone once)."""
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "from_category_id"],
+            ["categories.user_id", "categories.id"],
+            name="fk_budget_transfers_user_id_from_category_id_categories",
+        ),
+        ForeignKeyConstraint(
+            ["user_id", "to_category_id"],
+            ["categories.user_id", "categories.id"],
+            name="fk_budget_transfers_user_id_to_category_id_categories",
+        ),
+        UniqueConstraint("user_id", "idempotency_key"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("from_category_id <> to_category_id", name="distinct_categories"),
+        Index(None, "from_category_id", "month"),
+        Index(None, "to_category_id", "month"),
+        Index(None, "user_id", "month"),
+    )
+
+
+TABLE_NAMES = tuple(Base.metadata.tables)

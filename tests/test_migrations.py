@@ -1,0 +1,113 @@
+"""Migrations are the schema's source of truth: up, down, offline and drift checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from budget_tracker.db import SCHEMA_HEAD
+from budget_tracker.migrate import head_revision
+from budget_tracker.models import TABLE_NAMES
+from tests.conftest import create_pg_database, drop_pg_database, pg_env
+
+ROOT = Path(__file__).resolve().parent.parent
+ALEMBIC = [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini")]
+
+
+def alembic(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ALEMBIC, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    """An empty, unmigrated database and the environment that points at it."""
+    if request.param == "sqlite":
+        path = tmp_path / "fresh.db"
+        yield {"DATABASE_URL": f"sqlite:///{path}"}, f"sqlite:///{path}"
+        return
+    request.getfixturevalue("pg_server")
+    name = create_pg_database("budget_migrate")
+    env = pg_env(name)
+    try:
+        yield env, env["DATABASE_URL_UNPOOLED"]
+    finally:
+        drop_pg_database(name)
+
+
+def test_schema_head_constant_matches_the_scripts() -> None:
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_upgrade_check_downgrade_round_trip(fresh: tuple[dict[str, str], str]) -> None:
+    env, direct = fresh
+    up = alembic(env, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert set(TABLE_NAMES) <= tables(direct)
+    check = alembic(env, "check")
+    assert check.returncode == 0, check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    current = alembic(env, "current")
+    assert SCHEMA_HEAD in current.stdout
+    down = alembic(env, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert tables(direct) <= {"alembic_version"}
+    again = alembic(env, "upgrade", "head")
+    assert again.returncode == 0, again.stderr
+
+
+def test_offline_sql_generation(fresh: tuple[dict[str, str], str]) -> None:
+    env, _ = fresh
+    result = alembic(env, "upgrade", "head", "--sql")
+    assert result.returncode == 0, result.stderr
+    for table in TABLE_NAMES:
+        assert f"CREATE TABLE {table}" in result.stdout
+
+
+def test_migrations_use_the_direct_url_not_the_pooler(pg_server: None) -> None:
+    name = create_pg_database("budget_migrate")
+    try:
+        result = alembic(pg_env(name), "upgrade", "head")
+    finally:
+        drop_pg_database(name)
+    assert result.returncode == 0, result.stderr
+    assert ":5432/" in result.stderr and ":6432/" not in result.stderr
+    assert "budget-test" not in result.stderr + result.stdout
+
+
+def test_concurrent_upgrades_migrate_once(fresh: tuple[dict[str, str], str]) -> None:
+    env, direct = fresh
+    procs = [
+        subprocess.Popen(
+            [*ALEMBIC, "upgrade", "head"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
+    ran = sum("Running upgrade  -> 0001" in err for _, err in outputs)
+    assert ran == 1, outputs
+    assert set(TABLE_NAMES) <= tables(direct)

@@ -1,0 +1,139 @@
+"""The database itself refuses bad rows, and money round-trips exactly on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from budget_tracker.models import Category, Expense, User
+from budget_tracker.money import MAX_AMOUNT
+from tests.conftest import Backend
+
+DAY = dt.date(2026, 3, 14)
+
+
+def seed(backend: Backend) -> tuple[int, int, int, int]:
+    """Two users with one category each; returns (alice, alice_food, bob, bob_food)."""
+    with backend.database.transaction() as session:
+        alice = User(email="Alice@Example.com ", name="Alice")
+        bob = User(email="bob@example.com", name="Bob")
+        session.add_all([alice, bob])
+        session.flush()
+        food_a = Category(user_id=alice.id, name="Food", monthly_budget=Decimal("100"))
+        food_b = Category(user_id=bob.id, name="Food", monthly_budget=Decimal("50"))
+        session.add_all([food_a, food_b])
+        session.flush()
+        return alice.id, food_a.id, bob.id, food_b.id
+
+
+def insert_fails(backend: Backend, sql: str, **params: object) -> None:
+    before = backend.snapshot()
+    with pytest.raises(IntegrityError), backend.database.engine.begin() as connection:
+        connection.execute(text(sql), params)
+    assert backend.snapshot() == before
+
+
+def test_email_is_stored_normalized(backend: Backend) -> None:
+    seed(backend)
+    assert backend.scalar("SELECT email FROM users ORDER BY id") == "alice@example.com"
+
+
+def test_expense_amount_must_be_positive(backend: Backend) -> None:
+    alice, food, _, _ = seed(backend)
+    for cents in (0, -500):
+        insert_fails(
+            backend,
+            "INSERT INTO expenses (user_id, category_id, amount, spent_on) VALUES (:u, :c, :a, :d)",
+            u=alice,
+            c=food,
+            a=cents,
+            d=DAY,
+        )
+
+
+def test_expense_cannot_use_another_users_category(backend: Backend) -> None:
+    alice, _, _, bob_food = seed(backend)
+    insert_fails(
+        backend,
+        "INSERT INTO expenses (user_id, category_id, amount, spent_on) VALUES (:u, :c, 100, :d)",
+        u=alice,
+        c=bob_food,
+        d=DAY,
+    )
+
+
+def test_transfer_rules_are_in_the_schema(backend: Backend) -> None:
+    alice, food, _, bob_food = seed(backend)
+    insert = (
+        "INSERT INTO budget_transfers (user_id, from_category_id, to_category_id, amount, month)"
+        " VALUES (:u, :f, :t, :a, :m)"
+    )
+    month = DAY.replace(day=1)
+    insert_fails(backend, insert, u=alice, f=food, t=food, a=100, m=month)
+    insert_fails(backend, insert, u=alice, f=food, t=bob_food, a=100, m=month)
+    with backend.database.transaction() as session:
+        other = Category(user_id=alice, name="Fun")
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    insert_fails(backend, insert, u=alice, f=food, t=other_id, a=0, m=month)
+
+
+def test_category_names_are_unique_per_user_regardless_of_case(backend: Backend) -> None:
+    alice, _, bob, _ = seed(backend)
+    with pytest.raises(IntegrityError), backend.database.transaction() as session:
+        session.add(Category(user_id=alice, name="FOOD"))
+    with backend.database.transaction() as session:
+        session.add(Category(user_id=bob, name="Fun"))  # other users are independent
+    assert backend.scalar("SELECT count(*) FROM categories") == 3
+
+
+def test_negative_budget_and_bad_colour_are_refused(backend: Backend) -> None:
+    alice, _, _, _ = seed(backend)
+    insert = "INSERT INTO categories (user_id, name, name_key, color, monthly_budget) VALUES "
+    insert_fails(backend, insert + "(:u, 'X', 'x', NULL, -1)", u=alice)
+    insert_fails(backend, insert + "(:u, 'Y', 'y', '#FFF', 0)", u=alice)
+
+
+def test_floats_are_never_accepted_as_money(backend: Backend) -> None:
+    alice, food, _, _ = seed(backend)
+    with (
+        pytest.raises(StatementError, match="money must be a Decimal, not float"),
+        backend.database.transaction() as session,
+    ):
+        session.add(Expense(user_id=alice, category_id=food, amount=12.5, spent_on=DAY))  # type: ignore[arg-type]
+        session.flush()
+
+
+amounts = st.decimals(min_value=Decimal("0.01"), max_value=MAX_AMOUNT, places=2)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=st.lists(amounts, min_size=1, max_size=5))
+def test_money_round_trips_exactly_and_sums_in_sql(backend: Backend, values: list[Decimal]) -> None:
+    alice, food, _, _ = (
+        backend.rows("SELECT u.id, c.id, 0, 0 FROM users u JOIN categories c ON c.user_id = u.id")
+        or [seed(backend)]
+    )[0]
+    with backend.database.transaction() as session:
+        session.execute(text("DELETE FROM expenses"))
+        ids = []
+        for value in values:
+            expense = Expense(user_id=alice, category_id=food, amount=value, spent_on=DAY)
+            session.add(expense)
+            session.flush()
+            ids.append(expense.id)
+    with backend.database.transaction(write=False) as session:
+        stored = [session.get(Expense, id_, populate_existing=True).amount for id_ in ids]  # type: ignore[union-attr]
+        total = session.scalar(select(func.sum(Expense.amount)))
+    assert stored == values
+    assert all(isinstance(value, Decimal) for value in stored)
+    assert total == sum(values) and isinstance(total, Decimal)
