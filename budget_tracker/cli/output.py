@@ -142,3 +142,13 @@ def emit(
         info(empty_message)
     else:
         click.echo(render_table(rows, columns, footer=footer))
+
+
+def announce_first_run(first_run: Any) -> None:
+    """Say once, on stderr, what the zero-setup first run created (a `FirstRun` or None)."""
+    if first_run is None:
+        return
+    info(
+        f"Welcome! Created local user {first_run.user.email} with categories "
+        f"{', '.join(first_run.categories)} (set budgets with `budget category set-budget`)."
+    )

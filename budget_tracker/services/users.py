@@ -68,3 +68,14 @@ def _local_name() -> str:
         return getpass.getuser()[:100] or "Me"
     except (KeyError, OSError):
         return "Me"
+
+
+def acting_user(session: Session, *, email: str | None) -> tuple[User, FirstRun | None]:
+    """The user a command acts for; on an empty database, first create the local default.
+
+    Returns what a first run created (or None) so the CLI can say so once.
+    """
+    first_run = None if email else bootstrap_if_empty(session)
+    if first_run is not None:
+        return first_run.user, first_run
+    return resolve_user(session, email=email), None
