@@ -4,4 +4,12 @@ from __future__ import annotations
 
 import click
 
+from budget_tracker.cli import expenses
+
 ALL: list[click.Command] = []
+ALL += [
+    expenses.add_expense,
+    expenses.list_expenses,
+    expenses.edit_expense,
+    expenses.delete_expense,
+]

@@ -1,0 +1,255 @@
+"""`budget add-expense`, `expenses`, `edit-expense`, `delete-expense`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import uuid
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from budget_tracker.cli.output import Column, announce_first_run, emit, info, warn
+from budget_tracker.cli.params import (
+    AMOUNT,
+    DATE,
+    DESCRIPTION,
+    MONTH,
+    NAME,
+    format_option,
+    user_option,
+)
+from budget_tracker.cli.state import AppState
+from budget_tracker.money import format_amount
+
+EXPENSE_COLUMNS = (
+    Column("id", "ID", ">"),
+    Column("date", "Date"),
+    Column("category", "Category"),
+    Column("amount", "Amount", ">"),
+    Column("description", "Description"),
+)
+
+
+def summary(row: Any) -> str:
+    """One line describing an expense (an `ExpenseRow`)."""
+    text = f"{format_amount(row.amount)} {row.category} on {row.date.isoformat()}"
+    return f"{text}: {row.description}" if row.description else text
+
+
+@click.command("add-expense")
+@click.argument("amount", type=AMOUNT)
+@click.argument("category", type=NAME)
+@click.argument("description", type=DESCRIPTION, required=False, default="")
+@click.option("--date", "spent_on", type=DATE, help="Day of the expense (default: today).")
+@user_option
+@click.pass_obj
+def add_expense(
+    state: AppState,
+    amount: Decimal,
+    category: str,
+    description: str,
+    spent_on: dt.date | None,
+    user_email: str | None,
+) -> None:
+    """Record an expense of AMOUNT in CATEGORY (matched in any case).
+
+    Prints the new expense's id and a summary; warns on stderr, without failing, when the
+    expense takes the category over its budget for the month.
+
+    \b
+    Example:
+      budget add-expense 12.50 Food "Lunch"
+      budget add-expense 40 transport --date yesterday
+    """
+    from budget_tracker.services.expenses import add_expense as add
+
+    day = spent_on or dt.date.today()
+    # Generated once per invocation, outside the retry loop: every retry of this unit of
+    # work carries the same key, so a write that did commit can be recognised.
+    key = uuid.uuid4().hex
+    added = state.database.run(
+        lambda session: add(
+            session,
+            user_email=user_email,
+            category=category,
+            amount=amount,
+            spent_on=day,
+            description=description,
+            idempotency_key=key,
+        ),
+        write=True,
+    )
+    announce_first_run(added.first_run)
+    click.echo(f"Added expense {added.expense.id}: {summary(added.expense)}")
+    month = added.month
+    if month.over_by > 0:
+        warn(
+            f"{added.expense.category} is over its {month.month:%Y-%m} budget: spent "
+            f"{format_amount(month.spent)} of {format_amount(month.budget)} "
+            f"({format_amount(month.over_by)} over)"
+        )
+
+
+def _month_range(
+    month: dt.date | None, date_from: dt.date | None, date_to: dt.date | None
+) -> tuple[dt.date | None, dt.date | None]:
+    if month is not None:
+        if date_from is not None or date_to is not None:
+            raise click.UsageError("use either --month or --from/--to, not both")
+        following = (month + dt.timedelta(days=32)).replace(day=1)
+        return month, following - dt.timedelta(days=1)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise click.BadParameter(
+            f"--from {date_from.isoformat()} is after --to {date_to.isoformat()}",
+            param_hint="'--from'",
+        )
+    return date_from, date_to
+
+
+@click.command("expenses")
+@click.option("--month", type=MONTH, help="Only this month (YYYY-MM).")
+@click.option("--from", "date_from", type=DATE, help="From this day (inclusive).")
+@click.option("--to", "date_to", type=DATE, help="Up to this day (inclusive).")
+@click.option("--category", type=NAME, help="Only this category.")
+@click.option("--search", type=DESCRIPTION, help="Text the description contains (any case).")
+@click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
+@click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many.")
+@format_option
+@user_option
+@click.pass_obj
+def list_expenses(
+    state: AppState,
+    month: dt.date | None,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    category: str | None,
+    search: str | None,
+    min_amount: Decimal | None,
+    max_amount: Decimal | None,
+    limit: int | None,
+    fmt: str,
+    user_email: str | None,
+) -> None:
+    """List expenses, newest first, with a total line.
+
+    The total and count cover every matching expense, also those cut off by --limit.
+    JSON output is an object: {"expenses": [...], "count": N, "total": "..."}.
+
+    \b
+    Example:
+      budget expenses --month 2026-03 --category food
+      budget expenses --search lunch --min 10 --format csv
+    """
+    from budget_tracker.services.expenses import ExpenseFilter
+    from budget_tracker.services.expenses import list_expenses as list_
+
+    start, end = _month_range(month, date_from, date_to)
+    if min_amount is not None and max_amount is not None and min_amount > max_amount:
+        raise click.BadParameter(
+            f"--min {min_amount} is larger than --max {max_amount}", param_hint="'--min'"
+        )
+    filters = ExpenseFilter(
+        date_from=start,
+        date_to=end,
+        category=category,
+        search=search or None,
+        min_amount=min_amount,
+        max_amount=max_amount,
+        limit=limit,
+    )
+    listing = state.database.run(
+        lambda session: list_(session, user_email=user_email, filters=filters), write=False
+    )
+    announce_first_run(listing.first_run)
+    rows = [asdict(row) for row in listing.rows]
+    noun = "expense" if listing.count == 1 else "expenses"
+    emit(
+        rows,
+        EXPENSE_COLUMNS,
+        fmt,
+        footer={"date": "Total", "category": f"{listing.count} {noun}", "amount": listing.total},
+        json_data={"expenses": rows, "count": listing.count, "total": listing.total},
+        empty_message="no expenses match",
+    )
+    if fmt == "table" and len(rows) < listing.count:
+        info(f"showing {len(rows)} of {listing.count} matching expenses (--limit)")
+
+
+@click.command("edit-expense")
+@click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
+@click.option("--amount", type=AMOUNT, help="New amount.")
+@click.option("--category", type=NAME, help="New category (any case).")
+@click.option("--description", type=DESCRIPTION, help='New description ("" clears it).')
+@click.option("--date", "spent_on", type=DATE, help="New day.")
+@user_option
+@click.pass_obj
+def edit_expense(
+    state: AppState,
+    expense_id: int,
+    amount: Decimal | None,
+    category: str | None,
+    description: str | None,
+    spent_on: dt.date | None,
+    user_email: str | None,
+) -> None:
+    """Change an expense's amount, category, description or date.
+
+    \b
+    Example:
+      budget edit-expense 42 --amount 13.20 --category transport
+    """
+    from budget_tracker.services.expenses import edit_expense as edit
+
+    if amount is None and category is None and description is None and spent_on is None:
+        raise click.UsageError(
+            "nothing to change: give --amount, --category, --description or --date"
+        )
+    change = state.database.run(
+        lambda session: edit(
+            session,
+            user_email=user_email,
+            expense_id=expense_id,
+            amount=amount,
+            category=category,
+            description=description,
+            spent_on=spent_on,
+        ),
+        write=True,
+    )
+    announce_first_run(change.first_run)
+    assert change.after is not None
+    click.echo(f"Updated expense {expense_id}: {summary(change.after)}")
+    info(f"was: {summary(change.before)}")
+
+
+@click.command("delete-expense")
+@click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@user_option
+@click.pass_obj
+def delete_expense(state: AppState, expense_id: int, yes: bool, user_email: str | None) -> None:
+    """Delete an expense. Asks first when run on a terminal; --yes skips the question.
+
+    \b
+    Example:
+      budget delete-expense 42 --yes
+    """
+    from budget_tracker.services.expenses import delete_expense as delete
+    from budget_tracker.services.expenses import get_expense
+
+    if not yes and sys.stdin.isatty():
+        row = state.database.run(
+            lambda session: get_expense(session, user_email=user_email, expense_id=expense_id),
+            write=False,
+        )
+        click.confirm(f"Delete expense {expense_id} ({summary(row)})?", abort=True, err=True)
+    change = state.database.run(
+        lambda session: delete(session, user_email=user_email, expense_id=expense_id),
+        write=True,
+    )
+    announce_first_run(change.first_run)
+    click.echo(f"Deleted expense {expense_id}: {summary(change.before)}")

@@ -1,0 +1,393 @@
+"""Categories: lookup by name (case-insensitive), budgets per month, and their CRUD rules.
+
+A category's budget for a month is its `monthly_budget` plus the budget transfers into it
+minus the transfers out of it for that month (`budget_transfers.month` is the month's first
+day). The SQL pieces that compute this live here so every command (add-expense's warning,
+`category list`, reports) computes it the same way, in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    ScalarSelect,
+    SQLColumnExpression,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+from budget_tracker.errors import Conflict, NotFound
+from budget_tracker.models import BudgetTransfer, Category, Expense, Money, name_key
+from budget_tracker.services.users import FirstRun, acting_user
+
+ZERO = Decimal("0.00")
+
+
+def month_span(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The first day of `day`'s month and the first day of the next month."""
+    start = day.replace(day=1)
+    return start, (start + dt.timedelta(days=32)).replace(day=1)
+
+
+def _money(expression: ColumnElement[Any]) -> ColumnElement[Decimal]:
+    """`coalesce(expression, 0)` read back as money (integer cents -> Decimal)."""
+    return func.coalesce(expression, 0, type_=Money)
+
+
+def spent_in(
+    category_id: SQLColumnExpression[int], start: dt.date, end: dt.date
+) -> ScalarSelect[Decimal]:
+    """Correlated subquery: what was spent in the category on days start <= d < end."""
+    return (
+        select(_money(func.sum(Expense.amount)))
+        .where(
+            Expense.category_id == category_id,
+            Expense.spent_on >= start,
+            Expense.spent_on < end,
+        )
+        .scalar_subquery()
+    )
+
+
+def transfers_net(category_id: SQLColumnExpression[int], month: dt.date) -> ScalarSelect[Decimal]:
+    """Correlated subquery: budget transferred into the category minus out of it, that month."""
+    signed = case(
+        (BudgetTransfer.to_category_id == category_id, BudgetTransfer.amount),
+        else_=-BudgetTransfer.amount,
+    )
+    return (
+        select(_money(func.sum(signed)))
+        .where(
+            or_(
+                BudgetTransfer.to_category_id == category_id,
+                BudgetTransfer.from_category_id == category_id,
+            ),
+            BudgetTransfer.month == month,
+        )
+        .scalar_subquery()
+    )
+
+
+@dataclass(frozen=True)
+class MonthBudget:
+    """A category's budget and spending for one month."""
+
+    month: dt.date
+    monthly_budget: Decimal
+    transfers: Decimal
+    spent: Decimal
+
+    @property
+    def budget(self) -> Decimal:
+        return self.monthly_budget + self.transfers
+
+    @property
+    def has_budget(self) -> bool:
+        """A category with no monthly budget and no transfers that month has no budget to
+        exceed (the starter categories begin that way): no over-budget warning for it."""
+        return self.monthly_budget != 0 or self.transfers != 0
+
+    @property
+    def over_by(self) -> Decimal:
+        """How far spending exceeds the budget (zero when within it or without a budget)."""
+        if not self.has_budget:
+            return ZERO
+        return max(ZERO, self.spent - self.budget)
+
+
+def unknown_category(session: Session, *, user_id: int, name: str) -> NotFound:
+    """The refusal for a category name the user does not have: their list and a guess."""
+    names = list(
+        session.scalars(
+            select(Category.name).where(Category.user_id == user_id).order_by(Category.name_key)
+        )
+    )
+    if not names:
+        return NotFound(
+            f"no category {name!r}: there are no categories yet; add one with "
+            "`budget category add NAME`"
+        )
+    keys = {name_key(known): known for known in names}
+    close = difflib.get_close_matches(name_key(name), list(keys), n=1, cutoff=0.6)
+    guess = f"; did you mean {keys[close[0]]!r}?" if close else ""
+    return NotFound(f"no category {name!r} (categories: {', '.join(names)}){guess}")
+
+
+def find_category(session: Session, *, user_id: int, name: str) -> Category:
+    """The user's category named `name` (any case), or NotFound with the list of names."""
+    category = session.scalar(
+        select(Category).where(Category.user_id == user_id, Category.name_key == name_key(name))
+    )
+    if category is None:
+        raise unknown_category(session, user_id=user_id, name=name)
+    return category
+
+
+def _ensure_name_free(
+    session: Session, *, user_id: int, name: str, except_id: int | None = None
+) -> None:
+    query = select(Category.name).where(
+        Category.user_id == user_id, Category.name_key == name_key(name)
+    )
+    if except_id is not None:
+        query = query.where(Category.id != except_id)
+    existing = session.scalar(query)
+    if existing is not None:
+        raise Conflict(f"a category named {existing!r} already exists")
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    id: int
+    name: str
+    color: str | None
+    monthly_budget: Decimal
+    budget: Decimal
+    spent: Decimal
+
+    @property
+    def left(self) -> Decimal:
+        return self.budget - self.spent
+
+
+@dataclass(frozen=True)
+class CategoryListing:
+    month: dt.date
+    rows: list[CategoryRow]
+    first_run: FirstRun | None
+
+
+def list_categories(session: Session, *, user_email: str | None, today: dt.date) -> CategoryListing:
+    """Every category of the user with its budget and spending for `today`'s month.
+
+    One query: the per-category sums are correlated subqueries, not a query per category.
+    """
+    user, first_run = acting_user(session, email=user_email)
+    start, end = month_span(today)
+    transfers = transfers_net(Category.id, start).label("transfers")
+    spent = spent_in(Category.id, start, end).label("spent")
+    result = session.execute(
+        select(
+            Category.id, Category.name, Category.color, Category.monthly_budget, transfers, spent
+        )
+        .where(Category.user_id == user.id)
+        .order_by(Category.name_key)
+    )
+    rows = [
+        CategoryRow(
+            id=row.id,
+            name=row.name,
+            color=row.color,
+            monthly_budget=row.monthly_budget,
+            budget=row.monthly_budget + row.transfers,
+            spent=row.spent,
+        )
+        for row in result
+    ]
+    return CategoryListing(month=start, rows=rows, first_run=first_run)
+
+
+@dataclass(frozen=True)
+class CategoryChange:
+    """A category after a change, and what the change did (for the one-line summary)."""
+
+    id: int
+    name: str
+    color: str | None
+    monthly_budget: Decimal
+    first_run: FirstRun | None
+    old_name: str | None = None
+    old_budget: Decimal | None = None
+
+
+def _change(category: Category, first_run: FirstRun | None, **extra: Any) -> CategoryChange:
+    return CategoryChange(
+        id=category.id,
+        name=category.name,
+        color=category.color,
+        monthly_budget=category.monthly_budget,
+        first_run=first_run,
+        **extra,
+    )
+
+
+def add_category(
+    session: Session,
+    *,
+    user_email: str | None,
+    name: str,
+    monthly_budget: Decimal,
+    color: str | None,
+) -> CategoryChange:
+    """Create a category; refused when the name (in any case) is taken."""
+    user, first_run = acting_user(session, email=user_email)
+    _ensure_name_free(session, user_id=user.id, name=name)
+    category = Category(user_id=user.id, name=name, color=color, monthly_budget=monthly_budget)
+    session.add(category)
+    session.flush()
+    return _change(category, first_run)
+
+
+def rename_category(
+    session: Session, *, user_email: str | None, name: str, new_name: str
+) -> CategoryChange:
+    """Rename a category; a change of case only (`food` -> `Food`) is allowed."""
+    user, first_run = acting_user(session, email=user_email)
+    category = find_category(session, user_id=user.id, name=name)
+    _ensure_name_free(session, user_id=user.id, name=new_name, except_id=category.id)
+    old_name = category.name
+    category.name = new_name
+    session.flush()
+    return _change(category, first_run, old_name=old_name)
+
+
+def set_category_budget(
+    session: Session, *, user_email: str | None, name: str, monthly_budget: Decimal
+) -> CategoryChange:
+    """Set the monthly budget (zero removes it); transfers already made are kept."""
+    user, first_run = acting_user(session, email=user_email)
+    category = find_category(session, user_id=user.id, name=name)
+    old_budget = category.monthly_budget
+    category.monthly_budget = monthly_budget
+    session.flush()
+    return _change(category, first_run, old_budget=old_budget)
+
+
+@dataclass(frozen=True)
+class CategoryRemoval:
+    """What deleting or merging a category did."""
+
+    source: str
+    target: str | None
+    expenses_moved: int
+    transfers_moved: int
+    transfers_netted: int
+    """Transfers between SOURCE and TARGET, removed because they net out once merged."""
+    target_budget: Decimal | None
+    first_run: FirstRun | None
+
+
+def _affected(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and return how many rows it changed."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+def _move_contents(session: Session, *, source: Category, target: Category) -> tuple[int, int, int]:
+    """Re-point every expense and ledger entry of `source` at `target`.
+
+    A transfer between the two would become a transfer from a category to itself, which the
+    schema forbids and which means nothing: it moved budget within what is now one category,
+    so the merged category's budget is the same with or without it. Such entries (and their
+    undo entries, which are also between the two) are deleted.
+    Returns (expenses moved, transfers moved, transfers removed).
+    """
+    between = or_(
+        (BudgetTransfer.from_category_id == source.id)
+        & (BudgetTransfer.to_category_id == target.id),
+        (BudgetTransfer.from_category_id == target.id)
+        & (BudgetTransfer.to_category_id == source.id),
+    )
+    mine = BudgetTransfer.user_id == source.user_id
+    netted = _affected(session, delete(BudgetTransfer).where(mine, between))
+    moved_out = _affected(
+        session,
+        update(BudgetTransfer)
+        .where(mine, BudgetTransfer.from_category_id == source.id)
+        .values(from_category_id=target.id),
+    )
+    moved_in = _affected(
+        session,
+        update(BudgetTransfer)
+        .where(mine, BudgetTransfer.to_category_id == source.id)
+        .values(to_category_id=target.id),
+    )
+    expenses = _affected(
+        session,
+        update(Expense)
+        .where(Expense.user_id == source.user_id, Expense.category_id == source.id)
+        .values(category_id=target.id),
+    )
+    return expenses, moved_out + moved_in, netted
+
+
+def _two_categories(
+    session: Session, *, user_id: int, source: str, target: str
+) -> tuple[Category, Category]:
+    source_category = find_category(session, user_id=user_id, name=source)
+    target_category = find_category(session, user_id=user_id, name=target)
+    if source_category.id == target_category.id:
+        raise Conflict(f"{source!r} and {target!r} are the same category")
+    return source_category, target_category
+
+
+def delete_category(
+    session: Session, *, user_email: str | None, name: str, move_to: str | None
+) -> CategoryRemoval:
+    """Delete a category. Refused while it has expenses or transfers, unless `move_to`
+    names another category to receive them (its monthly budget is dropped, not moved)."""
+    user, first_run = acting_user(session, email=user_email)
+    if move_to is None:
+        category = find_category(session, user_id=user.id, name=name)
+        expenses, transfers = session.execute(
+            select(
+                select(func.count()).where(Expense.category_id == category.id).scalar_subquery(),
+                select(func.count())
+                .where(
+                    or_(
+                        BudgetTransfer.from_category_id == category.id,
+                        BudgetTransfer.to_category_id == category.id,
+                    )
+                )
+                .scalar_subquery(),
+            )
+        ).one()
+        if expenses or transfers:
+            raise Conflict(
+                f"category {category.name!r} is in use ({expenses} expenses, {transfers} "
+                "transfers): use --move-to OTHER to move them, or `budget category merge`"
+            )
+        session.delete(category)
+        session.flush()
+        return CategoryRemoval(category.name, None, 0, 0, 0, None, first_run)
+    source, target = _two_categories(session, user_id=user.id, source=name, target=move_to)
+    moved = _move_contents(session, source=source, target=target)
+    session.delete(source)
+    session.flush()
+    return CategoryRemoval(source.name, target.name, *moved, target.monthly_budget, first_run)
+
+
+def merge_categories(
+    session: Session, *, user_email: str | None, source: str, target: str
+) -> CategoryRemoval:
+    """Fold SOURCE into TARGET: its expenses and ledger entries move, its monthly budget is
+    added to TARGET's, and SOURCE is removed. One transaction (the caller's)."""
+    user, first_run = acting_user(session, email=user_email)
+    source_category, target_category = _two_categories(
+        session, user_id=user.id, source=source, target=target
+    )
+    moved = _move_contents(session, source=source_category, target=target_category)
+    target_category.monthly_budget += source_category.monthly_budget
+    session.delete(source_category)
+    session.flush()
+    return CategoryRemoval(
+        source_category.name,
+        target_category.name,
+        *moved,
+        target_category.monthly_budget,
+        first_run,
+    )

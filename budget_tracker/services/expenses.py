@@ -1,0 +1,307 @@
+"""Expenses: record, list, edit and delete, always scoped to the acting user.
+
+`add_expense` is the hot path of the product and sends two statements inside its
+transaction on a migrated database: one lookup that resolves the user, the category and
+the category's budget and spending for the month, and one INSERT ... RETURNING. When the
+lookup finds nothing, it works out why afterwards (first run, unknown user, unknown
+category) with further queries: refusals may be slow, the common case may not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from budget_tracker.errors import NotFound
+from budget_tracker.models import Category, Expense, User, name_key, normalize_email
+from budget_tracker.services.categories import (
+    MonthBudget,
+    find_category,
+    month_span,
+    spent_in,
+    transfers_net,
+    unknown_category,
+)
+from budget_tracker.services.users import FirstRun, acting_user
+
+
+@dataclass(frozen=True)
+class ExpenseRow:
+    """An expense as the commands show it."""
+
+    id: int
+    date: dt.date
+    category: str
+    amount: Decimal
+    description: str
+
+
+@dataclass(frozen=True)
+class AddedExpense:
+    expense: ExpenseRow
+    month: MonthBudget
+    """The category's budget and spending for the expense's month, this expense included."""
+    first_run: FirstRun | None
+
+
+def _only_user() -> ColumnElement[bool]:
+    """True for the user row when it is the only user (the default acting user)."""
+    other = aliased(User)
+    return ~exists().where(other.id != User.id)
+
+
+@dataclass(frozen=True)
+class _Found:
+    user_id: int
+    category_id: int
+    category_name: str
+    monthly_budget: Decimal
+    transfers: Decimal
+    spent: Decimal
+
+
+def _lookup(
+    session: Session, *, who: ColumnElement[bool], category: str, month: dt.date
+) -> _Found | None:
+    """The one query of the hot path: user, category, and the category's month figures."""
+    start, end = month_span(month)
+    row = session.execute(
+        select(
+            User.id.label("user_id"),
+            Category.id.label("category_id"),
+            Category.name.label("category_name"),
+            Category.monthly_budget,
+            transfers_net(Category.id, start).label("transfers"),
+            spent_in(Category.id, start, end).label("spent"),
+        )
+        .join(Category, (Category.user_id == User.id) & (Category.name_key == name_key(category)))
+        .where(who)
+    ).one_or_none()
+    return None if row is None else _Found(*row)
+
+
+def insert_expense(
+    session: Session,
+    *,
+    user_id: int,
+    category_id: int,
+    amount: Decimal,
+    spent_on: dt.date,
+    description: str,
+    idempotency_key: str | None,
+) -> Expense:
+    """The single place an expense row is written (one INSERT ... RETURNING)."""
+    expense = Expense(
+        user_id=user_id,
+        category_id=category_id,
+        amount=amount,
+        spent_on=spent_on,
+        description=description,
+        idempotency_key=idempotency_key,
+    )
+    session.add(expense)
+    session.flush()
+    return expense
+
+
+def add_expense(
+    session: Session,
+    *,
+    user_email: str | None,
+    category: str,
+    amount: Decimal,
+    spent_on: dt.date,
+    description: str,
+    idempotency_key: str | None,
+) -> AddedExpense:
+    """Record an expense for the acting user in their category named `category` (any case).
+
+    `idempotency_key` is generated once per command invocation, so a retried unit of work
+    can recognise an expense that was already committed.
+    """
+    first_run: FirstRun | None = None
+    who = User.email == normalize_email(user_email) if user_email else _only_user()
+    found = _lookup(session, who=who, category=category, month=spent_on)
+    if found is None:
+        # Diagnose: bootstrap an empty database, or refuse an unknown/ambiguous user...
+        user, first_run = acting_user(session, email=user_email)
+        found = _lookup(session, who=User.id == user.id, category=category, month=spent_on)
+        if found is None:
+            # ...or an unknown category, with the user's list and a "did you mean".
+            raise unknown_category(session, user_id=user.id, name=category)
+    expense = insert_expense(
+        session,
+        user_id=found.user_id,
+        category_id=found.category_id,
+        amount=amount,
+        spent_on=spent_on,
+        description=description,
+        idempotency_key=idempotency_key,
+    )
+    return AddedExpense(
+        expense=ExpenseRow(
+            id=expense.id,
+            date=spent_on,
+            category=found.category_name,
+            amount=amount,
+            description=description,
+        ),
+        month=MonthBudget(
+            month=spent_on.replace(day=1),
+            monthly_budget=found.monthly_budget,
+            transfers=found.transfers,
+            spent=found.spent + amount,
+        ),
+        first_run=first_run,
+    )
+
+
+@dataclass(frozen=True)
+class ExpenseFilter:
+    """Which expenses `list_expenses` returns; every bound is inclusive."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    category: str | None = None
+    search: str | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class ExpenseListing:
+    rows: list[ExpenseRow]
+    count: int
+    """How many expenses match (before --limit)."""
+    total: Decimal
+    """The sum of every matching expense (before --limit)."""
+    first_run: FirstRun | None
+
+
+def list_expenses(
+    session: Session, *, user_email: str | None, filters: ExpenseFilter
+) -> ExpenseListing:
+    """The acting user's expenses matching `filters`, newest first, with count and total.
+
+    The count and total cover every match, not only the `limit` shown; they come from
+    window functions in the same query.
+    """
+    user, first_run = acting_user(session, email=user_email)
+    conditions: list[ColumnElement[bool]] = [Expense.user_id == user.id]
+    if filters.category is not None:
+        category = find_category(session, user_id=user.id, name=filters.category)
+        conditions.append(Expense.category_id == category.id)
+    if filters.date_from is not None:
+        conditions.append(Expense.spent_on >= filters.date_from)
+    if filters.date_to is not None:
+        conditions.append(Expense.spent_on <= filters.date_to)
+    if filters.search:
+        conditions.append(Expense.description.icontains(filters.search, autoescape=True))
+    if filters.min_amount is not None:
+        conditions.append(Expense.amount >= filters.min_amount)
+    if filters.max_amount is not None:
+        conditions.append(Expense.amount <= filters.max_amount)
+    query = (
+        select(
+            Expense.id,
+            Expense.spent_on,
+            Category.name,
+            Expense.amount,
+            Expense.description,
+            func.count().over().label("matching"),
+            func.sum(Expense.amount).over().label("total"),
+        )
+        .join(Category, Category.id == Expense.category_id)
+        .where(*conditions)
+        .order_by(Expense.spent_on.desc(), Expense.id.desc())
+        .limit(filters.limit)
+    )
+    result = session.execute(query).all()
+    rows = [
+        ExpenseRow(
+            id=row.id,
+            date=row.spent_on,
+            category=row.name,
+            amount=row.amount,
+            description=row.description,
+        )
+        for row in result
+    ]
+    count = result[0].matching if result else 0
+    total = result[0].total if result else Decimal("0.00")
+    return ExpenseListing(rows=rows, count=count, total=total, first_run=first_run)
+
+
+def _owned_expense(session: Session, *, user_id: int, expense_id: int) -> Expense:
+    """The user's expense by id; another user's id is "not found", exactly like a missing one."""
+    expense = session.scalar(
+        select(Expense).where(Expense.id == expense_id, Expense.user_id == user_id)
+    )
+    if expense is None:
+        raise NotFound(f"no expense with id {expense_id}")
+    return expense
+
+
+def _row(session: Session, expense: Expense) -> ExpenseRow:
+    category = session.scalar(select(Category.name).where(Category.id == expense.category_id))
+    return ExpenseRow(
+        id=expense.id,
+        date=expense.spent_on,
+        category=category or "",
+        amount=expense.amount,
+        description=expense.description,
+    )
+
+
+@dataclass(frozen=True)
+class ExpenseChange:
+    before: ExpenseRow
+    after: ExpenseRow | None
+    """None when the expense was deleted."""
+    first_run: FirstRun | None
+
+
+def get_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseRow:
+    user, _ = acting_user(session, email=user_email)
+    return _row(session, _owned_expense(session, user_id=user.id, expense_id=expense_id))
+
+
+def edit_expense(
+    session: Session,
+    *,
+    user_email: str | None,
+    expense_id: int,
+    amount: Decimal | None = None,
+    category: str | None = None,
+    description: str | None = None,
+    spent_on: dt.date | None = None,
+) -> ExpenseChange:
+    """Change the given fields of one of the acting user's expenses."""
+    user, first_run = acting_user(session, email=user_email)
+    expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
+    before = _row(session, expense)
+    if category is not None:
+        expense.category_id = find_category(session, user_id=user.id, name=category).id
+    if amount is not None:
+        expense.amount = amount
+    if description is not None:
+        expense.description = description
+    if spent_on is not None:
+        expense.spent_on = spent_on
+    session.flush()
+    return ExpenseChange(before=before, after=_row(session, expense), first_run=first_run)
+
+
+def delete_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseChange:
+    """Delete one of the acting user's expenses."""
+    user, first_run = acting_user(session, email=user_email)
+    expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
+    before = _row(session, expense)
+    session.delete(expense)
+    session.flush()
+    return ExpenseChange(before=before, after=None, first_run=first_run)

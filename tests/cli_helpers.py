@@ -1,0 +1,109 @@
+"""Small helpers shared by the CLI tests of users, categories and expenses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click.testing
+from sqlalchemy import event, text
+
+from tests.conftest import Backend
+
+TODAY = dt.date.today()
+
+
+def execute(backend: Backend, sql: str, **params: Any) -> None:
+    """Write directly with SQL (setting up data no command of this module creates)."""
+    with backend.database.engine.begin() as connection:
+        connection.execute(text(sql), params)
+
+
+def ok(result: click.testing.Result) -> click.testing.Result:
+    """Assert a command succeeded, showing its stderr when it did not."""
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def first_run(backend: Backend) -> None:
+    """Bootstrap the default user and starter categories (the first command's side effect)."""
+    ok(backend.invoke(["expenses"]))
+
+
+def category_id(backend: Backend, name: str, email: str = "me@localhost") -> int:
+    return int(
+        backend.scalar(
+            "SELECT c.id FROM categories c JOIN users u ON u.id = c.user_id "
+            "WHERE u.email = :email AND c.name = :name",
+            email=email,
+            name=name,
+        )
+    )
+
+
+def user_id(backend: Backend, email: str) -> int:
+    return int(backend.scalar("SELECT id FROM users WHERE email = :email", email=email))
+
+
+def add_transfer(
+    backend: Backend,
+    *,
+    source: str,
+    target: str,
+    cents: int,
+    month: dt.date,
+    email: str = "me@localhost",
+) -> None:
+    """A budget_transfers ledger entry, written directly (amounts are integer cents)."""
+    execute(
+        backend,
+        "INSERT INTO budget_transfers (user_id, from_category_id, to_category_id, amount, month,"
+        " note) VALUES (:user_id, :source, :target, :cents, :month, '')",
+        user_id=user_id(backend, email),
+        source=category_id(backend, source, email),
+        target=category_id(backend, target, email),
+        cents=cents,
+        month=month,
+    )
+
+
+@contextmanager
+def counted_statements(backend: Backend) -> Iterator[list[str]]:
+    """Record every round trip the engine makes: statements plus BEGIN and COMMIT.
+
+    psycopg2 sends BEGIN implicitly, so it is counted from the `begin` event; on SQLite the
+    `begin` listener in db.py sends `BEGIN IMMEDIATE` itself as a statement, which is the
+    same round trip and is therefore not counted twice.
+    """
+    engine = backend.database.engine
+    seen: list[str] = []
+
+    def on_statement(*args: Any) -> None:
+        statement = str(args[2])
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            seen.append(statement)
+
+    def on_begin(_connection: Any) -> None:
+        seen.append("BEGIN")
+
+    def on_commit(_connection: Any) -> None:
+        seen.append("COMMIT")
+
+    def on_rollback(_connection: Any) -> None:
+        seen.append("ROLLBACK")
+
+    listeners = [
+        ("before_cursor_execute", on_statement),
+        ("begin", on_begin),
+        ("commit", on_commit),
+        ("rollback", on_rollback),
+    ]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        yield seen
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
