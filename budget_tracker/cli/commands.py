@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from budget_tracker.cli import expenses
+from budget_tracker.cli import transfers as transfer_commands
 
 ALL: list[click.Command] = []
 ALL += [
@@ -13,3 +14,4 @@ ALL += [
     expenses.edit_expense,
     expenses.delete_expense,
 ]
+ALL += [transfer_commands.transfer, transfer_commands.list_transfers]
