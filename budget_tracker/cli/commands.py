@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from budget_tracker.cli import expenses
+from budget_tracker.cli import reports as report_commands
 from budget_tracker.cli import transfers as transfer_commands
 
 ALL: list[click.Command] = []
@@ -15,3 +16,4 @@ ALL += [
     expenses.delete_expense,
 ]
 ALL += [transfer_commands.transfer, transfer_commands.list_transfers]
+ALL += [report_commands.report, report_commands.verify]

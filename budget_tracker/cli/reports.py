@@ -1,0 +1,450 @@
+"""`budget report` and `budget verify`: parse, run one service, format.
+
+Services are imported inside the command bodies so `--help` stays free of SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from budget_tracker.cli.output import (
+    Column,
+    announce_first_run,
+    dump_json,
+    info,
+    render_table,
+    write_csv,
+)
+from budget_tracker.cli.params import MONTH, NAME, format_option, user_option
+from budget_tracker.errors import EXIT_REFUSED
+
+if TYPE_CHECKING:
+    from budget_tracker.cli.state import AppState
+    from budget_tracker.services.reports import (
+        Amounts,
+        CategoryReport,
+        Period,
+        ReportUser,
+        TrendReport,
+    )
+    from budget_tracker.services.verify import Verification
+
+BAR_WIDTH = 20
+OVER_MARKER = "!"
+OVER_STYLE: dict[str, Any] = {"fg": "red", "bold": True}
+
+
+def period_options(f: Any) -> Any:
+    """`--month` or `--from/--to` (months, inclusive)."""
+    f = click.option("--to", "to_month", type=MONTH, help="Last month of a range (YYYY-MM).")(f)
+    f = click.option("--from", "from_month", type=MONTH, help="First month of a range (YYYY-MM).")(
+        f
+    )
+    return click.option("--month", type=MONTH, help="One month (YYYY-MM); default: this month.")(f)
+
+
+def _period(
+    month: dt.date | None,
+    from_month: dt.date | None,
+    to_month: dt.date | None,
+    *,
+    default_months: int = 1,
+) -> Period:
+    from budget_tracker.services.reports import resolve_period
+
+    return resolve_period(
+        today=dt.date.today(),
+        month=month,
+        from_month=from_month,
+        to_month=to_month,
+        default_months=default_months,
+    )
+
+
+@click.command("report")
+@period_options
+@click.option(
+    "--by",
+    type=click.Choice(["category", "month"]),
+    default="category",
+    show_default=True,
+    help="One row per category, or a month-by-month trend (default range: the last 12 months).",
+)
+@click.option("--category", type=NAME, help="Only this category.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    help="Also list the N largest expenses of the period (table and json).",
+)
+@user_option
+@format_option
+@click.pass_obj
+def report(
+    state: AppState,
+    month: dt.date | None,
+    from_month: dt.date | None,
+    to_month: dt.date | None,
+    by: str,
+    category: str | None,
+    top: int | None,
+    user_email: str | None,
+    fmt: str,
+) -> None:
+    """Budget against spending per category (or per month with --by month).
+
+    A category's budget for a month is its monthly budget plus transfers in minus
+    transfers out; over a range, the months' budgets are summed. Rows over budget are
+    marked with "!" (and red on a terminal).
+
+    \b
+    Example:
+      budget report
+      budget report --month 2028-02 --top 5
+      budget report --from 2028-01 --to 2028-03 --format json
+      budget report --by month --category Food
+    """
+    if top is not None and (by == "month" or fmt == "csv"):
+        raise click.UsageError("--top works with the category report in table or json format")
+    if by == "month":
+        from budget_tracker.services.reports import monthly_trend
+
+        period = _period(month, from_month, to_month, default_months=12)
+        trend = state.database.run(
+            lambda session: monthly_trend(
+                session, email=user_email, period=period, category=category
+            ),
+            write=False,
+        )
+        announce_first_run(trend.first_run)
+        _print_trend(trend, fmt)
+        return
+    from budget_tracker.services.reports import category_report
+
+    period = _period(month, from_month, to_month)
+    result = state.database.run(
+        lambda session: category_report(
+            session, email=user_email, period=period, category=category, top=top or 0
+        ),
+        write=False,
+    )
+    announce_first_run(result.first_run)
+    _print_category_report(result, fmt)
+
+
+@click.command("verify")
+@period_options
+@click.option(
+    "--from-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Take expenses from this CSV export (date,amount,category,description) "
+    "instead of the database.",
+)
+@user_option
+@click.pass_obj
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    state: AppState,
+    month: dt.date | None,
+    from_month: dt.date | None,
+    to_month: dt.date | None,
+    from_file: Path | None,
+    user_email: str | None,
+) -> None:
+    """Check the report against an independent sum of the raw rows.
+
+    Recomputes every category's budget and spending in Python from rows streamed from the
+    database (or expenses read from an export file) and compares them with the report's
+    SQL to the cent. Prints "verified" and the totals (exit 0), or the mismatches (exit 1).
+
+    \b
+    Example:
+      budget verify --month 2028-02
+      budget verify --from 2028-01 --to 2028-12 --from-file expenses.csv
+    """
+    from budget_tracker.services.verify import verify_report
+
+    period = _period(month, from_month, to_month)
+    result = state.database.run(
+        lambda session: verify_report(
+            session, email=user_email, period=period, from_file=from_file
+        ),
+        write=False,
+    )
+    announce_first_run(result.report.first_run)
+    _print_verification(result)
+    if not result.verified:
+        ctx.exit(EXIT_REFUSED)
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def bar(spent: Decimal, budget: Decimal, width: int = BAR_WIDTH) -> str:
+    """Spent against budget as `[####......]`; full when over budget or without a budget."""
+    if spent <= 0:
+        filled = 0
+    elif budget <= 0 or spent >= budget:
+        filled = width
+    else:
+        filled = int((spent * width / budget).to_integral_value(rounding=ROUND_HALF_UP))
+        filled = min(width, max(1, filled))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def _percent_text(value: Decimal | None, spent: Decimal) -> str:
+    if value is None:
+        return "no budget" if spent > 0 else "-"
+    return f"{value}%"
+
+
+def _header(user: ReportUser, period: Period, category: str | None = None) -> str:
+    what = f" ({category})" if category else ""
+    return f"Budget report for {user.name} <{user.email}>{what}: {period.label}"
+
+
+def _period_json(period: Period) -> dict[str, Any]:
+    return {
+        "from": f"{period.first:%Y-%m}",
+        "to": f"{period.last:%Y-%m}",
+        "months": period.months,
+        "start_date": period.first,
+        "end_date": period.end - dt.timedelta(days=1),
+    }
+
+
+def _amounts_json(amounts: Amounts) -> dict[str, Any]:
+    percent_used = amounts.percent_used
+    return {
+        "budget": amounts.budget,
+        "spent": amounts.spent,
+        "remaining": amounts.remaining,
+        "percent_used": str(percent_used) if percent_used is not None else None,
+        "over_budget": amounts.over_budget,
+    }
+
+
+CATEGORY_COLUMNS = (
+    Column("category", "Category"),
+    Column("budget", "Budget", ">"),
+    Column("spent", "Spent", ">"),
+    Column("remaining", "Remaining", ">"),
+    Column("used", "Used", ">"),
+    Column("bar", "Spent vs budget"),
+    Column("flag", ""),
+)
+CATEGORY_CSV_COLUMNS = (
+    Column("row", "row"),
+    Column("category", "category"),
+    Column("base_budget", "base_budget"),
+    Column("transfers_in", "transfers_in"),
+    Column("transfers_out", "transfers_out"),
+    Column("budget", "budget"),
+    Column("spent", "spent"),
+    Column("remaining", "remaining"),
+    Column("percent_used", "percent_used"),
+    Column("over_budget", "over_budget"),
+)
+TOP_COLUMNS = (
+    Column("date", "Date"),
+    Column("category", "Category"),
+    Column("amount", "Amount", ">"),
+    Column("description", "Description"),
+)
+
+
+def _columns(columns: tuple[Column, ...], rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+    """Leave out the over-budget marker column when nothing is over budget."""
+    if any(row["flag"] for row in rows):
+        return columns
+    return tuple(column for column in columns if column.key != "flag")
+
+
+def _table_row(name: str, amounts: Amounts) -> dict[str, Any]:
+    return {
+        "category": name,
+        "budget": amounts.budget,
+        "spent": amounts.spent,
+        "remaining": amounts.remaining,
+        "used": _percent_text(amounts.percent_used, amounts.spent),
+        "bar": bar(amounts.spent, amounts.budget),
+        "flag": OVER_MARKER if amounts.over_budget else "",
+    }
+
+
+def _print_category_report(result: CategoryReport, fmt: str) -> None:
+    totals = result.totals
+    if fmt == "json":
+        data = {
+            "user": {"email": result.user.email, "name": result.user.name},
+            "period": _period_json(result.period),
+            "categories": [
+                {
+                    "category": line.category,
+                    "base_budget": line.base_budget,
+                    "transfers_in": line.transfers_in,
+                    "transfers_out": line.transfers_out,
+                    **_amounts_json(line),
+                }
+                for line in result.lines
+            ],
+            "totals": _amounts_json(totals),
+        }
+        if result.top:
+            data["top_expenses"] = [
+                {
+                    "date": item.spent_on,
+                    "category": item.category,
+                    "amount": item.amount,
+                    "description": item.description,
+                }
+                for item in result.top
+            ]
+        click.echo(dump_json(data))
+        return
+    if fmt == "csv":
+        csv_rows = [
+            {
+                "row": "category",
+                "category": line.category,
+                "base_budget": line.base_budget,
+                "transfers_in": line.transfers_in,
+                "transfers_out": line.transfers_out,
+                **_amounts_json(line),
+            }
+            for line in result.lines
+        ]
+        csv_rows.append({"row": "total", **_amounts_json(totals)})
+        for row in csv_rows:
+            row["over_budget"] = "true" if row["over_budget"] else "false"
+        write_csv(csv_rows, CATEGORY_CSV_COLUMNS, sys.stdout)
+        sys.stdout.flush()
+        return
+    click.echo(_header(result.user, result.period))
+    click.echo()
+    if not result.lines:
+        info("no categories yet: add one with `budget category add NAME --budget AMOUNT`")
+        return
+    rows = [_table_row(line.category, line) for line in result.lines]
+    footer = _table_row("Total", totals)
+    styles = [OVER_STYLE if line.over_budget else None for line in result.lines]
+    columns = _columns(CATEGORY_COLUMNS, [*rows, footer])
+    click.echo(render_table(rows, columns, footer=footer, styles=styles))
+    if result.top:
+        click.echo()
+        click.echo(f"Largest {len(result.top)} expenses")
+        click.echo(
+            render_table(
+                [
+                    {
+                        "date": item.spent_on,
+                        "category": item.category,
+                        "amount": item.amount,
+                        "description": item.description,
+                    }
+                    for item in result.top
+                ],
+                TOP_COLUMNS,
+            )
+        )
+
+
+TREND_COLUMNS = (
+    Column("month", "Month"),
+    Column("budget", "Budget", ">"),
+    Column("spent", "Spent", ">"),
+    Column("difference", "Difference", ">"),
+    Column("bar", "Spent vs budget"),
+    Column("flag", ""),
+)
+TREND_CSV_COLUMNS = (
+    Column("month", "month"),
+    Column("budget", "budget"),
+    Column("spent", "spent"),
+    Column("difference", "difference"),
+)
+
+
+def _trend_row(label: str, amounts: Amounts) -> dict[str, Any]:
+    return {
+        "month": label,
+        "budget": amounts.budget,
+        "spent": amounts.spent,
+        "difference": amounts.remaining,
+        "bar": bar(amounts.spent, amounts.budget),
+        "flag": OVER_MARKER if amounts.over_budget else "",
+    }
+
+
+def _print_trend(trend: TrendReport, fmt: str) -> None:
+    def numbers(amounts: Amounts) -> dict[str, Any]:
+        return {"budget": amounts.budget, "spent": amounts.spent, "difference": amounts.remaining}
+
+    if fmt == "json":
+        data = {
+            "user": {"email": trend.user.email, "name": trend.user.name},
+            "period": _period_json(trend.period),
+            "category": trend.category,
+            "months": [{"month": f"{line.month:%Y-%m}", **numbers(line)} for line in trend.lines],
+            "totals": numbers(trend.totals),
+            "average": numbers(trend.average),
+        }
+        click.echo(dump_json(data))
+        return
+    if fmt == "csv":
+        rows = [{"month": f"{line.month:%Y-%m}", **numbers(line)} for line in trend.lines]
+        rows.append({"month": "average", **numbers(trend.average)})
+        write_csv(rows, TREND_CSV_COLUMNS, sys.stdout)
+        sys.stdout.flush()
+        return
+    click.echo(_header(trend.user, trend.period, trend.category))
+    click.echo()
+    rows = [_trend_row(f"{line.month:%Y-%m}", line) for line in trend.lines]
+    footer = _trend_row("Average", trend.average)
+    styles = [OVER_STYLE if line.over_budget else None for line in trend.lines]
+    columns = _columns(TREND_COLUMNS, [*rows, footer])
+    click.echo(render_table(rows, columns, footer=footer, styles=styles))
+
+
+MISMATCH_COLUMNS = (
+    Column("category", "Category"),
+    Column("measure", "Measure"),
+    Column("sql", "SQL", ">"),
+    Column("independent", "Independent", ">"),
+    Column("difference", "Difference", ">"),
+)
+
+
+def _print_verification(result: Verification) -> None:
+    report = result.report
+    where = f"{report.user.email}, {report.period.label}"
+    if result.verified:
+        totals = report.totals
+        click.echo(
+            f"verified: {where}: {len(report.lines)} categories, budget {totals.budget}, "
+            f"spent {totals.spent} ({result.expenses} expenses from {result.source})"
+        )
+        return
+    click.echo(f"MISMATCH: {where}: the report and the raw rows ({result.source}) disagree")
+    click.echo(
+        render_table(
+            [
+                {
+                    "category": item.category,
+                    "measure": item.measure,
+                    "sql": item.sql,
+                    "independent": item.independent,
+                    "difference": item.difference,
+                }
+                for item in result.mismatches
+            ],
+            MISMATCH_COLUMNS,
+        )
+    )
+    info(f"verification failed: {len(result.mismatches)} mismatch(es)")

@@ -1,0 +1,210 @@
+"""Independent verification of a report: the same numbers by a second, simple path.
+
+The report sums in SQL. Verification reads the raw rows instead — streamed from the
+database in small batches, or read line by line from an export file — and adds them up in
+Python with `Decimal`, sharing none of the report's query code. Any difference, however
+small, is a mismatch: money is exact, so the tolerance is zero. Memory stays flat because
+no more than one batch of rows is held at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, Select, select, type_coerce
+from sqlalchemy.orm import Session
+
+from budget_tracker.errors import InvalidInput
+from budget_tracker.models import BudgetTransfer, Category, Expense, name_key
+from budget_tracker.money import AmountError, from_cents, parse_amount
+from budget_tracker.services.reports import CategoryReport, Period, category_report
+
+STREAM_BATCH = 2_000
+"""Rows fetched per round trip while streaming (a server-side cursor on PostgreSQL)."""
+
+EXPENSE_FILE_COLUMNS = ("date", "amount", "category", "description")
+"""The expense CSV columns read by `--from-file` (the `budget export` format)."""
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    category: str
+    measure: str
+    """`spent` or `budget`."""
+    sql: Decimal
+    independent: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        """What the report says minus what the raw rows say."""
+        return self.sql - self.independent
+
+
+@dataclass(frozen=True)
+class Verification:
+    report: CategoryReport
+    source: str
+    """Where the independent expense rows came from: `database` or the file's path."""
+    expenses: int
+    """How many expense rows of the period the independent path added up."""
+    budget: Decimal
+    spent: Decimal
+    mismatches: tuple[Mismatch, ...]
+
+    @property
+    def verified(self) -> bool:
+        return not self.mismatches
+
+
+@dataclass
+class _Tally:
+    name: str
+    budget: Decimal = ZERO
+    spent: Decimal = ZERO
+
+
+def verify_report(
+    session: Session,
+    *,
+    email: str | None,
+    period: Period,
+    from_file: Path | None = None,
+    between: Callable[[Session], None] | None = None,
+) -> Verification:
+    """Compare the SQL report for `period` with sums of the raw rows.
+
+    Budgets always come from the database's category and transfer rows; spending comes
+    from the database's expense rows or, with `from_file`, from an expense CSV export.
+    `between` runs after the report and before the independent pass (tests use it to
+    change a row behind the report's back).
+    """
+    report = category_report(session, email=email, period=period)
+    if between is not None:
+        between(session)
+    user_id = report.user.id
+    tallies: dict[int | str, _Tally] = {}
+    by_key: dict[str, int | str] = {}
+    for category_id, name, monthly_cents in _stream(
+        session,
+        select(Category.id, Category.name, _raw_cents(Category.monthly_budget)).where(
+            Category.user_id == user_id
+        ),
+    ):
+        monthly = from_cents(monthly_cents)
+        # Summed month by month, as the budget is defined, not multiplied.
+        budget = sum((monthly for _ in period.month_starts()), ZERO)
+        tallies[category_id] = _Tally(name=name, budget=budget)
+        by_key[name_key(name)] = category_id
+    for from_id, to_id, cents, month in _stream(
+        session,
+        select(
+            BudgetTransfer.from_category_id,
+            BudgetTransfer.to_category_id,
+            _raw_cents(BudgetTransfer.amount),
+            BudgetTransfer.month,
+        ).where(BudgetTransfer.user_id == user_id),
+    ):
+        if period.contains(month):
+            tallies[from_id].budget -= from_cents(cents)
+            tallies[to_id].budget += from_cents(cents)
+    count = 0
+    if from_file is None:
+        source = "database"
+        for category_id, cents in _stream(
+            session,
+            select(Expense.category_id, _raw_cents(Expense.amount)).where(
+                Expense.user_id == user_id,
+                Expense.spent_on >= period.first,
+                Expense.spent_on < period.end,
+            ),
+        ):
+            tallies[category_id].spent += from_cents(cents)
+            count += 1
+    else:
+        source = str(from_file)
+        for category, amount in _file_expenses(from_file, period):
+            key = name_key(category)
+            if key not in by_key:
+                by_key[key] = key
+                tallies[key] = _Tally(name=f"{category} (not in database)")
+            tallies[by_key[key]].spent += amount
+            count += 1
+    return Verification(
+        report=report,
+        source=source,
+        expenses=count,
+        budget=sum((tally.budget for tally in tallies.values()), ZERO),
+        spent=sum((tally.spent for tally in tallies.values()), ZERO),
+        mismatches=_compare(report, tallies, by_key),
+    )
+
+
+def _compare(
+    report: CategoryReport, tallies: dict[int | str, _Tally], by_key: dict[str, int | str]
+) -> tuple[Mismatch, ...]:
+    reported = {name_key(line.category): line for line in report.lines}
+    mismatches: list[Mismatch] = []
+    for key in sorted(set(reported) | set(by_key)):
+        line = reported.get(key)
+        tally = tallies[by_key[key]] if key in by_key else None
+        name = line.category if line is not None else tally.name if tally is not None else key
+        for measure in ("budget", "spent"):
+            sql = getattr(line, measure) if line is not None else ZERO
+            independent = getattr(tally, measure) if tally is not None else ZERO
+            if sql != independent:
+                mismatches.append(Mismatch(name, measure, sql, independent))
+    return tuple(mismatches)
+
+
+def _raw_cents(column: Any) -> Any:
+    # Read the stored integer cents, not the Money type's conversion: this path shares as
+    # little as possible with the report.
+    return type_coerce(column, BigInteger())
+
+
+def _stream(session: Session, statement: Select[Any]) -> Iterator[tuple[Any, ...]]:
+    """Plain rows in batches (`yield_per`: a server-side cursor on PostgreSQL)."""
+    result = session.execute(statement, execution_options={"yield_per": STREAM_BATCH})
+    for partition in result.partitions():
+        yield from (tuple(row) for row in partition)
+
+
+def _file_expenses(path: Path, period: Period) -> Iterator[tuple[str, Decimal]]:
+    """(category, amount) of each expense in the file dated within `period`, streamed."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [
+            name for name in EXPENSE_FILE_COLUMNS[:3] if name not in (reader.fieldnames or [])
+        ]
+        if missing:
+            raise InvalidInput(
+                f"{path} has no {', '.join(missing)} column: expected the expense export "
+                f"columns {','.join(EXPENSE_FILE_COLUMNS)}"
+            )
+        for row in reader:
+            line = reader.line_num
+            try:
+                day = dt.date.fromisoformat((row["date"] or "").strip())
+            except ValueError:
+                raise InvalidInput(
+                    f"{path}:{line}: {row['date']!r} is not a date (YYYY-MM-DD)"
+                ) from None
+            if not period.contains(day):
+                continue
+            try:
+                amount = parse_amount(row["amount"] or "")
+            except AmountError as exc:
+                raise InvalidInput(f"{path}:{line}: {exc}") from None
+            yield (row["category"] or "").strip(), amount

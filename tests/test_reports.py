@@ -1,0 +1,462 @@
+"""`budget report` on hand-made data whose answers are worked out by hand, on both backends.
+
+The data (user alice, February 2028 unless said otherwise):
+
+| category | monthly | transfers                         | expenses                           |
+|----------|---------|-----------------------------------|------------------------------------|
+| Food     | 300.00  | Jan: 25.50 out to Fun; Feb: 40 in | 2027-12-31 7.77, 01-31 100.10,     |
+|          |         |                                   | 02-01 200.00, 02-29 150.25 (leap), |
+|          |         |                                   | 03-01 5.00                         |
+| Fun      | 50.00   | Jan: 25.50 in                     | 01-15 10.00, 02-20 60.00           |
+| Gifts    | 0       |                                   | 02-10 30.00 (no budget)            |
+| Rent     | 1000.00 | Feb: 40 out to Food               | 02-15 900.00                       |
+| Savings  | 200.00  |                                   | none                               |
+
+April 2028 is empty. Bob's spending in the same months must never show up in alice's report.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event
+
+from budget_tracker.models import BudgetTransfer, Category, Expense, User
+from tests.conftest import Backend
+
+ALICE = "alice@example.com"
+BOB = "bob@example.com"
+
+BUDGETS = {
+    "Food": "300.00",
+    "Fun": "50.00",
+    "Gifts": "0",
+    "Rent": "1000.00",
+    "Savings": "200.00",
+}
+EXPENSES = [
+    ("2027-12-31", "Food", "7.77", "new year's eve"),
+    ("2028-01-15", "Fun", "10.00", "cinema"),
+    ("2028-01-31", "Food", "100.10", "last day of january"),
+    ("2028-02-01", "Food", "200.00", "first day of february"),
+    ("2028-02-10", "Gifts", "30.00", "birthday"),
+    ("2028-02-15", "Rent", "900.00", "february rent"),
+    ("2028-02-20", "Fun", "60.00", "concert"),
+    ("2028-02-29", "Food", "150.25", "leap day"),
+    ("2028-03-01", "Food", "5.00", "first day of march"),
+]
+TRANSFERS = [
+    ("2028-01-01", "Food", "Fun", "25.50"),
+    ("2028-02-01", "Rent", "Food", "40.00"),
+]
+
+
+def seed(backend: Backend, *, extra_categories: int = 0) -> dict[str, int]:
+    """Alice's ledger above plus Bob's noise; returns alice's category ids by name."""
+    with backend.database.transaction() as session:
+        alice = User(email=ALICE, name="Alice")
+        bob = User(email=BOB, name="Bob")
+        session.add_all([alice, bob])
+        session.flush()
+        categories = {
+            name: Category(user_id=alice.id, name=name, monthly_budget=Decimal(budget))
+            for name, budget in BUDGETS.items()
+        }
+        for number in range(extra_categories):
+            categories[f"Extra {number:03}"] = Category(
+                user_id=alice.id, name=f"Extra {number:03}", monthly_budget=Decimal("1.00")
+            )
+        bob_food = Category(user_id=bob.id, name="Food", monthly_budget=Decimal("10.00"))
+        session.add_all([*categories.values(), bob_food])
+        session.flush()
+        for day, name, amount, description in EXPENSES:
+            session.add(
+                Expense(
+                    user_id=alice.id,
+                    category_id=categories[name].id,
+                    amount=Decimal(amount),
+                    spent_on=dt.date.fromisoformat(day),
+                    description=description,
+                )
+            )
+        for number in range(extra_categories):
+            session.add(
+                Expense(
+                    user_id=alice.id,
+                    category_id=categories[f"Extra {number:03}"].id,
+                    amount=Decimal("0.01"),
+                    spent_on=dt.date(2028, 2, 3),
+                )
+            )
+        for day in ("2028-01-31", "2028-02-01", "2028-02-29"):
+            session.add(
+                Expense(
+                    user_id=bob.id,
+                    category_id=bob_food.id,
+                    amount=Decimal("999.99"),
+                    spent_on=dt.date.fromisoformat(day),
+                )
+            )
+        for month, source, target, amount in TRANSFERS:
+            session.add(
+                BudgetTransfer(
+                    user_id=alice.id,
+                    from_category_id=categories[source].id,
+                    to_category_id=categories[target].id,
+                    amount=Decimal(amount),
+                    month=dt.date.fromisoformat(month),
+                )
+            )
+        session.flush()
+        return {name: category.id for name, category in categories.items()}
+
+
+def report(backend: Backend, *args: str) -> str:
+    result = backend.invoke(["report", "--user", ALICE, *args])
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+FEBRUARY_TABLE = """\
+Budget report for Alice <alice@example.com>: February 2028
+
+Category   Budget    Spent  Remaining       Used  Spent vs budget
+--------  -------  -------  ---------  ---------  ----------------------  -
+Food       340.00   350.25     -10.25     103.0%  [####################]  !
+Fun         50.00    60.00     -10.00     120.0%  [####################]  !
+Gifts        0.00    30.00     -30.00  no budget  [####################]  !
+Rent       960.00   900.00      60.00      93.8%  [###################.]
+Savings    200.00     0.00     200.00       0.0%  [....................]
+--------  -------  -------  ---------  ---------  ----------------------  -
+Total     1550.00  1340.25     209.75      86.5%  [#################...]
+"""
+
+
+def test_one_month_table(backend: Backend) -> None:
+    seed(backend)
+    assert report(backend, "--month", "2028-02") == FEBRUARY_TABLE
+
+
+def test_default_is_the_current_month(backend: Backend) -> None:
+    seed(backend)
+    this_month = dt.date.today().replace(day=1)
+    assert report(backend) == report(backend, "--month", f"{this_month:%Y-%m}")
+    assert report(backend).startswith(
+        f"Budget report for Alice <alice@example.com>: {this_month:%B %Y}\n"
+    )
+
+
+def test_one_month_json(backend: Backend) -> None:
+    seed(backend)
+    data = json.loads(report(backend, "--month", "2028-02", "--format", "json"))
+    assert data["user"] == {"email": ALICE, "name": "Alice"}
+    assert data["period"] == {
+        "from": "2028-02",
+        "to": "2028-02",
+        "months": 1,
+        "start_date": "2028-02-01",
+        "end_date": "2028-02-29",
+    }
+    assert data["categories"][0] == {
+        "category": "Food",
+        "base_budget": "300.00",
+        "transfers_in": "40.00",
+        "transfers_out": "0.00",
+        "budget": "340.00",
+        "spent": "350.25",
+        "remaining": "-10.25",
+        "percent_used": "103.0",
+        "over_budget": True,
+    }
+    by_name = {row["category"]: row for row in data["categories"]}
+    assert [row["category"] for row in data["categories"]] == list(BUDGETS)
+    assert by_name["Gifts"]["percent_used"] is None
+    assert by_name["Gifts"]["over_budget"] is True
+    assert (by_name["Rent"]["transfers_out"], by_name["Rent"]["budget"]) == ("40.00", "960.00")
+    assert by_name["Savings"]["spent"] == "0.00"
+    assert data["totals"] == {
+        "budget": "1550.00",
+        "spent": "1340.25",
+        "remaining": "209.75",
+        "percent_used": "86.5",
+        "over_budget": False,
+    }
+    assert "top_expenses" not in data
+
+
+def test_one_month_csv(backend: Backend) -> None:
+    seed(backend)
+    rows = list(
+        csv.DictReader(io.StringIO(report(backend, "--month", "2028-02", "--format", "csv")))
+    )
+    assert [(row["row"], row["category"], row["budget"], row["spent"]) for row in rows] == [
+        ("category", "Food", "340.00", "350.25"),
+        ("category", "Fun", "50.00", "60.00"),
+        ("category", "Gifts", "0.00", "30.00"),
+        ("category", "Rent", "960.00", "900.00"),
+        ("category", "Savings", "200.00", "0.00"),
+        ("total", "", "1550.00", "1340.25"),
+    ]
+    assert rows[0] == {
+        "row": "category",
+        "category": "Food",
+        "base_budget": "300.00",
+        "transfers_in": "40.00",
+        "transfers_out": "0.00",
+        "budget": "340.00",
+        "spent": "350.25",
+        "remaining": "-10.25",
+        "percent_used": "103.0",
+        "over_budget": "true",
+    }
+    assert (rows[2]["percent_used"], rows[5]["percent_used"]) == ("", "86.5")
+
+
+def test_january_ends_on_the_31st(backend: Backend) -> None:
+    seed(backend)
+    data = json.loads(report(backend, "--month", "2028-01", "--format", "json"))
+    numbers = {row["category"]: (row["budget"], row["spent"]) for row in data["categories"]}
+    assert numbers == {
+        "Food": ("274.50", "100.10"),
+        "Fun": ("75.50", "10.00"),
+        "Gifts": ("0.00", "0.00"),
+        "Rent": ("1000.00", "0.00"),
+        "Savings": ("200.00", "0.00"),
+    }
+    assert data["period"]["end_date"] == "2028-01-31"
+
+
+def test_empty_month(backend: Backend) -> None:
+    seed(backend)
+    data = json.loads(report(backend, "--month", "2028-04", "--format", "json"))
+    assert {row["spent"] for row in data["categories"]} == {"0.00"}
+    assert data["totals"]["budget"] == "1550.00"
+    assert data["totals"]["percent_used"] == "0.0"
+
+
+def test_range_sums_the_months_budgets(backend: Backend) -> None:
+    seed(backend)
+    data = json.loads(report(backend, "--from", "2028-01", "--to", "2028-03", "--format", "json"))
+    assert data["period"]["months"] == 3
+    numbers = {
+        row["category"]: (row["base_budget"], row["budget"], row["spent"])
+        for row in data["categories"]
+    }
+    assert numbers == {
+        "Food": ("900.00", "914.50", "455.35"),
+        "Fun": ("150.00", "175.50", "70.00"),
+        "Gifts": ("0.00", "0.00", "30.00"),
+        "Rent": ("3000.00", "2960.00", "900.00"),
+        "Savings": ("600.00", "600.00", "0.00"),
+    }
+    assert (data["totals"]["budget"], data["totals"]["spent"]) == ("4650.00", "1455.35")
+    assert report(backend, "--from", "2028-01", "--to", "2028-03").startswith(
+        "Budget report for Alice <alice@example.com>: January 2028 to March 2028\n"
+    )
+
+
+def test_category_and_top(backend: Backend) -> None:
+    seed(backend)
+    assert report(backend, "--month", "2028-02", "--category", "food", "--top", "5") == (
+        "Budget report for Alice <alice@example.com>: February 2028\n"
+        "\n"
+        "Category  Budget   Spent  Remaining    Used  Spent vs budget\n"
+        "--------  ------  ------  ---------  ------  ----------------------  -\n"
+        "Food      340.00  350.25     -10.25  103.0%  [####################]  !\n"
+        "--------  ------  ------  ---------  ------  ----------------------  -\n"
+        "Total     340.00  350.25     -10.25  103.0%  [####################]  !\n"
+        "\n"
+        "Largest 2 expenses\n"
+        "Date        Category  Amount  Description\n"
+        "----------  --------  ------  ---------------------\n"
+        "2028-02-01  Food      200.00  first day of february\n"
+        "2028-02-29  Food      150.25  leap day\n"
+    )
+    data = json.loads(report(backend, "--month", "2028-02", "--top", "3", "--format", "json"))
+    assert data["top_expenses"] == [
+        {
+            "date": "2028-02-15",
+            "category": "Rent",
+            "amount": "900.00",
+            "description": "february rent",
+        },
+        {
+            "date": "2028-02-01",
+            "category": "Food",
+            "amount": "200.00",
+            "description": "first day of february",
+        },
+        {"date": "2028-02-29", "category": "Food", "amount": "150.25", "description": "leap day"},
+    ]
+
+
+TREND_TABLE = """\
+Budget report for Alice <alice@example.com>: December 2027 to April 2028
+
+Month     Budget    Spent  Difference  Spent vs budget
+-------  -------  -------  ----------  ----------------------
+2027-12  1550.00     7.77     1542.23  [#...................]
+2028-01  1550.00   110.10     1439.90  [#...................]
+2028-02  1550.00  1340.25      209.75  [#################...]
+2028-03  1550.00     5.00     1545.00  [#...................]
+2028-04  1550.00     0.00     1550.00  [....................]
+-------  -------  -------  ----------  ----------------------
+Average  1550.00   292.62     1257.38  [####................]
+"""
+
+
+def test_trend_by_month(backend: Backend) -> None:
+    seed(backend)
+    assert report(backend, "--by", "month", "--from", "2027-12", "--to", "2028-04") == TREND_TABLE
+
+
+def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
+    seed(backend)
+    args = ["--by", "month", "--category", "FOOD", "--from", "2027-12", "--to", "2028-04"]
+    data = json.loads(report(backend, *args, "--format", "json"))
+    assert data["category"] == "Food"
+    assert data["months"] == [
+        {"month": "2027-12", "budget": "300.00", "spent": "7.77", "difference": "292.23"},
+        {"month": "2028-01", "budget": "274.50", "spent": "100.10", "difference": "174.40"},
+        {"month": "2028-02", "budget": "340.00", "spent": "350.25", "difference": "-10.25"},
+        {"month": "2028-03", "budget": "300.00", "spent": "5.00", "difference": "295.00"},
+        {"month": "2028-04", "budget": "300.00", "spent": "0.00", "difference": "300.00"},
+    ]
+    assert data["totals"] == {"budget": "1514.50", "spent": "463.12", "difference": "1051.38"}
+    assert data["average"] == {"budget": "302.90", "spent": "92.62", "difference": "210.28"}
+    assert report(backend, *args, "--format", "csv") == (
+        "month,budget,spent,difference\n"
+        "2027-12,300.00,7.77,292.23\n"
+        "2028-01,274.50,100.10,174.40\n"
+        "2028-02,340.00,350.25,-10.25\n"
+        "2028-03,300.00,5.00,295.00\n"
+        "2028-04,300.00,0.00,300.00\n"
+        "average,302.90,92.62,210.28\n"
+    )
+    table = report(backend, *args)
+    assert table.splitlines()[0] == (
+        "Budget report for Alice <alice@example.com> (Food): December 2027 to April 2028"
+    )
+    assert "2028-02  340.00  350.25      -10.25  [####################]  !" in table
+
+
+def test_trend_defaults_to_the_last_twelve_months(backend: Backend) -> None:
+    seed(backend)
+    data = json.loads(report(backend, "--by", "month", "--format", "json"))
+    this_month = dt.date.today().replace(day=1)
+    assert len(data["months"]) == 12
+    assert data["months"][-1]["month"] == f"{this_month:%Y-%m}"
+    data = json.loads(report(backend, "--by", "month", "--to", "2028-02", "--format", "json"))
+    assert data["months"][0]["month"] == "2027-03"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["--month", "2028-02", "--from", "2028-01"],
+            2,
+            "Error: --month cannot be combined with --from/--to",
+        ),
+        (
+            ["--from", "2028-03", "--to", "2028-01"],
+            2,
+            "Error: --from 2028-03 is after --to 2028-01: the period would be empty",
+        ),
+        (["--category", "Nope"], 1, "Error: no category 'Nope' for alice@example.com"),
+        (
+            ["--by", "month", "--category", "Nope"],
+            1,
+            "Error: no category 'Nope' for alice@example.com",
+        ),
+        (
+            ["--top", "3", "--format", "csv"],
+            2,
+            "Error: --top works with the category report in table or json format",
+        ),
+        (["--month", "2028-13"], 2, "'2028-13' is not a month (use YYYY-MM)"),
+    ],
+)
+def test_refusals(backend: Backend, args: list[str], code: int, message: str) -> None:
+    seed(backend)
+    before = backend.snapshot()
+    result = backend.invoke(["report", "--user", ALICE, *args])
+    assert result.exit_code == code
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert backend.snapshot() == before
+
+
+@contextmanager
+def counted_statements(backend: Backend) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = backend.database.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("args", [[], ["--top", "3"], ["--by", "month"]])
+def test_statement_count_does_not_grow_with_categories(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory, args: list[str]
+) -> None:
+    seed(backend)
+    report(backend, "--month", "2028-02")  # warm the pool: connection set-up is not counted
+    with counted_statements(backend) as few:
+        report(backend, "--from", "2028-01", "--to", "2028-02", *args)
+    with backend.database.transaction() as session:
+        user_id = session.query(User.id).filter(User.email == ALICE).scalar()
+        for number in range(40):
+            category = Category(user_id=user_id, name=f"More {number}", monthly_budget=Decimal(1))
+            session.add(category)
+            session.flush()
+            session.add(
+                Expense(
+                    user_id=user_id,
+                    category_id=category.id,
+                    amount=Decimal("1.00"),
+                    spent_on=dt.date(2028, 2, 2),
+                )
+            )
+    with counted_statements(backend) as many:
+        report(backend, "--from", "2028-01", "--to", "2028-02", *args)
+    assert len(many) == len(few)
+    # The user lookup, the report, and --top's query; SQLite also sends BEGIN itself
+    # (psycopg2 sends BEGIN with the first statement and COMMIT is not a cursor call).
+    expected = 2 + (args == ["--top", "3"]) + (backend.name == "sqlite")
+    assert len(few) == expected, few
+
+
+def test_report_with_many_categories_is_right(backend: Backend) -> None:
+    seed(backend, extra_categories=30)
+    data = json.loads(report(backend, "--month", "2028-02", "--format", "json"))
+    assert len(data["categories"]) == 35
+    assert data["totals"]["budget"] == "1580.00"
+    assert data["totals"]["spent"] == "1340.55"
+
+
+def test_first_run_on_an_empty_database(backend: Backend) -> None:
+    result = backend.invoke(["report", "--month", "2028-02"])
+    assert result.exit_code == 0, result.stderr
+    assert "Welcome! Created local user me@localhost" in result.stderr
+    assert result.stdout.splitlines()[4:] == [
+        "Entertainment    0.00   0.00       0.00     -  [....................]",
+        "Food             0.00   0.00       0.00     -  [....................]",
+        "Transport        0.00   0.00       0.00     -  [....................]",
+        "Utilities        0.00   0.00       0.00     -  [....................]",
+        "-------------  ------  -----  ---------  ----  ----------------------",
+        "Total            0.00   0.00       0.00     -  [....................]",
+    ]
