@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -41,8 +41,23 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_BEGIN_OPTION = "budget_sqlite_begin"
 
 
-def create_app_engine(settings: Settings, *, url: URL | None = None, **overrides: Any) -> Engine:
-    """Build the engine for `url` (default: the app URL) with the configured pool."""
+def create_app_engine(
+    settings: Settings,
+    *,
+    url: URL | None = None,
+    lean_connect: bool | None = None,
+    **overrides: Any,
+) -> Engine:
+    """Build the engine for `url` (default: the app URL) with the configured pool.
+
+    With `lean_connect` (the default for the app's own URL) a new PostgreSQL connection
+    sends nothing before the command's first statement: SQLAlchemy's first-connect probes
+    (version, schema, isolation level, string quoting: six statements, each a round trip
+    to Neon) are answered from what the server reported when the connection started
+    (`answer_dialect_probes_locally`). Engines for other URLs keep SQLAlchemy's probes:
+    Alembic reflects the schema and needs the real `current_schema()`.
+    """
+    lean = (url is None) if lean_connect is None else lean_connect
     url = url if url is not None else settings.database_url
     if url.get_backend_name() == "sqlite":
         return create_sqlite_engine(url, **overrides)
@@ -61,7 +76,80 @@ def create_app_engine(settings: Settings, *, url: URL | None = None, **overrides
     if options.get("poolclass") is NullPool:
         for key in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
             options.pop(key, None)
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    if lean and "isolation_level" not in options:
+        answer_dialect_probes_locally(engine.dialect)
+    return engine
+
+
+def answer_dialect_probes_locally(dialect: Dialect) -> None:
+    """Make the psycopg2 dialect's first-connect checks cost no round trip.
+
+    `dialect.initialize()` still runs and derives its feature flags, but the probe hooks
+    it calls answer without a query:
+    - server version: libpq's `PQserverVersion`, from the `server_version` parameter the
+      server (relayed by PgBouncer) sends when the connection starts;
+    - whether backslashes escape in string literals: the `standard_conforming_strings`
+      parameter, which PostgreSQL reports at start and on every change (PgBouncer tracks
+      it per client);
+    - default isolation level and default schema: unknown (None), SQLAlchemy's own
+      answer for dialects that cannot tell. Only reflection and `schema_translate_map`
+      read the schema, and the app uses neither. The isolation level is only needed to
+      undo a per-connection `isolation_level` option when the connection goes back to the
+      pool; that reset instead returns psycopg2 to the server's default, so the next
+      transaction's plain BEGIN runs at whatever level the server is configured for,
+      exactly as before the option was used.
+    The first two fall back to SQLAlchemy's query when the local answer is missing.
+    tests/test_wire.py checks every answer against the probes' on PostgreSQL and PgBouncer.
+    """
+    originals = {name: getattr(dialect, name) for name in _PROBE_HOOKS}
+
+    def server_version_info(connection: Connection) -> tuple[int, ...]:
+        version = int(getattr(_driver_connection(connection), "server_version", 0) or 0)
+        if version <= 0:
+            return originals["_get_server_version_info"](connection)  # type: ignore[no-any-return]
+        return server_version_tuple(version)
+
+    def set_backslash_escapes(connection: Connection) -> None:
+        driver = _driver_connection(connection)
+        status = driver.get_parameter_status("standard_conforming_strings")
+        if status is None:
+            originals["_set_backslash_escapes"](connection)
+            return
+        dialect._backslash_escapes = status == "off"  # type: ignore[attr-defined]
+
+    def unknown(_connection: Any) -> None:
+        # DefaultDialect.initialize() records None for a probe that raises this.
+        raise NotImplementedError
+
+    def reset_isolation_level(dbapi_connection: Any) -> None:
+        from psycopg2.extensions import ISOLATION_LEVEL_DEFAULT
+
+        dbapi_connection.set_isolation_level(ISOLATION_LEVEL_DEFAULT)
+
+    hooks: dict[str, Callable[..., Any]] = {
+        "_get_server_version_info": server_version_info,
+        "_set_backslash_escapes": set_backslash_escapes,
+        "get_default_isolation_level": unknown,
+        "_get_default_schema_name": unknown,
+        "reset_isolation_level": reset_isolation_level,
+    }
+    for name, hook in hooks.items():
+        setattr(dialect, name, hook)
+
+
+_PROBE_HOOKS = ("_get_server_version_info", "_set_backslash_escapes")
+
+
+def server_version_tuple(version: int) -> tuple[int, ...]:
+    """libpq's integer version as SQLAlchemy's tuple: 150020 -> (15, 20), 90624 -> (9, 6, 24)."""
+    if version >= 100000:
+        return (version // 10000, version % 10000)
+    return (version // 10000, version // 100 % 100, version % 100)
+
+
+def _driver_connection(connection: Connection) -> Any:
+    return connection.connection.dbapi_connection
 
 
 def create_sqlite_engine(url: URL, **overrides: Any) -> Engine:
