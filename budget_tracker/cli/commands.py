@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from budget_tracker.cli import categories as category_commands
 from budget_tracker.cli import expenses
+from budget_tracker.cli import users as user_commands
 from budget_tracker.cli import reports as report_commands
 from budget_tracker.cli import transfers as transfer_commands
 
@@ -15,5 +17,6 @@ ALL += [
     expenses.edit_expense,
     expenses.delete_expense,
 ]
+ALL += [user_commands.user, category_commands.category]
 ALL += [transfer_commands.transfer, transfer_commands.list_transfers]
 ALL += [report_commands.report, report_commands.verify]

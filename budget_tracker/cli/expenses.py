@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import Column, announce_first_run, emit, info, warn
+from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info, warn
 from budget_tracker.cli.params import (
     AMOUNT,
     DATE,
@@ -166,12 +166,15 @@ def list_expenses(
     )
     announce_first_run(listing.first_run)
     rows = [asdict(row) for row in listing.rows]
-    noun = "expense" if listing.count == 1 else "expenses"
     emit(
         rows,
         EXPENSE_COLUMNS,
         fmt,
-        footer={"date": "Total", "category": f"{listing.count} {noun}", "amount": listing.total},
+        footer={
+            "date": "Total",
+            "category": counted(listing.count, "expense"),
+            "amount": listing.total,
+        },
         json_data={"expenses": rows, "count": listing.count, "total": listing.total},
         empty_message="no expenses match",
     )

@@ -144,6 +144,11 @@ def emit(
         click.echo(render_table(rows, columns, footer=footer))
 
 
+def counted(number: int, noun: str) -> str:
+    """`1 expense`, `2 expenses`: a count with its noun (plural by adding an s)."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def announce_first_run(first_run: Any) -> None:
     """Say once, on stderr, what the zero-setup first run created (a `FirstRun` or None)."""
     if first_run is None:

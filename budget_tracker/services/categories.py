@@ -325,6 +325,10 @@ def _move_contents(session: Session, *, source: Category, target: Category) -> t
     return expenses, moved_out + moved_in, netted
 
 
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _two_categories(
     session: Session, *, user_id: int, source: str, target: str
 ) -> tuple[Category, Category]:
@@ -358,8 +362,9 @@ def delete_category(
         ).one()
         if expenses or transfers:
             raise Conflict(
-                f"category {category.name!r} is in use ({expenses} expenses, {transfers} "
-                "transfers): use --move-to OTHER to move them, or `budget category merge`"
+                f"category {category.name!r} is in use ({_counted(expenses, 'expense')}, "
+                f"{_counted(transfers, 'transfer')}): use --move-to OTHER to move them, or "
+                "`budget category merge`"
             )
         session.delete(category)
         session.flush()

@@ -9,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from budget_tracker.errors import InvalidInput, NotFound
-from budget_tracker.models import Category, User, normalize_email
+from budget_tracker.errors import Conflict, InvalidInput, NotFound
+from budget_tracker.models import Category, Expense, User, normalize_email
 
 DEFAULT_EMAIL = "me@localhost"
 STARTER_CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -79,3 +79,35 @@ def acting_user(session: Session, *, email: str | None) -> tuple[User, FirstRun 
     if first_run is not None:
         return first_run.user, first_run
     return resolve_user(session, email=email), None
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    email: str
+    name: str
+    categories: int
+    expenses: int
+
+
+def add_user(session: Session, *, email: str, name: str) -> User:
+    """Create a user; refused when the e-mail (in any case) is taken."""
+    email = normalize_email(email)
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"a user {email!r} already exists")
+    user = User(email=email, name=name)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def list_users(session: Session) -> list[UserRow]:
+    """Every user with how many categories and expenses they have (one query)."""
+    categories = (
+        select(func.count()).where(Category.user_id == User.id).scalar_subquery().label("c")
+    )
+    expenses = select(func.count()).where(Expense.user_id == User.id).scalar_subquery().label("e")
+    result = session.execute(
+        select(User.id, User.email, User.name, categories, expenses).order_by(User.email)
+    )
+    return [UserRow(*row) for row in result]

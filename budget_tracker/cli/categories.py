@@ -1,0 +1,253 @@
+"""`budget category add|list|rename|set-budget|delete|merge`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info
+from budget_tracker.cli.params import (
+    BUDGET_AMOUNT,
+    COLOR,
+    MONTH,
+    NAME,
+    format_option,
+    user_option,
+)
+from budget_tracker.cli.state import AppState
+from budget_tracker.money import format_amount
+
+CATEGORY_COLUMNS = (
+    Column("id", "ID", ">"),
+    Column("name", "Category"),
+    Column("color", "Colour"),
+    Column("budget", "Budget", ">"),
+    Column("spent", "Spent", ">"),
+    Column("left", "Left", ">"),
+)
+
+
+@click.group("category")
+def category() -> None:
+    """Spending categories and their monthly budgets (names match in any case).
+
+    \b
+    Example:
+      budget category add Rent --budget 900 --color "#C0392B"
+      budget category list
+    """
+
+
+@category.command("add")
+@click.argument("name", type=NAME)
+@click.option(
+    "--budget", type=BUDGET_AMOUNT, default="0", show_default=True, help="Monthly budget."
+)
+@click.option("--color", type=COLOR, help="Colour as #RRGGBB.")
+@user_option
+@click.pass_obj
+def add(
+    state: AppState, name: str, budget: Decimal, color: str | None, user_email: str | None
+) -> None:
+    """Add a category, optionally with a monthly budget and a colour.
+
+    \b
+    Example:
+      budget category add Rent --budget 900 --color "#C0392B"
+    """
+    from budget_tracker.services.categories import add_category
+
+    added = state.database.run(
+        lambda session: add_category(
+            session, user_email=user_email, name=name, monthly_budget=budget, color=color
+        ),
+        write=True,
+    )
+    announce_first_run(added.first_run)
+    click.echo(
+        f"Added category {added.id}: {added.name} "
+        f"(monthly budget {format_amount(added.monthly_budget)})"
+    )
+
+
+@category.command("list")
+@click.option("--month", type=MONTH, help="Budget and spending of this month (default: now).")
+@format_option
+@user_option
+@click.pass_obj
+def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | None) -> None:
+    """List categories with this month's budget (transfers included) and spending.
+
+    JSON output is an object: {"month": "YYYY-MM", "categories": [...]}.
+
+    \b
+    Example:
+      budget category list
+      budget category list --month 2026-03 --format json
+    """
+    from budget_tracker.services.categories import list_categories
+
+    day = month or dt.date.today()
+    listing = state.database.run(
+        lambda session: list_categories(session, user_email=user_email, today=day), write=False
+    )
+    announce_first_run(listing.first_run)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": row.id,
+            "name": row.name,
+            "color": row.color,
+            "monthly_budget": row.monthly_budget,
+            "budget": row.budget,
+            "spent": row.spent,
+            "left": row.left,
+        }
+        for row in listing.rows
+    ]
+    footer = {
+        "name": f"Total {listing.month:%Y-%m}",
+        "budget": sum((row.budget for row in listing.rows), Decimal("0.00")),
+        "spent": sum((row.spent for row in listing.rows), Decimal("0.00")),
+        "left": sum((row.left for row in listing.rows), Decimal("0.00")),
+    }
+    emit(
+        rows,
+        CATEGORY_COLUMNS,
+        fmt,
+        footer=footer,
+        json_data={"month": f"{listing.month:%Y-%m}", "categories": rows},
+        empty_message="no categories yet: add one with `budget category add NAME`",
+    )
+
+
+@category.command("rename")
+@click.argument("name", type=NAME)
+@click.argument("new_name", metavar="NEW_NAME", type=NAME)
+@user_option
+@click.pass_obj
+def rename(state: AppState, name: str, new_name: str, user_email: str | None) -> None:
+    """Rename a category (its expenses, budget and transfers stay with it).
+
+    \b
+    Example:
+      budget category rename food Groceries
+    """
+    from budget_tracker.services.categories import rename_category
+
+    changed = state.database.run(
+        lambda session: rename_category(
+            session, user_email=user_email, name=name, new_name=new_name
+        ),
+        write=True,
+    )
+    announce_first_run(changed.first_run)
+    click.echo(f"Renamed category {changed.old_name} to {changed.name}")
+
+
+@category.command("set-budget")
+@click.argument("name", type=NAME)
+@click.argument("amount", type=BUDGET_AMOUNT)
+@user_option
+@click.pass_obj
+def set_budget(state: AppState, name: str, amount: Decimal, user_email: str | None) -> None:
+    """Set a category's monthly budget (0 removes it; this month's transfers still count).
+
+    \b
+    Example:
+      budget category set-budget Food 400
+    """
+    from budget_tracker.services.categories import set_category_budget
+
+    changed = state.database.run(
+        lambda session: set_category_budget(
+            session, user_email=user_email, name=name, monthly_budget=amount
+        ),
+        write=True,
+    )
+    announce_first_run(changed.first_run)
+    old = format_amount(changed.old_budget or Decimal(0))
+    click.echo(
+        f"Set the monthly budget of {changed.name} to "
+        f"{format_amount(changed.monthly_budget)} (was {old})"
+    )
+
+
+def _moved(removal: Any) -> str:
+    text = (
+        f"moved {counted(removal.expenses_moved, 'expense')} and "
+        f"{counted(removal.transfers_moved, 'transfer')} to {removal.target}"
+    )
+    if removal.transfers_netted:
+        text += (
+            f"; removed {counted(removal.transfers_netted, 'transfer')} between "
+            f"{removal.source} and {removal.target}, which net out once they are one category"
+        )
+    return text
+
+
+@category.command("delete")
+@click.argument("name", type=NAME)
+@click.option(
+    "--move-to",
+    "move_to",
+    metavar="OTHER",
+    type=NAME,
+    help="Move its expenses and transfers to OTHER first (its monthly budget is dropped).",
+)
+@user_option
+@click.pass_obj
+def delete(state: AppState, name: str, move_to: str | None, user_email: str | None) -> None:
+    """Delete a category. Refused while it has expenses or transfers, unless --move-to.
+
+    To keep its monthly budget as well, use `budget category merge` instead.
+
+    \b
+    Example:
+      budget category delete Entertainment
+      budget category delete Takeaway --move-to Food
+    """
+    from budget_tracker.services.categories import delete_category
+
+    removal = state.database.run(
+        lambda session: delete_category(session, user_email=user_email, name=name, move_to=move_to),
+        write=True,
+    )
+    announce_first_run(removal.first_run)
+    if removal.target is None:
+        click.echo(f"Deleted category {removal.source}")
+    else:
+        click.echo(f"Deleted category {removal.source}; {_moved(removal)}")
+
+
+@category.command("merge")
+@click.argument("source", type=NAME)
+@click.option("--into", "target", required=True, metavar="TARGET", type=NAME, help="Keep this one.")
+@user_option
+@click.pass_obj
+def merge(state: AppState, source: str, target: str, user_email: str | None) -> None:
+    """Merge SOURCE into TARGET: move every expense and transfer, add SOURCE's monthly
+    budget to TARGET's, and remove SOURCE, all in one transaction.
+
+    Transfers between the two net out inside the merged category and are removed.
+
+    \b
+    Example:
+      budget category merge Takeaway --into Food
+    """
+    from budget_tracker.services.categories import merge_categories
+
+    removal = state.database.run(
+        lambda session: merge_categories(
+            session, user_email=user_email, source=source, target=target
+        ),
+        write=True,
+    )
+    announce_first_run(removal.first_run)
+    click.echo(f"Merged {removal.source} into {removal.target}: {_moved(removal)}")
+    info(
+        f"{removal.target}'s monthly budget is now "
+        f"{format_amount(removal.target_budget or Decimal(0))}"
+    )
