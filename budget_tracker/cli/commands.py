@@ -6,9 +6,9 @@ import click
 
 from budget_tracker.cli import categories as category_commands
 from budget_tracker.cli import expenses
-from budget_tracker.cli import users as user_commands
 from budget_tracker.cli import reports as report_commands
 from budget_tracker.cli import transfers as transfer_commands
+from budget_tracker.cli import users as user_commands
 
 ALL: list[click.Command] = []
 ALL += [
