@@ -148,7 +148,10 @@ class Expense(Base):
         ),
         UniqueConstraint("user_id", "idempotency_key"),
         CheckConstraint("amount > 0", name="amount_positive"),
-        Index(None, "user_id", "spent_on"),
+        # Covering index for reports: a month's spending per category is an index-only
+        # range scan however long the history (it also serves every (user_id, spent_on)
+        # lookup, so the plain index it replaced would only slow writes down).
+        Index(None, "user_id", "spent_on", "category_id", "amount"),
         Index(None, "category_id", "spent_on"),
     )
 
