@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import pty
+import subprocess
+import sys
 
 import pytest
 
@@ -479,3 +483,39 @@ def test_other_users_expenses_are_not_found(spending: Backend) -> None:
         ).stdout
     )
     assert mine["count"] == 1
+
+
+def run_on_terminal(
+    backend: Backend, args: list[str], answer: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `budget ARGS` in a subprocess whose stdin is a terminal, typing `answer`."""
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode())
+        return subprocess.run(
+            [sys.executable, "-m", "budget_tracker", *args],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **backend.env, "NO_COLOR": "1"},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+def test_delete_expense_asks_on_a_terminal(backend: Backend) -> None:
+    ok(backend.invoke(["add-expense", "3.20", "Transport", "Bus", "--date", "2026-03-02"]))
+    before = backend.snapshot()
+    declined = run_on_terminal(backend, ["delete-expense", "1"], "n\n")
+    assert declined.returncode == 1
+    assert declined.stderr == (
+        "Delete expense 1 (3.20 Transport on 2026-03-02: Bus)? [y/N]: Error: aborted\n"
+    )
+    assert backend.snapshot() == before
+    accepted = run_on_terminal(backend, ["delete-expense", "1"], "y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout == "Deleted expense 1: 3.20 Transport on 2026-03-02: Bus\n"
+    assert backend.scalar("SELECT count(*) FROM expenses") == 0
