@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import event, text, update
 from sqlalchemy.orm import Session
 
 from budget_tracker.models import Expense
@@ -147,3 +148,26 @@ def test_a_file_with_a_bad_row_is_refused(backend: Backend, tmp_path: Path) -> N
         f"Error: {other} has no date, amount, category column: expected the expense export "
         "columns date,amount,category,description\n"
     )
+
+
+def test_raw_rows_are_streamed(backend: Backend) -> None:
+    seed(backend)
+    streamed: list[tuple[str, bool]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *rest: Any) -> None:
+        context = rest[-2]
+        table = next(
+            (name for name in ("expenses", "budget_transfers", "categories") if name in statement),
+            "",
+        )
+        streamed.append((table, bool(context.execution_options.get("stream_results"))))
+
+    event.listen(backend.database.engine, "before_cursor_execute", record)
+    try:
+        code, _, _ = verify(backend, "--month", "2028-02")
+    finally:
+        event.remove(backend.database.engine, "before_cursor_execute", record)
+    assert code == 0
+    # The last three statements are the independent pass: each a streamed (server-side on
+    # PostgreSQL) cursor, fetched in batches, never a whole table in memory.
+    assert streamed[-3:] == [("categories", True), ("budget_transfers", True), ("expenses", True)]
