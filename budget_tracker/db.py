@@ -11,21 +11,25 @@ talks to PgBouncer in transaction mode, where session state leaks between client
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
+import re
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, Connection, Dialect
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import URL, Connection, Dialect, ExceptionContext
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from budget_tracker.config import Settings
 from budget_tracker.errors import BudgetError
@@ -208,6 +212,18 @@ def ensure_sqlite_schema(path: Path, migration_url: URL) -> None:
     upgrade(migration_url)
 
 
+# Keys in `Session.info` through which `Database.run` tells the work function about the
+# unit of work it belongs to (see `attempt_number`, `unit_key` and `committed_earlier`).
+ATTEMPT_INFO = "budget_attempt"
+UNIT_KEY_INFO = "budget_unit_key"
+
+# Backoff between retries: full jitter over an exponential ceiling (AWS's "full jitter"),
+# 0.2 s doubling to 8 s, so a short restart is ridden out in well under a second and a
+# longer one is not hammered by every client at the same instant.
+RETRY_BASE_SECONDS = 0.2
+RETRY_CAP_SECONDS = 8.0
+
+
 class Database:
     """One engine and one sessionmaker for the process, built on first use."""
 
@@ -218,11 +234,14 @@ class Database:
     @cached_property
     def engine(self) -> Engine:
         if self._given_engine is not None:
-            return self._given_engine
-        path = self.settings.sqlite_path
-        if path is not None:
-            ensure_sqlite_schema(path, self.settings.migration_url)
-        return create_app_engine(self.settings)
+            engine = self._given_engine
+        else:
+            path = self.settings.sqlite_path
+            if path is not None:
+                ensure_sqlite_schema(path, self.settings.migration_url)
+            engine = create_app_engine(self.settings)
+        instrument_engine(engine)
+        return engine
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
@@ -233,13 +252,51 @@ class Database:
         return self.settings.is_sqlite
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+    def transaction(
+        self, *, write: bool = True, info: dict[str, Any] | None = None
+    ) -> Iterator[Session]:
         """One transaction: commit on success, roll back on any exception."""
-        with self.sessions() as session, session.begin():
+        with self.sessions(info=info or {}) as session, session.begin():
+            options: dict[str, Any] = {}
             if write and self.engine.dialect.name == "sqlite":
                 # Take SQLite's write lock before the first read (BEGIN IMMEDIATE).
-                session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+                options[SQLITE_BEGIN_OPTION] = "IMMEDIATE"
+            self._check_out(session, options)
             yield session
+
+    def _check_out(self, session: Session, options: dict[str, Any]) -> None:
+        """Take the transaction's connection now, logging when the pool made us wait."""
+        pool = self.engine.pool
+        exhausted = False
+        if isinstance(pool, QueuePool):
+            # `_max_overflow` and `_timeout` have no public accessors; -1 means unlimited.
+            max_overflow = getattr(pool, "_max_overflow", -1)
+            capacity = pool.size() + max_overflow
+            exhausted = max_overflow >= 0 and pool.checkedout() >= capacity
+            if exhausted:
+                log.warning(
+                    "%s pool exhausted: %d of %d connections checked out; waiting up to %gs",
+                    _now(),
+                    pool.checkedout(),
+                    capacity,
+                    getattr(pool, "_timeout", 0.0),
+                )
+        started = time.monotonic()
+        try:
+            session.connection(execution_options=options or None)
+        except PoolTimeout:
+            log.warning(
+                "%s pool exhausted: no connection became free within %.1fs",
+                _now(),
+                time.monotonic() - started,
+            )
+            raise
+        if exhausted:
+            log.warning(
+                "%s pool exhaustion over: got a connection after waiting %.2fs",
+                _now(),
+                time.monotonic() - started,
+            )
 
     def run(
         self,
@@ -250,25 +307,40 @@ class Database:
     ) -> T:
         """Run `work` in one transaction, retrying all of it on transient failures.
 
-        Retries use exponential backoff with full jitter (0.1 s doubling to 8 s) until
-        `BUDGET_RETRY_SECONDS` have passed; a `BudgetError` or a permanent database error
-        is raised at once.
+        Retries use exponential backoff with full jitter until `BUDGET_RETRY_SECONDS` have
+        passed; a `BudgetError` or a permanent database error is raised at once. The
+        session tells `work` which attempt it is (`attempt_number`) and carries a key that
+        is the same on every attempt (`unit_key`), so a write whose COMMIT was
+        acknowledged too late to be seen can be recognised instead of repeated
+        (`committed_earlier`).
         """
         deadline = time.monotonic() + self.settings.retry_seconds
+        info: dict[str, Any] = {UNIT_KEY_INFO: uuid.uuid4().hex}
         attempt = 0
         while True:
             attempt += 1
+            info[ATTEMPT_INFO] = attempt
             try:
-                with self.transaction(write=write) as session:
-                    return work(session)
+                with self.transaction(write=write, info=dict(info)) as session:
+                    result = work(session)
             except BudgetError:
                 raise
             except DBAPIError as exc:
-                delay = min(8.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-                if not is_transient(exc) or time.monotonic() + delay > deadline:
+                if not is_transient(exc):
+                    raise
+                delay = backoff_delay(attempt)
+                if time.monotonic() + delay > deadline:
+                    log.warning(
+                        "transient database error on attempt %d; giving up (retry budget "
+                        "of %gs spent): %s",
+                        attempt,
+                        self.settings.retry_seconds,
+                        first_line(exc),
+                    )
                     raise
                 log.warning(
-                    "transient database error (attempt %d, retrying in %.2fs): %s",
+                    "transient database error on attempt %d; retry %d in %.2fs: %s",
+                    attempt,
                     attempt,
                     delay,
                     first_line(exc),
@@ -276,44 +348,196 @@ class Database:
                 if on_retry is not None:
                     on_retry(attempt, exc)
                 time.sleep(delay)
+            else:
+                if attempt > 1:
+                    log.info("unit of work succeeded after %d retries", attempt - 1)
+                return result
 
     def close(self) -> None:
         if "engine" in self.__dict__ and self._given_engine is None:
             self.engine.dispose()
 
 
+def backoff_delay(attempt: int) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): full jitter."""
+    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    return random.uniform(0.0, ceiling)
+
+
+def attempt_number(session: Session) -> int:
+    """1 on the first attempt of a `Database.run` unit of work, 2 on its first retry, ..."""
+    return int(session.info.get(ATTEMPT_INFO, 1))
+
+
+def unit_key(session: Session) -> str:
+    """A key that is the same on every attempt of one `Database.run` unit of work.
+
+    A service that creates a row and was given no idempotency key by its caller uses this
+    one, so a retry after a lost COMMIT acknowledgement finds the row the earlier attempt
+    committed. Outside `Database.run` each session gets its own key.
+    """
+    key = session.info.get(UNIT_KEY_INFO)
+    if key is None:
+        key = session.info[UNIT_KEY_INFO] = uuid.uuid4().hex
+    return str(key)
+
+
+M = TypeVar("M")
+
+
+def committed_earlier(session: Session, model: type[M], *, user_id: int, key: str) -> M | None:
+    """On a retried unit of work, the row an earlier attempt already committed under `key`.
+
+    `model` has `user_id` and `idempotency_key` columns (unique together). On a first
+    attempt nothing can have been committed yet, so no query is made.
+    """
+    if attempt_number(session) == 1:
+        return None
+    row = session.scalar(select(model).filter_by(user_id=user_id, idempotency_key=key))
+    if row is not None:
+        log.info(
+            "retry found %s committed by an earlier attempt (idempotency key %s)",
+            getattr(model, "__tablename__", model.__name__),
+            key,
+        )
+    return row
+
+
+# --- Connection health, invalidation and observability -------------------------------
+
+
+def instrument_engine(engine: Engine) -> None:
+    """Attach connect timing and disconnect detection to `engine` (once)."""
+    if not event.contains(engine, "handle_error", _treat_connection_loss_as_disconnect):
+        event.listen(engine, "handle_error", _treat_connection_loss_as_disconnect)
+    if not event.contains(engine, "do_connect", _timed_connect):
+        event.listen(engine, "do_connect", _timed_connect)
+
+
+def _treat_connection_loss_as_disconnect(context: ExceptionContext) -> None:
+    """Make SQLAlchemy invalidate a connection that any of our rules says is lost.
+
+    SQLAlchemy's psycopg2 dialect recognises most disconnect messages, but not all the
+    ones PgBouncer and Neon's proxy send (`server conn crashed?`, 57P01 with other
+    wording). Without invalidation the dead connection would go back to the pool, and
+    the retry could be handed the same corpse.
+    """
+    if context.is_disconnect or context.original_exception is None:
+        return
+    if is_connection_lost(context.original_exception):
+        log.debug("connection lost, invalidating it: %s", first_line(context.original_exception))
+        context.is_disconnect = True
+
+
+_connect_count = 0
+
+
+def _timed_connect(
+    dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """Open a DBAPI connection, logging its latency (INFO for the first, then DEBUG)."""
+    global _connect_count
+    target = _describe_target(dialect, cargs, cparams)
+    started = time.monotonic()
+    try:
+        connection = dialect.connect(*cargs, **cparams)
+    except Exception as exc:
+        log.info(
+            "connecting to %s failed after %.1f ms: %s",
+            target,
+            (time.monotonic() - started) * 1000,
+            first_line(exc),
+        )
+        raise
+    _connect_count += 1
+    log.log(
+        logging.INFO if _connect_count == 1 else logging.DEBUG,
+        "connected to %s in %.1f ms%s",
+        target,
+        (time.monotonic() - started) * 1000,
+        " (first connection: database reachable)" if _connect_count == 1 else "",
+    )
+    return connection
+
+
+def _describe_target(dialect: Dialect, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> str:
+    """Where a connection goes, without credentials."""
+    if dialect.name == "sqlite":
+        return f"sqlite file {cargs[0] if cargs else cparams.get('database')}"
+    host = cparams.get("host") or "local socket"
+    port = cparams.get("port") or 5432
+    return f"{dialect.name} {host}:{port}/{cparams.get('dbname') or cparams.get('database')}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+# --- Which failures are worth retrying ------------------------------------------------
+
 # SQLSTATEs worth retrying as a whole transaction: serialization failure, deadlock, lock
 # timeout, admin shutdown / crash / cannot connect now, and the connection exception class.
 TRANSIENT_SQLSTATES = frozenset(
     {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
 )
-TRANSIENT_MESSAGES = (
+# SQLSTATEs meaning the connection itself is gone (so it must be invalidated).
+CONNECTION_LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "08000", "08003", "08006"})
+CONNECTION_LOST_MESSAGES = (
     "server closed the connection unexpectedly",
-    "terminating connection due to administrator command",
-    "couldn't connect to compute node",
+    "terminating connection",
     "connection already closed",
+    "connection not open",
     "connection reset",
+    "could not receive data from server",
+    "could not send data to server",
+    "no connection to the server",
     "ssl syscall error",
+    "ssl connection has been closed unexpectedly",
     "eof detected",
+    "server conn crashed",
+)
+TRANSIENT_MESSAGES = (
+    *CONNECTION_LOST_MESSAGES,
+    "couldn't connect to compute node",
+    # PgBouncer restarting, or the compute not accepting connections yet.
+    "connection refused",
+    "pgbouncer cannot connect to server",
     "database is locked",
     "database table is locked",
     "the database system is starting up",
     "the database system is shutting down",
+    "the database system is in recovery mode",
     "query_wait_timeout",
-    "server conn crashed",
     "server_login_retry",
 )
 PERMANENT_MESSAGES = (
     "password authentication failed",
+    "sasl authentication failed",
     "could not translate host name",
+    "name or service not known",
     "does not exist",
     "no pg_hba.conf entry",
+    "unsupported startup parameter",
 )
+
+
+def _message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).lower()
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` (a DBAPI or SQLAlchemy error) means the connection is unusable."""
+    orig = getattr(exc, "orig", None) or exc
+    if getattr(orig, "pgcode", None) in CONNECTION_LOST_SQLSTATES:
+        return True
+    message = _message(exc)
+    return any(text in message for text in CONNECTION_LOST_MESSAGES)
 
 
 def is_transient(exc: DBAPIError) -> bool:
     """Whether retrying the whole unit of work may succeed."""
-    message = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    message = _message(exc)
     if any(text in message for text in PERMANENT_MESSAGES):
         return False
     if exc.connection_invalidated:
@@ -324,8 +548,18 @@ def is_transient(exc: DBAPIError) -> bool:
     return any(text in message for text in TRANSIENT_MESSAGES)
 
 
+# `://user:password@` in URLs and `password=...` in libpq connection strings.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_DSN_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def scrub(text: str) -> str:
+    """`text` with anything shaped like a password in a URL or connection string masked."""
+    return _DSN_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
 def first_line(exc: BaseException) -> str:
-    """The first line of a driver error, never the SQL or the parameters."""
+    """The first line of a driver error, never the SQL or the parameters, scrubbed."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return scrub(text.splitlines()[0]) if text else type(exc).__name__

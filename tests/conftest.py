@@ -28,6 +28,10 @@ from budget_tracker.config import ENV_VARS, Settings, load_settings
 from budget_tracker.db import Database
 from budget_tracker.migrate import upgrade
 from budget_tracker.models import TABLE_NAMES
+from tests import network_guard
+
+# Before any test (or fixture) runs: the suite must never reach a non-loopback host.
+network_guard.install()
 
 PG_DIRECT = os.environ.get(
     "BUDGET_TEST_PG_DIRECT", "postgresql://budget:budget-test@127.0.0.1:5432/postgres"
@@ -126,6 +130,13 @@ def pg_env(database: str) -> dict[str, str]:
         "DATABASE_URL": pg_url(PG_POOLED, database).render_as_string(hide_password=False),
         "DATABASE_URL_UNPOOLED": pg_url(PG_DIRECT, database).render_as_string(hide_password=False),
     }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only() -> Iterator[None]:
+    """Fail the session if anything tried a non-loopback host, even if the error was caught."""
+    yield
+    assert not network_guard.violations, network_guard.violations
 
 
 @pytest.fixture(autouse=True)

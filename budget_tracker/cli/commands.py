@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from budget_tracker.cli import categories as category_commands
+from budget_tracker.cli import db as db_commands
 from budget_tracker.cli import expenses
 from budget_tracker.cli import reports as report_commands
 from budget_tracker.cli import transfers as transfer_commands
@@ -20,3 +21,4 @@ ALL += [
 ALL += [user_commands.user, category_commands.category]
 ALL += [transfer_commands.transfer, transfer_commands.list_transfers]
 ALL += [report_commands.report, report_commands.verify]
+ALL += [db_commands.db_group]

@@ -1,0 +1,137 @@
+"""`budget db check|upgrade|current`: database health, migrations and the schema revision."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from budget_tracker.cli.output import dump_json, info, style
+from budget_tracker.cli.state import AppState
+
+if TYPE_CHECKING:
+    from budget_tracker.config import Settings
+
+MARKS = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "skip": ("SKIP", "yellow")}
+
+
+@click.group("db")
+def db_group() -> None:
+    """Check the database, migrate it, and show its schema revision.
+
+    \b
+    Example:
+      budget db check
+      budget db upgrade
+    """
+
+
+@db_group.command("check")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format; json is for scripts.",
+)
+@click.pass_obj
+@click.pass_context
+def check(ctx: click.Context, state: AppState, fmt: str) -> None:
+    """Run the deployment sanity sequence, one line per step.
+
+    Configuration, the URL (password masked), pooled/direct endpoints, connection and
+    SELECT 1 latency, TLS, server version, schema revision against the code's head, the
+    tables, a create-and-read round trip (rolled back) and the pool. Exits 0 only when
+    every step passes; otherwise with the first failure's code (3 unreachable, 4 schema,
+    5 configuration).
+
+    \b
+    Example:
+      budget db check
+      budget db check --format json
+    """
+    from budget_tracker.services.health import check_database
+
+    report = check_database(state.database)
+    if fmt == "json":
+        click.echo(dump_json(report.as_dict()))
+    else:
+        width = max(len(step.name) for step in report.steps)
+        for step in report.steps:
+            mark, color = MARKS[step.status]
+            click.echo(f"{style(mark, fg=color, bold=True)}  {step.name:<{width}}  {step.detail}")
+    ctx.exit(report.exit_code)
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def upgrade(state: AppState) -> None:
+    """Migrate the database to this version's schema (alembic upgrade head).
+
+    Runs over the direct URL (DATABASE_URL_UNPOOLED, or derived from a Neon -pooler
+    host), never through the pooler. Safe to run twice or concurrently.
+
+    \b
+    Example:
+      budget db upgrade
+    """
+    from budget_tracker.config import mask_url
+    from budget_tracker.migrate import head_revision
+    from budget_tracker.migrate import upgrade as migrate_to
+
+    settings = state.database.settings
+    before = _current_revision(settings)
+    head = head_revision()
+    if before == head:
+        info(f"{mask_url(settings.migration_url)} is already at revision {head} (head)")
+        return
+    migrate_to(settings.migration_url)
+    info(
+        f"upgraded {mask_url(settings.migration_url)} from revision {before or 'none'} "
+        f"to {_current_revision(settings)} (head)"
+    )
+
+
+@db_group.command("current")
+@click.pass_obj
+def current(state: AppState) -> None:
+    """Show the database's schema revision and this version's head.
+
+    Prints the revision; exits 4 when it is not the head (run `budget db upgrade`).
+
+    \b
+    Example:
+      budget db current
+    """
+    from budget_tracker.errors import SchemaNotMigrated
+    from budget_tracker.migrate import head_revision
+
+    revision = _current_revision(state.database.settings)
+    head = head_revision()
+    if revision == head:
+        click.echo(f"{revision} (head)")
+        return
+    click.echo(revision or "none")
+    raise SchemaNotMigrated(
+        f"the database is at revision {revision or 'none'}, this version's head is {head}: "
+        "run `budget db upgrade`"
+    )
+
+
+def _current_revision(settings: Settings) -> str | None:
+    """The revision recorded in the database, read over the direct URL."""
+    from sqlalchemy.pool import NullPool
+
+    from budget_tracker.db import create_app_engine
+    from budget_tracker.migrate import current_revision
+
+    path = settings.sqlite_path
+    if path is not None and not path.exists():
+        return None  # don't create an empty file just to look at it
+    engine = create_app_engine(settings, url=settings.migration_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return current_revision(connection)
+    finally:
+        engine.dispose()
