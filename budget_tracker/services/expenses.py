@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from budget_tracker.db import committed_earlier
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
 from budget_tracker.services.categories import (
@@ -133,6 +134,28 @@ def add_expense(
         if found is None:
             # ...or an unknown category, with the user's list and a "did you mean".
             raise unknown_category(session, user_id=user.id, name=category)
+    if idempotency_key is not None:
+        # Retry-safety (issue 6): on a retried unit of work an earlier attempt may have
+        # committed before its acknowledgement was lost. Return that row instead of adding
+        # a second one. Costs nothing on a first attempt (no query is made).
+        earlier = committed_earlier(session, Expense, user_id=found.user_id, key=idempotency_key)
+        if earlier is not None:
+            return AddedExpense(
+                expense=ExpenseRow(
+                    id=earlier.id,
+                    date=earlier.spent_on,
+                    category=found.category_name,
+                    amount=earlier.amount,
+                    description=earlier.description,
+                ),
+                month=MonthBudget(
+                    month=earlier.spent_on.replace(day=1),
+                    monthly_budget=found.monthly_budget,
+                    transfers=found.transfers,
+                    spent=found.spent,  # already includes the committed expense
+                ),
+                first_run=first_run,
+            )
     expense = insert_expense(
         session,
         user_id=found.user_id,
