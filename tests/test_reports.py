@@ -28,6 +28,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event
 
+from budget_tracker.cli import main
+from budget_tracker.cli.state import AppState
 from budget_tracker.models import BudgetTransfer, Category, Expense, User
 from tests.conftest import Backend
 
@@ -460,3 +462,23 @@ def test_first_run_on_an_empty_database(backend: Backend) -> None:
         "-------------  ------  -----  ---------  ----  ----------------------",
         "Total            0.00   0.00       0.00     -  [....................]",
     ]
+
+
+def test_colour_only_on_a_terminal(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(backend)
+    args = ["report", "--user", ALICE, "--month", "2028-02"]
+
+    def run() -> list[str]:
+        # color=True: the runner keeps ANSI codes as a terminal would receive them.
+        result = backend.runner.invoke(
+            main, args, obj=AppState(database=backend.database), color=True
+        )
+        assert result.exit_code == 0, result.stderr
+        return result.stdout.splitlines()
+
+    assert not any("\x1b[" in line for line in run())  # not a terminal: no colour
+    monkeypatch.setattr("budget_tracker.cli.output.color_enabled", lambda stream=None: True)
+    coloured = run()
+    food = next(line for line in coloured if "Food " in line)
+    assert food.startswith("\x1b[31m\x1b[1mFood ") and food.endswith("!\x1b[0m")
+    assert "\x1b[" not in next(line for line in coloured if line.startswith("Rent "))

@@ -130,7 +130,7 @@ def test_a_file_that_differs_from_the_database(backend: Backend, tmp_path: Path)
         "Gifts                     spent     30.00         0.00       30.00\n"
         "Travel (not in database)  spent      0.00        12.00      -12.00\n"
     )
-    assert err == "verification failed: 3 mismatch(es)\n"
+    assert err == "verification failed: 3 mismatches\n"
     assert backend.snapshot() == before
 
 

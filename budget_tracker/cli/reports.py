@@ -76,10 +76,11 @@ def _period(
     show_default=True,
     help="One row per category, or a month-by-month trend (default range: the last 12 months).",
 )
-@click.option("--category", type=NAME, help="Only this category.")
+@click.option("--category", type=NAME, metavar="NAME", help="Only this category.")
 @click.option(
     "--top",
     type=click.IntRange(min=1),
+    metavar="N",
     help="Also list the N largest expenses of the period (table and json).",
 )
 @user_option
@@ -196,6 +197,10 @@ def bar(spent: Decimal, budget: Decimal, width: int = BAR_WIDTH) -> str:
         filled = int((spent * width / budget).to_integral_value(rounding=ROUND_HALF_UP))
         filled = min(width, max(1, filled))
     return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
 
 
 def _percent_text(value: Decimal | None, spent: Decimal) -> str:
@@ -338,7 +343,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
     click.echo(render_table(rows, columns, footer=footer, styles=styles))
     if result.top:
         click.echo()
-        click.echo(f"Largest {len(result.top)} expenses")
+        click.echo(f"Largest {_plural(len(result.top), 'expense')}")
         click.echo(
             render_table(
                 [
@@ -427,8 +432,9 @@ def _print_verification(result: Verification) -> None:
     if result.verified:
         totals = report.totals
         click.echo(
-            f"verified: {where}: {len(report.lines)} categories, budget {totals.budget}, "
-            f"spent {totals.spent} ({result.expenses} expenses from {result.source})"
+            f"verified: {where}: {_plural(len(report.lines), 'category', 'categories')}, "
+            f"budget {totals.budget}, spent {totals.spent} "
+            f"({_plural(result.expenses, 'expense')} from {result.source})"
         )
         return
     click.echo(f"MISMATCH: {where}: the report and the raw rows ({result.source}) disagree")
@@ -447,4 +453,4 @@ def _print_verification(result: Verification) -> None:
             MISMATCH_COLUMNS,
         )
     )
-    info(f"verification failed: {len(result.mismatches)} mismatch(es)")
+    info(f"verification failed: {_plural(len(result.mismatches), 'mismatch', 'mismatches')}")
