@@ -322,7 +322,7 @@ def monthly_trend(
     """Budget and spending per month of `period` (all categories, or one), one statement.
 
     The months come from a VALUES list, so each month is an index range scan on
-    `(user_id, spent_on)` and the SQL is the same on SQLite and PostgreSQL (no backend
+    `(user_id, spent_on, ...)` and the SQL is the same on SQLite and PostgreSQL (no backend
     date functions).
     """
     user, first_run = acting_user(session, email=email)
