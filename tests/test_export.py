@@ -1,0 +1,243 @@
+"""`budget export`: streamed, deterministic, and read back exactly by `budget import`."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from budget_tracker.models import BudgetTransfer, Category, Expense, User
+from budget_tracker.money import MAX_AMOUNT
+from tests.conftest import Backend
+
+HEADER = "date,amount,category,description\n"
+
+
+def seed(backend: Backend) -> int:
+    """The default user with Food and Rent, and four expenses out of date order."""
+    with backend.database.transaction() as session:
+        user = User(email="me@localhost", name="Me")
+        session.add(user)
+        session.flush()
+        food = Category(user_id=user.id, name="Food", monthly_budget=Decimal("100"))
+        rent = Category(user_id=user.id, name="Rent", monthly_budget=Decimal("900"))
+        session.add_all([food, rent])
+        session.flush()
+        rows = [
+            (food, "12.50", dt.date(2026, 3, 2), 'Lunch, "good"'),
+            (rent, "900", dt.date(2026, 3, 1), "March"),
+            (food, "3.10", dt.date(2026, 3, 2), ""),
+            (food, "3.10", dt.date(2026, 4, 1), "two\nlines"),
+        ]
+        for category, amount, day, description in rows:
+            session.add(
+                Expense(
+                    user_id=user.id,
+                    category_id=category.id,
+                    amount=Decimal(amount),
+                    spent_on=day,
+                    description=description,
+                )
+            )
+        session.add(
+            BudgetTransfer(
+                user_id=user.id,
+                from_category_id=rent.id,
+                to_category_id=food.id,
+                amount=Decimal("25"),
+                month=dt.date(2026, 3, 1),
+                note="more food",
+            )
+        )
+        session.flush()
+        return user.id
+
+
+EXPORTED = (
+    HEADER + "2026-03-01,900.00,Rent,March\n"
+    '2026-03-02,12.50,Food,"Lunch, ""good"""\n'
+    "2026-03-02,3.10,Food,\n"
+    '2026-04-01,3.10,Food,"two\nlines"\n'
+)
+
+
+def wipe(backend: Backend) -> None:
+    with backend.database.transaction() as session:
+        for table in ("budget_transfers", "expenses", "categories", "users"):
+            session.execute(text(f"DELETE FROM {table}"))
+
+
+def test_csv_export_is_ordered_by_date_then_id(backend: Backend) -> None:
+    seed(backend)
+    result = backend.invoke(["export"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == EXPORTED
+    assert result.stderr == ""
+
+
+def test_date_range_is_inclusive(backend: Backend) -> None:
+    seed(backend)
+    result = backend.invoke(["export", "--from", "2026-03-02", "--to", "2026-03-31"])
+    assert (
+        result.stdout == HEADER + '2026-03-02,12.50,Food,"Lunch, ""good"""\n2026-03-02,3.10,Food,\n'
+    )
+
+
+def test_from_after_to_is_bad_input(backend: Backend) -> None:
+    result = backend.invoke(["export", "--from", "2026-04-01", "--to", "2026-03-01"])
+    assert result.exit_code == 2
+    assert "--from 2026-04-01 is after --to 2026-03-01" in result.stderr
+
+
+def test_json_export_with_transfers(backend: Backend) -> None:
+    seed(backend)
+    result = backend.invoke(["export", "--format", "json", "--transfers", "--to", "2026-03-31"])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["expenses"] == [
+        {"date": "2026-03-01", "amount": "900.00", "category": "Rent", "description": "March"},
+        {
+            "date": "2026-03-02",
+            "amount": "12.50",
+            "category": "Food",
+            "description": 'Lunch, "good"',
+        },
+        {"date": "2026-03-02", "amount": "3.10", "category": "Food", "description": ""},
+    ]
+    (transfer,) = document["transfers"]
+    assert {key: value for key, value in transfer.items() if key != "created_at"} == {
+        "id": "1",
+        "month": "2026-03",
+        "from_category": "Rent",
+        "to_category": "Food",
+        "amount": "25.00",
+        "note": "more food",
+        "reverses_id": "",
+    }
+
+
+def test_json_export_of_nothing(backend: Backend) -> None:
+    result = backend.invoke(["export", "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"expenses": []}
+    assert result.stderr.startswith("Welcome! Created local user me@localhost")
+
+
+def test_output_file_and_transfers_file(backend: Backend, tmp_path: Path) -> None:
+    seed(backend)
+    target = tmp_path / "history.csv"
+    result = backend.invoke(["export", "-o", str(target), "--transfers"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    transfers = tmp_path / "history.transfers.csv"
+    assert result.stderr == f"Exported 4 expenses to {target} and 1 transfers to {transfers}.\n"
+    assert target.read_text(encoding="utf-8") == EXPORTED
+    rows = list(csv.reader(io.StringIO(transfers.read_text(encoding="utf-8"))))
+    assert rows[0] == [
+        "id",
+        "month",
+        "from_category",
+        "to_category",
+        "amount",
+        "note",
+        "reverses_id",
+        "created_at",
+    ]
+    assert rows[1][:7] == ["1", "2026-03", "Rent", "Food", "25.00", "more food", ""]
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
+
+
+def test_csv_transfers_need_an_output_file(backend: Backend) -> None:
+    result = backend.invoke(["export", "--transfers"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: --transfers with --format csv needs -o FILE (transfers go to a second "
+        "file, FILE.transfers.csv)\n"
+    )
+
+
+def test_export_import_export_round_trip(backend: Backend, tmp_path: Path) -> None:
+    seed(backend)
+    first = tmp_path / "first.csv"
+    assert backend.invoke(["export", "-o", str(first)]).exit_code == 0
+    # Expenses entered without an import have no row fingerprint: importing an export of
+    # them into the same database adds them again (documented in the README).
+    again = backend.invoke(["import", str(first)])
+    assert again.stderr.splitlines()[-1] == "Imported first.csv: 4 new, 0 already present (4 rows)."
+    wipe(backend)
+    imported = backend.invoke(["import", str(first), "--create-categories"])
+    assert imported.exit_code == 0, imported.stderr
+    assert backend.invoke(["export"]).stdout == first.read_text(encoding="utf-8")
+    reimported = backend.invoke(["import", str(first)])
+    assert reimported.stderr.splitlines()[-1] == (
+        "Imported first.csv: 0 new, 4 already present (4 rows)."
+    )
+
+
+CATEGORY_NAMES = ("Food", "Café au lait", "Rent, flat", 'Say "hi"', "Tab;semi")
+descriptions = st.text(
+    alphabet=st.one_of(
+        st.characters(blacklist_categories=("Cs", "Cc")), st.sampled_from(',;"\n\t')
+    ),
+    max_size=60,
+).map(str.strip)
+rows_strategy = st.lists(
+    st.tuples(
+        st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2099, 12, 31)),
+        st.decimals(min_value=Decimal("0.01"), max_value=MAX_AMOUNT, places=2),
+        st.sampled_from(CATEGORY_NAMES),
+        descriptions,
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=rows_strategy, duplicate_first=st.booleans())
+def test_generated_rows_round_trip_exactly(
+    backend: Backend,
+    tmp_path: Path,
+    rows: list[tuple[dt.date, Decimal, str, str]],
+    duplicate_first: bool,
+) -> None:
+    if duplicate_first and rows:
+        rows = [rows[0], *rows]
+    wipe(backend)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["date", "amount", "category", "description"])
+    writer.writerows(
+        [(day.isoformat(), str(amount), name, text_) for day, amount, name, text_ in rows]
+    )
+    source = tmp_path / "generated.csv"
+    source.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+
+    imported = backend.invoke(["import", str(source), "--create-categories"])
+    assert imported.exit_code == 0, imported.stderr
+    assert imported.stderr.splitlines()[-1] == (
+        f"Imported generated.csv: {len(rows)} new, 0 already present ({len(rows)} rows)."
+    )
+
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    writer.writerow(["date", "amount", "category", "description"])
+    for day, amount, name, text_ in sorted(rows, key=lambda row: row[0]):
+        writer.writerow([day.isoformat(), f"{amount:.2f}", name, text_])
+    exported = backend.invoke(["export"]).stdout
+    assert exported == expected.getvalue()
+
+    exported_file = tmp_path / "exported.csv"
+    exported_file.write_text(exported, encoding="utf-8", newline="")
+    again = backend.invoke(["import", str(exported_file)])
+    assert again.stderr.splitlines()[-1] == (
+        f"Imported exported.csv: 0 new, {len(rows)} already present ({len(rows)} rows)."
+    )
