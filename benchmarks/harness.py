@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 BUDGET = str(VENV_BIN / "budget")
 PYTHON = sys.executable
+GNU_TIME = "/usr/bin/time"
 
 PASS, MISSED, INFO, NOT_AVAILABLE = "pass", "MISSED", "info", "not available"
 
@@ -116,11 +117,19 @@ def run(
     env: Mapping[str, str],
     check: bool = True,
     stdout_path: Path | None = None,
+    measure_rss: bool = False,
 ) -> Run:
-    """Run a process to completion: its wall time and its own peak RSS (from wait4).
+    """Run a process to completion: its wall time and, with `measure_rss`, its peak RSS.
 
-    Output goes to files, not pipes, so nothing in this process paces the child.
+    Output goes to files, not pipes, so nothing in this process paces the child. Peak RSS
+    comes from GNU time (`%M`, wait4's ru_maxrss) run as a small intermediate parent:
+    Linux carries the forking process's RSS high-water mark into the child's ru_maxrss,
+    so measured directly from this (large) process every child would look as big as it.
     """
+    rss_file = tempfile.NamedTemporaryFile(suffix=".rss", delete=False)  # noqa: SIM115
+    rss_file.close()
+    if measure_rss:
+        args = [GNU_TIME, "-f", "%M", "-o", rss_file.name, *args]
     with tempfile.TemporaryFile() as err_file, contextlib.ExitStack() as stack:
         out_file = (
             stack.enter_context(open(stdout_path, "wb"))
@@ -136,7 +145,7 @@ def run(
             stdout=out_file,
             stderr=err_file,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, _usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         err_file.seek(0)
@@ -145,11 +154,14 @@ def run(
         if not stdout_path:
             out_file.seek(0)
             out = out_file.read()
+    rss_text = Path(rss_file.name).read_text().strip()
+    Path(rss_file.name).unlink()
     if check and proc.returncode != 0:
         raise RuntimeError(
-            f"{' '.join(args[:4])} exited {proc.returncode}: {err.decode(errors='replace')[-800:]}"
+            f"{' '.join(args[:6])} exited {proc.returncode}: {err.decode(errors='replace')[-800:]}"
         )
-    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, out, err)
+    rss = float(rss_text.splitlines()[-1]) / 1024 if measure_rss and rss_text else float("nan")
+    return Run(seconds, rss, proc.returncode, out, err)
 
 
 def alternate(

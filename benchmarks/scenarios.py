@@ -561,7 +561,7 @@ def imports(cfg: Config) -> list[Row]:
         runs = 2 if cfg.quick else 3
         for _ in range(runs):
             data.admin("TRUNCATE expenses RESTART IDENTITY", database=name)
-            result = run(args, env=env)
+            result = run(args, env=env, measure_rss=True)
             product.append(cfg.import_rows / result.seconds)
             rss.append(result.max_rss_mb)
             count = _scalar(name, "SELECT count(*) FROM expenses")
@@ -604,7 +604,10 @@ def _scalar(database: str, sql: str) -> Any:
 
 
 def _floor_rss() -> float:
-    samples = [run([PYTHON, "-c", FLOOR_IMPORTS], env=child_env()).max_rss_mb for _ in range(3)]
+    samples = [
+        run([PYTHON, "-c", FLOOR_IMPORTS], env=child_env(), measure_rss=True).max_rss_mb
+        for _ in range(3)
+    ]
     return statistics.median(samples)
 
 
@@ -652,13 +655,13 @@ def memory(cfg: Config, history: History) -> list[Row]:
         if command not in available:
             out.append(unavailable(scenario, metric, "no command"))
             continue
-        samples = [run(args, env=env).max_rss_mb for _ in range(3)]
+        samples = [run(args, env=env, measure_rss=True).max_rss_mb for _ in range(3)]
         out.append(_rss_row(scenario, metric, samples, floor, below=below))
     if "export" in available:
         small = child_env(data.pg_env(history.small))
         args = budget("export", *user, "-o", str(cfg.workdir / "export_small.csv"))
-        big_rss = [run(cases[2][1], env=env).max_rss_mb for _ in range(3)]
-        small_rss = [run(args, env=small).max_rss_mb for _ in range(3)]
+        big_rss = [run(cases[2][1], env=env, measure_rss=True).max_rss_mb for _ in range(3)]
+        small_rss = [run(args, env=small, measure_rss=True).max_rss_mb for _ in range(3)]
         exported = sum(1 for _ in (cfg.workdir / "export.csv").open()) - 1
         out.append(
             ratio_row(
