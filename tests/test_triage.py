@@ -350,3 +350,17 @@ def test_passwords_are_scrubbed_from_driver_messages() -> None:
     assert first_line(operational("oops postgres://a:s3cret@h/d\nLINE 2")) == (
         "oops postgres://a:***@h/d"
     )
+
+
+def test_sqlalchemy_reprs_mask_the_password(pg_database: str) -> None:
+    settings = load_settings({"DATABASE_URL": pooled(pg_database, password=WRONG_PASSWORD)})
+    database = Database(settings)
+    try:
+        shown = [str(settings.database_url), repr(settings.database_url), repr(database.engine)]
+        with pytest.raises(sa_exc.OperationalError) as caught:
+            database.run(lambda session: session.scalar(text("SELECT 1")))
+        shown += [str(caught.value), repr(caught.value)]
+    finally:
+        database.close()
+    assert_no_secret(*shown)
+    assert "***" in shown[0]
