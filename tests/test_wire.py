@@ -272,15 +272,7 @@ def test_every_column_type_round_trips(pg_database: str) -> None:
     ("args", "most"),
     [
         (["add-expense", "12.50", "Food", "Lunch"], 4),
-        pytest.param(
-            ["report"],
-            4,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="5 today: acting_user() (services/users.py) counts users, then selects "
-                "them; one `SELECT … ORDER BY id LIMIT 2` would answer both",
-            ),
-        ),
+        (["report"], 4),
         (["report", "--user", "me@localhost"], 4),
         (["transfer", "1", "--from", "Food", "--to", "Transport", "--allow-overdraw"], 5),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,28 +33,39 @@ class FirstRun:
 def resolve_user(session: Session, *, email: str | None) -> User:
     """The acting user: the one named, else the only one. Refuses when it is ambiguous."""
     if email:
-        user = session.scalar(select(User).where(User.email == normalize_email(email)))
-        if user is None:
-            raise NotFound(
-                f"no user {normalize_email(email)!r}: see `budget user list`, or add one "
-                "with `budget user add EMAIL --name NAME`"
-            )
-        return user
-    users = session.scalars(select(User).order_by(User.id).limit(2)).all()
-    if len(users) == 1:
-        return users[0]
+        return _named_user(session, email)
+    users = _first_two_users(session)
     if not users:
         raise NotFound("there are no users yet: add one with `budget user add EMAIL --name NAME`")
-    raise InvalidInput(
-        "there are several users: choose one with --user EMAIL or the BUDGET_USER variable "
-        "(see `budget user list`)"
-    )
+    return _only_user(users)
 
 
-def bootstrap_if_empty(session: Session) -> FirstRun | None:
-    """On a database with no users, create the local default user and starter categories."""
-    if session.scalar(select(func.count()).select_from(User)):
-        return None
+def _named_user(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound(
+            f"no user {normalize_email(email)!r}: see `budget user list`, or add one "
+            "with `budget user add EMAIL --name NAME`"
+        )
+    return user
+
+
+def _first_two_users(session: Session) -> Sequence[User]:
+    """Enough users to tell "none", "just one" and "several" apart, in one query."""
+    return session.scalars(select(User).order_by(User.id).limit(2)).all()
+
+
+def _only_user(users: Sequence[User]) -> User:
+    if len(users) > 1:
+        raise InvalidInput(
+            "there are several users: choose one with --user EMAIL or the BUDGET_USER "
+            "variable (see `budget user list`)"
+        )
+    return users[0]
+
+
+def create_default_user(session: Session) -> FirstRun:
+    """The zero-setup first run: the local default user and the starter categories."""
     user = User(email=DEFAULT_EMAIL, name=_local_name())
     session.add(user)
     session.flush()
@@ -73,12 +85,16 @@ def _local_name() -> str:
 def acting_user(session: Session, *, email: str | None) -> tuple[User, FirstRun | None]:
     """The user a command acts for; on an empty database, first create the local default.
 
-    Returns what a first run created (or None) so the CLI can say so once.
+    One query in the common case. Returns what a first run created (or None) so the CLI
+    can say so once.
     """
-    first_run = None if email else bootstrap_if_empty(session)
-    if first_run is not None:
+    if email:
+        return _named_user(session, email), None
+    users = _first_two_users(session)
+    if not users:
+        first_run = create_default_user(session)
         return first_run.user, first_run
-    return resolve_user(session, email=email), None
+    return _only_user(users), None
 
 
 @dataclass(frozen=True)
