@@ -176,6 +176,9 @@ def undo_transfer(
         Category.id.in_([original.from_category_id, original.to_category_id]),
     )
     by_id = {category.id: category for category in locked}
+    if len(by_id) < 2:
+        # A category merge re-pointed or removed the entry between our read and the lock.
+        raise Conflict(f"transfer {transfer_id} changed while it was being undone: try again")
     return _record(
         session,
         user_id=original.user_id,
