@@ -112,6 +112,9 @@ CONNECTION_RULES: tuple[Rule, ...] = (
     ),
 )
 
+# Retried by `Database.run`; reaching the user means the retry budget ran out.
+CONTENTION_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
 _SCHEMA_MESSAGE = re.compile(
     r"no such table|no such column|relation \S+ does not exist|column \S+ does not exist",
     re.IGNORECASE,
@@ -144,6 +147,12 @@ def diagnose(exc: BaseException) -> BudgetError | None:
         return SchemaNotMigrated(f"the database schema is missing or out of date: {MIGRATE_HINT}")
     if isinstance(exc, sa_exc.IntegrityError):
         return Conflict(f"the database refused the change: {detail}")
+    if code in CONTENTION_SQLSTATES:
+        return DatabaseUnavailable(
+            "other transactions kept conflicting with this one (deadlock, serialization "
+            "failure or lock timeout) and retries ran out: try again, and raise "
+            f"BUDGET_RETRY_SECONDS if it keeps happening ({detail})"
+        )
     for rule in CONNECTION_RULES:
         if rule.pattern.search(detail):
             return DatabaseUnavailable(rule.diagnosis(detail))

@@ -319,6 +319,24 @@ def test_integrity_error_is_a_refusal() -> None:
     assert error.exit_code == EXIT_REFUSED
 
 
+@pytest.mark.parametrize(
+    ("message", "pgcode"),
+    [
+        ("deadlock detected", "40P01"),
+        ("could not serialize access due to concurrent update", "40001"),
+        ("canceling statement due to lock timeout", "55P03"),
+    ],
+)
+def test_contention_after_retries_says_so(message: str, pgcode: str) -> None:
+    error = diagnose(operational(message, pgcode))
+    assert isinstance(error, DatabaseUnavailable)
+    assert str(error) == (
+        "other transactions kept conflicting with this one (deadlock, serialization failure "
+        "or lock timeout) and retries ran out: try again, and raise BUDGET_RETRY_SECONDS if it "
+        f"keeps happening ({message})"
+    )
+
+
 def test_a_plain_bug_is_not_disguised() -> None:
     assert diagnose(ValueError("boom")) is None
 
