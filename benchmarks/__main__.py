@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             return
         print(f"… {name}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        rows.extend(work())
+        try:
+            rows.extend(work())
+        except Exception as exc:  # one broken scenario must not lose the others' figures
+            traceback.print_exc()
+            rows.append(failed(name, exc))
         print(f"  {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     try:
@@ -58,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         history = None
         if {"reports", "memory"} & set(chosen):
             print("… generating history", file=sys.stderr, flush=True)
-            history = scenarios.make_history(cfg)
+            try:
+                history = scenarios.make_history(cfg)
+            except Exception as exc:
+                traceback.print_exc()
+                rows.append(failed("history", exc))
         try:
             if history is not None:
                 step("reports", lambda: scenarios.reports(cfg, history))
@@ -83,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(result, indent=2, default=str) + "\n")
         print(f"results written to {path}", file=sys.stderr)
     return 0
+
+
+def failed(name: str, exc: Exception) -> Row:
+    message = (str(exc).splitlines() or [""])[0][:300]
+    return Row(
+        name,
+        "scenario failed",
+        None,
+        None,
+        "",
+        "",
+        status="ERROR",
+        note=f"{type(exc).__name__}: {message}",
+    )
 
 
 def machine() -> dict[str, Any]:

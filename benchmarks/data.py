@@ -105,7 +105,7 @@ SELECT u, 'Category ' || lpad(c::text, 2, '0'), 'category ' || lpad(c::text, 2, 
        50000 + c * 1000
 FROM generate_series(1, {users}) u, generate_series(1, {categories}) c;
 INSERT INTO expenses (user_id, category_id, amount, description, spent_on)
-SELECT cat.user_id, cat.id, 100 + (g * 7919) % 20000, 'bench expense ' || g,
+SELECT cat.user_id, cat.id, 100 + (g::bigint * 7919) % 20000, 'bench expense ' || g,
        DATE '{first_day}' + (g % {days})
 FROM generate_series(0, {rows} - 1) g
 JOIN (SELECT id, user_id, row_number() OVER (ORDER BY id) - 1 AS k FROM categories) cat
