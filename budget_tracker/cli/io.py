@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
 from budget_tracker.cli.output import announce_first_run, info
 from budget_tracker.cli.params import DATE, NAME, user_option
+from budget_tracker.errors import DatabaseUnavailable
 
 IMPORT_FIELDS = ("date", "amount", "category", "description")
 DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
@@ -35,7 +37,9 @@ class ColumnMapType(click.ParamType[dict[str, str]]):
             field, equals, header = part.partition("=")
             field = field.strip().lower()
             if not equals or not header.strip():
-                self.fail(f"{part.strip()!r} is not FIELD=HEADER (e.g. date='Booking date')")
+                self.fail(
+                    f"{part.strip()!r} is not FIELD=HEADER (e.g. date='Booking date')", param, ctx
+                )
             if field not in IMPORT_FIELDS:
                 self.fail(f"{field!r} is not a field; use {', '.join(IMPORT_FIELDS)}", param, ctx)
             if field in mapping:
@@ -220,8 +224,15 @@ def export_command(
         )
     transfers_path = transfers_file(output) if transfers and fmt == "csv" and output else None
     with _destination(output) as stream, _destination(transfers_path, optional=True) as tstream:
-        summary = state.database.run(
-            lambda session: export(
+
+        def work(session: Any) -> Any:
+            # A retried unit of work starts the files again; stdout cannot be taken back.
+            if isinstance(stream, _Stdout) and stream.written:
+                raise DatabaseUnavailable(
+                    "the database connection was lost after the export had started writing "
+                    "to stdout; run it again (with -o FILE a lost connection is retried)"
+                )
+            return export(
                 session,
                 email=user_email,
                 stream=_restart(stream),
@@ -230,9 +241,9 @@ def export_command(
                 date_to=date_to,
                 transfers_stream=_restart(tstream) if tstream is not None else None,
                 include_transfers=transfers,
-            ),
-            write=False,
-        )
+            )
+
+        summary = state.database.run(work, write=False)
     announce_first_run(summary.first_run)
     if output is not None:
         message = f"Exported {summary.expenses} expenses to {output}"
@@ -246,9 +257,20 @@ def transfers_file(output: Path) -> Path:
     return output.with_name(f"{output.stem}.transfers{output.suffix or '.csv'}")
 
 
-def _restart(stream: TextIO) -> TextIO:
-    """Empty a file stream before a (re)try of the unit of work writes it from the start."""
-    if stream is not sys.stdout and stream.seekable():
+class _Stdout:
+    """stdout, remembering whether anything was written (a retry must not repeat it)."""
+
+    def __init__(self) -> None:
+        self.written = False
+
+    def write(self, text: str) -> int:
+        self.written = True
+        return sys.stdout.write(text)
+
+
+def _restart(stream: Any) -> Any:
+    """Empty a file before a (re)try of the unit of work writes it from the start."""
+    if isinstance(stream, io.TextIOBase) and stream.seekable():
         stream.seek(0)
         stream.truncate()
     return stream
@@ -258,7 +280,7 @@ def _restart(stream: TextIO) -> TextIO:
 def _destination(path: Path | None, *, optional: bool = False) -> Iterator[Any]:
     """stdout, or a temporary file beside `path` that replaces it only on success."""
     if path is None:
-        yield None if optional else sys.stdout
+        yield None if optional else _Stdout()
         if not optional:
             sys.stdout.flush()
         return

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from sqlalchemy import Executable, select
 from sqlalchemy.orm import Session, aliased
@@ -38,6 +38,12 @@ TRANSFER_COLUMNS = (
 YIELD_PER = 2_000
 
 
+class Writer(Protocol):
+    """Where an export goes: anything with `write(str)` (a text file, stdout)."""
+
+    def write(self, text: str, /) -> Any: ...
+
+
 @dataclass(frozen=True)
 class ExportSummary:
     expenses: int
@@ -50,11 +56,11 @@ def export(
     session: Session,
     *,
     email: str | None,
-    stream: TextIO,
+    stream: Writer,
     fmt: str,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
-    transfers_stream: TextIO | None = None,
+    transfers_stream: Writer | None = None,
     include_transfers: bool = False,
 ) -> ExportSummary:
     """Write the acting user's expenses (dates inclusive) to `stream` as csv or json.
@@ -148,7 +154,7 @@ def _transfer_rows(
         }
 
 
-def _write_csv(stream: TextIO, columns: tuple[str, ...], rows: Iterator[dict[str, str]]) -> int:
+def _write_csv(stream: Writer, columns: tuple[str, ...], rows: Iterator[dict[str, str]]) -> int:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(columns)
     count = 0
@@ -159,7 +165,7 @@ def _write_csv(stream: TextIO, columns: tuple[str, ...], rows: Iterator[dict[str
 
 
 def _write_json(
-    stream: TextIO,
+    stream: Writer,
     expenses: Iterator[dict[str, str]],
     transfers: Iterator[dict[str, str]] | None,
 ) -> tuple[int, int | None]:
@@ -174,7 +180,7 @@ def _write_json(
     return expense_count, transfer_count
 
 
-def _write_json_list(stream: TextIO, key: str, rows: Iterator[dict[str, str]]) -> int:
+def _write_json_list(stream: Writer, key: str, rows: Iterator[dict[str, str]]) -> int:
     stream.write(f'  "{key}": [')
     count = 0
     for row in rows:
