@@ -15,14 +15,13 @@ import datetime as dt
 import logging
 import random
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import URL, Connection, Dialect, ExceptionContext
@@ -33,6 +32,9 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from budget_tracker.config import Settings
 from budget_tracker.errors import BudgetError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +198,8 @@ def ensure_sqlite_schema(path: Path, migration_url: URL) -> None:
     """
     current = None
     if path.exists():
+        import sqlite3  # PostgreSQL commands never need it
+
         conn = sqlite3.connect(path)
         try:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()

@@ -7,9 +7,7 @@ and in JSON they are strings.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -79,6 +77,8 @@ def jsonable(value: Any) -> Any:
 
 
 def dump_json(data: Any) -> str:
+    import json  # only machine output needs it; the hot path prints a line of text
+
     return json.dumps(jsonable(data), ensure_ascii=False, indent=2)
 
 
@@ -117,6 +117,8 @@ def render_table(
 
 
 def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[Column], stream: TextIO) -> None:
+    import csv  # only machine output needs it; the hot path prints a line of text
+
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow([column.key for column in columns])
     for row in rows:

@@ -9,7 +9,6 @@ day). The SQL pieces that compute this live here so every command (add-expense's
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -120,6 +119,8 @@ def unknown_category(session: Session, *, user_id: int, name: str) -> NotFound:
             f"no category {name!r}: there are no categories yet; add one with "
             "`budget category add NAME`"
         )
+    import difflib  # only a refusal needs it, not every command that looks a name up
+
     keys = {name_key(known): known for known in names}
     close = difflib.get_close_matches(name_key(name), list(keys), n=1, cutoff=0.6)
     guess = f"; did you mean {keys[close[0]]!r}?" if close else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -76,6 +75,8 @@ def create_default_user(session: Session) -> FirstRun:
 
 
 def _local_name() -> str:
+    import getpass  # only the first run names the default user
+
     try:
         return getpass.getuser()[:100] or "Me"
     except (KeyError, OSError):
