@@ -1,26 +1,80 @@
-"""The list of top-level commands and groups, one module per capability."""
+"""The list of top-level commands and groups, one module per capability.
+
+Each command is named here with the module and attribute that define it and its one-line
+help, so `budget --help` lists every command without importing a single command module,
+and `budget add-expense` imports only `budget_tracker.cli.expenses` (see `LazyCommands` in
+`budget_tracker/cli/__init__.py`). To add a command, add one line below; tests/test_startup.py
+checks that each entry loads a command of that name whose short help is the one written
+here, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
-import click
+from typing import NamedTuple
 
-from budget_tracker.cli import categories as category_commands
-from budget_tracker.cli import db as db_commands
-from budget_tracker.cli import expenses
-from budget_tracker.cli import io as io_commands
-from budget_tracker.cli import reports as report_commands
-from budget_tracker.cli import transfers as transfer_commands
-from budget_tracker.cli import users as user_commands
 
-ALL: list[click.Command] = []
-ALL += [
-    expenses.add_expense,
-    expenses.list_expenses,
-    expenses.edit_expense,
-    expenses.delete_expense,
-]
-ALL += [user_commands.user, category_commands.category]
-ALL += [transfer_commands.transfer, transfer_commands.list_transfers]
-ALL += [report_commands.report, report_commands.verify]
-ALL += [db_commands.db_group]
-ALL += [io_commands.import_command, io_commands.export_command]
+class Entry(NamedTuple):
+    module: str
+    attribute: str
+    short_help: str
+    """The command's `get_short_help_str()`: the first sentence of its docstring."""
+
+
+_EXPENSES = "budget_tracker.cli.expenses"
+_TRANSFERS = "budget_tracker.cli.transfers"
+_REPORTS = "budget_tracker.cli.reports"
+_IO = "budget_tracker.cli.io"
+
+ALL: dict[str, Entry] = {
+    "add-expense": Entry(
+        _EXPENSES, "add_expense", "Record an expense of AMOUNT in CATEGORY (matched in any case)."
+    ),
+    "expenses": Entry(
+        _EXPENSES, "list_expenses", "List expenses, newest first, with a total line."
+    ),
+    "edit-expense": Entry(
+        _EXPENSES, "edit_expense", "Change an expense's amount, category, description or date."
+    ),
+    "delete-expense": Entry(_EXPENSES, "delete_expense", "Delete an expense."),
+    "user": Entry(
+        "budget_tracker.cli.users",
+        "user",
+        "People whose spending is tracked (each sees only their own data).",
+    ),
+    "category": Entry(
+        "budget_tracker.cli.categories",
+        "category",
+        "Spending categories and their monthly budgets (names match in any case).",
+    ),
+    "transfer": Entry(
+        _TRANSFERS,
+        "transfer",
+        "Move AMOUNT of one category's monthly budget to another, atomically.",
+    ),
+    "transfers": Entry(
+        _TRANSFERS, "list_transfers", "List the budget transfer ledger, oldest first."
+    ),
+    "report": Entry(
+        _REPORTS,
+        "report",
+        "Budget against spending per category (or per month with --by month).",
+    ),
+    "verify": Entry(
+        _REPORTS, "verify", "Check the report against an independent sum of the raw rows."
+    ),
+    "db": Entry(
+        "budget_tracker.cli.db",
+        "db_group",
+        "Check the database, migrate it, and show its schema revision.",
+    ),
+    "import": Entry(
+        _IO,
+        "import_command",
+        "Import expenses from a CSV file: all rows or none, never the same row twice.",
+    ),
+    "export": Entry(
+        _IO,
+        "export_command",
+        "Export expenses, ordered by date, in the format `budget import` reads back.",
+    ),
+}

@@ -17,17 +17,47 @@ class AppState:
 
     def __init__(self, database: Database | None = None) -> None:
         self.debug = False
+        self.verbosity = 0
         self._database = database
         self._owns_database = database is None
+        self._logging_ready = False
+
+    def set_verbosity(self, verbosity: int) -> None:
+        """`-v` count: logging is set up for it when the database is first needed."""
+        self.verbosity = verbosity
+        self._logging_ready = False
 
     @property
     def database(self) -> Database:
+        self._configure_logging()
         if self._database is None:
             from budget_tracker.config import load_settings
             from budget_tracker.db import Database
 
             self._database = Database(load_settings())
         return self._database
+
+    def _configure_logging(self) -> None:
+        """ERROR by default, INFO with -v, DEBUG with -vv, as `LEVEL message` on stderr.
+
+        Done here rather than when the flags are parsed because everything that logs
+        (settings, the engine, retries, SQLAlchemy, Alembic) runs behind the database:
+        `--help`, `--version` and bad input never import `logging`, a noticeable part of
+        their start-up time.
+        """
+        if self._logging_ready:
+            return
+        import logging
+        import sys
+
+        level = logging.ERROR
+        if self.verbosity == 1:
+            level = logging.INFO
+        elif self.verbosity > 1:
+            level = logging.DEBUG
+        logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(message)s")
+        logging.getLogger("budget_tracker").setLevel(level)
+        self._logging_ready = True
 
     def close(self) -> None:
         if self._owns_database and self._database is not None:
