@@ -33,6 +33,12 @@ SECURE_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
 # server has already dropped; pool_pre_ping catches the rest.
 DEFAULT_POOL_RECYCLE = 240
 
+# The connections that die in the pool are idle ones (Neon closes them when the compute
+# suspends after 5 idle minutes, or on a restart). One handed back a moment ago is alive
+# in all but a rare race, which `Database.run` absorbs by retrying the unit of work; so
+# only connections idle this long pay the ping's round trip.
+DEFAULT_PRE_PING_IDLE = 5.0
+
 ENV_VARS: dict[str, str] = {
     "DATABASE_URL": "App database URL; on Neon the pooled (-pooler) endpoint.",
     "DATABASE_URL_UNPOOLED": "Direct URL for migrations; derived from a Neon pooled URL.",
@@ -43,6 +49,7 @@ ENV_VARS: dict[str, str] = {
     "BUDGET_POOL_TIMEOUT": "Seconds to wait for a free pooled connection (default 30).",
     "BUDGET_POOL_RECYCLE": "Seconds before a pooled connection is replaced (default 240).",
     "BUDGET_POOL_PRE_PING": "Test a pooled connection before use: true/false (default true).",
+    "BUDGET_POOL_PRE_PING_IDLE": "Seconds idle before a pooled connection is tested (default 5).",
     "BUDGET_CONNECT_TIMEOUT": "Seconds to wait when opening a connection (default 10).",
     "BUDGET_RETRY_SECONDS": "Total seconds to keep retrying transient failures (default 30).",
 }
@@ -55,6 +62,8 @@ class PoolSettings:
     timeout: float = 30.0
     recycle: int = DEFAULT_POOL_RECYCLE
     pre_ping: bool = True
+    pre_ping_idle: float = DEFAULT_PRE_PING_IDLE
+    """Only connections idle at least this long are pinged on checkout (0: every reuse)."""
     connect_timeout: int = 10
 
 
@@ -133,6 +142,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         timeout=_float(environ, "BUDGET_POOL_TIMEOUT", 30.0, minimum=0.1),
         recycle=_int(environ, "BUDGET_POOL_RECYCLE", DEFAULT_POOL_RECYCLE, minimum=-1),
         pre_ping=_bool(environ, "BUDGET_POOL_PRE_PING", True),
+        pre_ping_idle=_float(
+            environ, "BUDGET_POOL_PRE_PING_IDLE", DEFAULT_PRE_PING_IDLE, minimum=0.0
+        ),
         connect_timeout=_int(environ, "BUDGET_CONNECT_TIMEOUT", 10, minimum=1),
     )
     return Settings(

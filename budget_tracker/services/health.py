@@ -219,15 +219,18 @@ def pool_step(database: Database) -> Step:
             max_overflow=getattr(pool, "_max_overflow", None),
             timeout=getattr(pool, "_timeout", None),
             recycle=getattr(pool, "_recycle", None),
-            pre_ping=getattr(pool, "_pre_ping", None),
+            # Pinging is db.ping_idle_connections' (idle connections only), not the pool's.
+            pre_ping=configured.pre_ping,
+            pre_ping_idle=configured.pre_ping_idle,
             checked_out=pool.checkedout(),
             idle=pool.checkedin(),
             overflow=pool.overflow(),
         )
+        ping = f"after {configured.pre_ping_idle:g}s idle" if configured.pre_ping else "off"
         detail = (
             f"{data['class']} size {data['size']}, max_overflow {data['max_overflow']}, "
-            f"timeout {data['timeout']:g}s, recycle {data['recycle']}s, pre_ping "
-            f"{'on' if data['pre_ping'] else 'off'}; now {data['checked_out']} checked out, "
+            f"timeout {data['timeout']:g}s, recycle {data['recycle']}s, pre_ping {ping}; "
+            f"now {data['checked_out']} checked out, "
             f"{data['idle']} idle"
         )
     else:
@@ -241,6 +244,7 @@ def pool_step(database: Database) -> Step:
             "timeout": configured.timeout,
             "recycle": configured.recycle,
             "pre_ping": configured.pre_ping,
+            "pre_ping_idle": configured.pre_ping_idle,
             "connect_timeout": configured.connect_timeout,
         }
     return Step("pool", PASS, detail, data)
