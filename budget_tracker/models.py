@@ -3,7 +3,11 @@
 Money is stored as integer cents through the `Money` type on both backends, so sums and
 comparisons in SQL are exact and SQLite never sees a Decimal. Ownership is enforced by the
 database: an expense or a transfer references its category through `(user_id, id)`, so it
-cannot point at another user's category.
+cannot point at another user's category, nor at a user that does not exist (a category's
+user does). That composite key is their only link to `users` (revision 0003): a second
+`user_id -> users` key would cost a check per inserted row and prove nothing more. Those
+keys are NO ACTION, so the database refuses to delete a category, or a user, while
+expenses or transfers still reference it.
 """
 
 from __future__ import annotations
@@ -131,7 +135,8 @@ class Expense(Base):
     __tablename__ = "expenses"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # No foreign key of its own: the composite key below implies the user exists.
+    user_id: Mapped[int] = mapped_column(Integer)
     category_id: Mapped[int] = mapped_column(Integer)
     amount: Mapped[Decimal] = mapped_column(Money)
     description: Mapped[str] = mapped_column(String(DESCRIPTION_MAX), server_default="")
@@ -162,7 +167,7 @@ class BudgetTransfer(Base):
     __tablename__ = "budget_transfers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Integer)  # implied by the category keys below
     from_category_id: Mapped[int] = mapped_column(Integer)
     to_category_id: Mapped[int] = mapped_column(Integer)
     amount: Mapped[Decimal] = mapped_column(Money)

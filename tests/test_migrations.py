@@ -111,3 +111,75 @@ def test_concurrent_upgrades_migrate_once(fresh: tuple[dict[str, str], str]) -> 
     ran = sum("Running upgrade  -> 0001" in err for _, err in outputs)
     assert ran == 1, outputs
     assert set(TABLE_NAMES) <= tables(direct)
+
+
+SEED_0002 = [
+    "INSERT INTO users (email, name) VALUES ('a@example.com', 'A')",
+    "INSERT INTO categories (user_id, name, name_key) VALUES (1, 'A', 'a'), (1, 'B', 'b')",
+    "INSERT INTO expenses (user_id, category_id, amount, spent_on)"
+    " VALUES (1, 1, 100, '2026-01-02')",
+    "INSERT INTO budget_transfers (user_id, from_category_id, to_category_id, amount, month)"
+    " VALUES (1, 1, 2, 5, '2026-01-01')",
+    # An undo entry: budget_transfers references itself, which SQLite's table copy must keep.
+    "INSERT INTO budget_transfers (user_id, from_category_id, to_category_id, amount, month,"
+    " reverses_id) VALUES (1, 2, 1, 5, '2026-01-01', 1)",
+]
+
+
+def _rows(url: str) -> list[list[tuple[object, ...]]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [
+                [
+                    tuple(row)
+                    for row in connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")
+                ]
+                for table in ("users", "categories", "expenses", "budget_transfers")
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_0003_keeps_every_row_up_and_down(fresh: tuple[dict[str, str], str]) -> None:
+    env, direct = fresh
+    assert alembic(env, "upgrade", "0002").returncode == 0
+    engine = create_engine(direct)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+            for statement in SEED_0002:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+    before = _rows(direct)
+    up = alembic(env, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert _rows(direct) == before
+    foreign_keys = {
+        table: {tuple(fk["constrained_columns"]) for fk in inspect_fks(direct, table)}
+        for table in ("expenses", "budget_transfers")
+    }
+    assert foreign_keys == {
+        "expenses": {("user_id", "category_id")},
+        "budget_transfers": {
+            ("user_id", "from_category_id"),
+            ("user_id", "to_category_id"),
+            ("reverses_id",),
+        },
+    }
+    down = alembic(env, "downgrade", "0002")
+    assert down.returncode == 0, down.stderr
+    assert _rows(direct) == before
+    assert ("user_id",) in {
+        tuple(fk["constrained_columns"]) for fk in inspect_fks(direct, "expenses")
+    }
+
+
+def inspect_fks(url: str, table: str) -> list[dict[str, object]]:
+    engine = create_engine(url)
+    try:
+        return list(inspect(engine).get_foreign_keys(table))  # type: ignore[arg-type]
+    finally:
+        engine.dispose()

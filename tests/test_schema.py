@@ -137,3 +137,39 @@ def test_money_round_trips_exactly_and_sums_in_sql(backend: Backend, values: lis
     assert stored == values
     assert all(isinstance(value, Decimal) for value in stored)
     assert total == sum(values) and isinstance(total, Decimal)
+
+
+def test_rows_of_a_user_that_does_not_exist_are_refused(backend: Backend) -> None:
+    # Only the composite (user_id, category_id) keys tie these rows to a user (revision
+    # 0003): a category of user `alice` does not exist for user `ghost`.
+    alice, food, bob, _ = seed(backend)
+    ghost = max(alice, bob) + 1
+    insert_fails(
+        backend,
+        "INSERT INTO expenses (user_id, category_id, amount, spent_on) VALUES (:u, :c, 100, :d)",
+        u=ghost,
+        c=food,
+        d=DAY,
+    )
+    with backend.database.transaction() as session:
+        other = Category(user_id=alice, name="Fun")
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    insert_fails(
+        backend,
+        "INSERT INTO budget_transfers (user_id, from_category_id, to_category_id, amount, month)"
+        " VALUES (:u, :f, :t, 100, :m)",
+        u=ghost,
+        f=food,
+        t=other_id,
+        m=DAY.replace(day=1),
+    )
+
+
+def test_a_category_or_user_with_expenses_cannot_be_deleted(backend: Backend) -> None:
+    alice, food, _, _ = seed(backend)
+    with backend.database.transaction() as session:
+        session.add(Expense(user_id=alice, category_id=food, amount=Decimal("1"), spent_on=DAY))
+    insert_fails(backend, "DELETE FROM categories WHERE id = :c", c=food)
+    insert_fails(backend, "DELETE FROM users WHERE id = :u", u=alice)
