@@ -3,7 +3,8 @@
 Expenses are written in the CSV format `budget import` reads back by default
 (`date,amount,category,description`), ordered by date and then id, so export -> import into
 an empty database -> export gives the same file. Rows come from a server-side cursor in
-batches, so memory stays flat however many there are. The service writes to the streams
+batches of `streaming.BATCH_ROWS` (one round trip each), so memory stays flat however
+many there are. The service writes to the streams
 it is given; the caller decides where they go (stdout, or a file it renames on success).
 """
 
@@ -16,12 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Executable, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from budget_tracker.models import BudgetTransfer, Category, Expense
 from budget_tracker.money import format_amount
 from budget_tracker.services.importer import FIELDS
+from budget_tracker.services.streaming import stream_rows
 from budget_tracker.services.users import FirstRun, acting_user
 
 EXPENSE_COLUMNS = FIELDS
@@ -35,7 +37,6 @@ TRANSFER_COLUMNS = (
     "reverses_id",
     "created_at",
 )
-YIELD_PER = 2_000
 
 
 class Writer(Protocol):
@@ -86,12 +87,6 @@ def export(
     return ExportSummary(expenses=counts[0], transfers=counts[1], first_run=first_run)
 
 
-def _streamed(session: Session, statement: Executable) -> Iterator[Any]:
-    # yield_per implies a server-side cursor on PostgreSQL (stream_results): rows arrive in
-    # batches instead of all at once. It is transaction-scoped, so fine through PgBouncer.
-    yield from session.execute(statement.execution_options(yield_per=YIELD_PER))
-
-
 def _expense_rows(
     session: Session, *, user_id: int, date_from: dt.date | None, date_to: dt.date | None
 ) -> Iterator[dict[str, str]]:
@@ -105,7 +100,7 @@ def _expense_rows(
         statement = statement.where(Expense.spent_on >= date_from)
     if date_to is not None:
         statement = statement.where(Expense.spent_on <= date_to)
-    for spent_on, amount, category, description in _streamed(session, statement):
+    for spent_on, amount, category, description in stream_rows(session, statement):
         yield {
             "date": spent_on.isoformat(),
             "amount": format_amount(amount),
@@ -140,7 +135,7 @@ def _transfer_rows(
         statement = statement.where(BudgetTransfer.month >= date_from.replace(day=1))
     if date_to is not None:
         statement = statement.where(BudgetTransfer.month <= date_to)
-    for row in _streamed(session, statement):
+    for row in stream_rows(session, statement):
         id_, month, from_name, to_name, amount, note, reverses_id, created_at = row
         yield {
             "id": str(id_),

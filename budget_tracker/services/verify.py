@@ -1,10 +1,15 @@
 """Independent verification of a report: the same numbers by a second, simple path.
 
 The report sums in SQL. Verification reads the raw rows instead — streamed from the
-database in small batches, or read line by line from an export file — and adds them up in
+database in batches, or read line by line from an export file — and adds them up in
 Python with `Decimal`, sharing none of the report's query code. Any difference, however
 small, is a mismatch: money is exact, so the tolerance is zero. Memory stays flat because
 no more than one batch of rows is held at a time.
+
+Round trips: the user's categories are one plain query (a person's list of categories);
+the period's transfers and expenses, which can be many, come through one server-side
+cursor (`streaming.stream_rows`), so `verify --month` sends the report's statements plus
+five: categories, DECLARE, two FETCHes and CLOSE.
 """
 
 from __future__ import annotations
@@ -17,16 +22,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, select, type_coerce
+from sqlalchemy import BigInteger, literal, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import InvalidInput
 from budget_tracker.models import BudgetTransfer, Category, Expense, name_key
 from budget_tracker.money import AmountError, from_cents, parse_amount
 from budget_tracker.services.reports import CategoryReport, Period, category_report
-
-STREAM_BATCH = 2_000
-"""Rows fetched per round trip while streaming (a server-side cursor on PostgreSQL)."""
+from budget_tracker.services.streaming import stream_rows
 
 EXPENSE_FILE_COLUMNS = ("date", "amount", "category", "description")
 """The expense CSV columns read by `--from-file` (the `budget export` format)."""
@@ -92,42 +95,47 @@ def verify_report(
     user_id = report.user.id
     tallies: dict[int | str, _Tally] = {}
     by_key: dict[str, int | str] = {}
-    for category_id, name, monthly_cents in _stream(
-        session,
+    for category_id, name, monthly_cents in session.execute(
         select(Category.id, Category.name, _raw_cents(Category.monthly_budget)).where(
             Category.user_id == user_id
-        ),
+        )
     ):
         monthly = from_cents(monthly_cents)
         # Summed month by month, as the budget is defined, not multiplied.
         budget = sum((monthly for _ in period.month_starts()), ZERO)
         tallies[category_id] = _Tally(name=name, budget=budget)
         by_key[name_key(name)] = category_id
-    for from_id, to_id, cents, month in _stream(
-        session,
-        select(
-            BudgetTransfer.from_category_id,
-            BudgetTransfer.to_category_id,
-            _raw_cents(BudgetTransfer.amount),
-            BudgetTransfer.month,
-        ).where(BudgetTransfer.user_id == user_id),
-    ):
-        if period.contains(month):
-            tallies[from_id].budget -= from_cents(cents)
-            tallies[to_id].budget += from_cents(cents)
+    # One streamed pass over the period's raw money rows: each transfer moves budget from
+    # one category to another; each expense (unless they come from the file) is spending.
+    transfers = select(
+        literal("transfer"),
+        BudgetTransfer.from_category_id,
+        BudgetTransfer.to_category_id,
+        _raw_cents(BudgetTransfer.amount),
+    ).where(
+        BudgetTransfer.user_id == user_id,
+        BudgetTransfer.month >= period.first,
+        BudgetTransfer.month < period.end,
+    )
+    expenses = select(
+        literal("expense"), Expense.category_id, null(), _raw_cents(Expense.amount)
+    ).where(
+        Expense.user_id == user_id,
+        Expense.spent_on >= period.first,
+        Expense.spent_on < period.end,
+    )
     count = 0
+    raw = transfers if from_file is not None else union_all(transfers, expenses)
+    for kind, category_id, to_id, cents in stream_rows(session, raw):
+        amount = from_cents(cents)
+        if kind == "expense":
+            tallies[category_id].spent += amount
+            count += 1
+        else:
+            tallies[category_id].budget -= amount
+            tallies[to_id].budget += amount
     if from_file is None:
         source = "database"
-        for category_id, cents in _stream(
-            session,
-            select(Expense.category_id, _raw_cents(Expense.amount)).where(
-                Expense.user_id == user_id,
-                Expense.spent_on >= period.first,
-                Expense.spent_on < period.end,
-            ),
-        ):
-            tallies[category_id].spent += from_cents(cents)
-            count += 1
     else:
         source = str(from_file)
         for category, amount in _file_expenses(from_file, period):
@@ -168,13 +176,6 @@ def _raw_cents(column: Any) -> Any:
     # Read the stored integer cents, not the Money type's conversion: this path shares as
     # little as possible with the report.
     return type_coerce(column, BigInteger())
-
-
-def _stream(session: Session, statement: Select[Any]) -> Iterator[tuple[Any, ...]]:
-    """Plain rows in batches (`yield_per`: a server-side cursor on PostgreSQL)."""
-    result = session.execute(statement, execution_options={"yield_per": STREAM_BATCH})
-    for partition in result.partitions():
-        yield from (tuple(row) for row in partition)
 
 
 def _file_expenses(path: Path, period: Period) -> Iterator[tuple[str, Decimal]]:
