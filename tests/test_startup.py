@@ -140,6 +140,21 @@ def test_unknown_command_suggests_lazy_names() -> None:
     assert "Did you mean one of: 'add-expense', 'edit-expense', 'expenses'?" in result.stderr
 
 
+def test_exit_skips_the_final_garbage_collections() -> None:
+    """`main` leaves the heap to the OS: `gc.freeze()` runs at exit, after every handler."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "from budget_tracker.cli import main\n"
+        "main(['--version'], prog_name='budget')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["budget, version 0.1.0", "frozen True"]
+
+
 def test_python_dash_m_works() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "budget_tracker", "--version"],
