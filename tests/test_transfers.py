@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from budget_tracker.db import Database
+from budget_tracker.db import UNIT_KEY_INFO, Database
 from budget_tracker.errors import InsufficientBudget
 from budget_tracker.models import BudgetTransfer, Category, Expense, User
 from budget_tracker.services.transfers import month_balances, transfer_budget, undo_transfer
@@ -433,6 +434,66 @@ def test_a_retried_commit_never_doubles(backend: Backend) -> None:
     assert backend.scalar("SELECT count(*) FROM budget_transfers") == 2
 
 
+def test_without_a_key_a_retry_of_the_same_unit_of_work_finds_the_commit(
+    backend: Backend,
+) -> None:
+    """No caller key: the unit of work's own key (the same on every attempt) is stored."""
+    seed(backend)
+    info = {UNIT_KEY_INFO: "unit-1"}
+    outcomes = []
+    for _attempt in range(2):  # as if the first COMMIT's acknowledgement had been lost
+        with backend.database.transaction(info=dict(info)) as session:
+            outcomes.append(
+                transfer_budget(
+                    session,
+                    user_email=ANN,
+                    source="Food",
+                    target="Fun",
+                    amount=Decimal(300),
+                    month=MARCH,
+                )
+            )
+    assert [outcome.replayed for outcome in outcomes] == [False, True]
+    assert outcomes[1].transfer == outcomes[0].transfer
+    assert backend.rows("SELECT id, idempotency_key FROM budget_transfers") == [(1, "unit-1")]
+
+
+def test_reported_balances_are_the_books_after_each_transfer(backend: Backend) -> None:
+    """What a transfer prints is what a fresh read of both categories says afterwards."""
+    seed(
+        backend,
+        budgets={"Food": "300", "Transport": "100", "Fun": "0"},
+        spent={"Food": "50", "Transport": "20.50"},
+    )
+    moves = [
+        ("Food", "Fun", "40", False),
+        ("Fun", "Transport", "15.25", False),
+        ("Transport", "Food", "90", False),
+        ("Fun", "Food", "30", True),  # overdraws Fun
+        ("Food", "Transport", "0.01", False),
+    ]
+    for source, target, amount, overdraw in moves:
+        outcome = backend.database.run(
+            functools.partial(
+                transfer_budget,
+                user_email=ANN,
+                source=source,
+                target=target,
+                amount=Decimal(amount),
+                month=MARCH,
+                allow_overdraw=overdraw,
+            )
+        )
+        books = {name: Decimal(left) for name, left in available(backend).items()}
+        reported = {b.category: b.available for b in (outcome.source, outcome.target)}
+        assert reported == {source: books[source], target: books[target]}
+        budgets = {b.category: b.budget for b in (outcome.source, outcome.target)}
+        with backend.database.transaction(write=False) as session:
+            fresh = month_balances(session, user_id=1, month=MARCH)
+        assert budgets == {b.category: b.budget for b in fresh if b.category in budgets}
+    assert available(backend) == {"Food": "329.99", "Transport": "4.76", "Fun": "-5.25"}
+
+
 def test_a_failure_after_the_write_leaves_no_trace(backend: Backend) -> None:
     seed(backend)
     before = backend.snapshot()
@@ -513,13 +574,15 @@ def test_connection_killed_without_retries_leaves_no_trace(backend: Backend) -> 
     assert backend.snapshot() == before
 
 
-def test_a_transfer_is_three_statements_inside_its_transaction(backend: Backend) -> None:
-    """Lock, availability, insert: the round-trip budget (plus BEGIN and COMMIT)."""
+def test_a_transfer_is_two_statements_inside_its_transaction(backend: Backend) -> None:
+    """Lock, then the guarded insert: the round-trip budget (plus BEGIN and COMMIT)."""
     seed(backend)
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement.split()[0].upper())
+        words = statement.upper().split()
+        # The guarded insert starts with its CTE: WITH prior AS (...) INSERT INTO ...
+        statements.append("INSERT" if "INSERT" in words else words[0])
 
     event.listen(backend.database.engine, "before_cursor_execute", record)
     try:
@@ -536,7 +599,7 @@ def test_a_transfer_is_three_statements_inside_its_transaction(backend: Backend)
                     idempotency_key=f"key-{email}",
                 )
             )
-            assert [s for s in statements if s != "BEGIN"] == ["SELECT", "SELECT", "INSERT"]
+            assert [s for s in statements if s != "BEGIN"] == ["SELECT", "INSERT"]
     finally:
         event.remove(backend.database.engine, "before_cursor_execute", record)
 

@@ -46,8 +46,12 @@ def _money(expression: ColumnElement[Any]) -> ColumnElement[Decimal]:
     return func.coalesce(expression, 0, type_=Money)
 
 
+# A date given as a value, or as a bound parameter of a statement built once and reused.
+DateArgument = dt.date | ColumnElement[dt.date]
+
+
 def spent_in(
-    category_id: SQLColumnExpression[int], start: dt.date, end: dt.date
+    category_id: SQLColumnExpression[int], start: DateArgument, end: DateArgument
 ) -> ScalarSelect[Decimal]:
     """Correlated subquery: what was spent in the category on days start <= d < end."""
     return (
@@ -61,23 +65,32 @@ def spent_in(
     )
 
 
-def transfers_net(category_id: SQLColumnExpression[int], month: dt.date) -> ScalarSelect[Decimal]:
-    """Correlated subquery: budget transferred into the category minus out of it, that month."""
+def transfers_net(
+    category_id: SQLColumnExpression[int],
+    month: DateArgument,
+    *,
+    except_key: ColumnElement[str] | None = None,
+) -> ScalarSelect[Decimal]:
+    """Correlated subquery: budget transferred into the category minus out of it, that month.
+
+    `except_key` leaves out the ledger row with that idempotency key. In the RETURNING
+    clause of the INSERT that writes that row, this is the net before the new row on every
+    backend (PostgreSQL's subquery would not see the new row, SQLite's would).
+    """
     signed = case(
         (BudgetTransfer.to_category_id == category_id, BudgetTransfer.amount),
         else_=-BudgetTransfer.amount,
     )
-    return (
-        select(_money(func.sum(signed)))
-        .where(
-            or_(
-                BudgetTransfer.to_category_id == category_id,
-                BudgetTransfer.from_category_id == category_id,
-            ),
-            BudgetTransfer.month == month,
-        )
-        .scalar_subquery()
+    statement = select(_money(func.sum(signed))).where(
+        or_(
+            BudgetTransfer.to_category_id == category_id,
+            BudgetTransfer.from_category_id == category_id,
+        ),
+        BudgetTransfer.month == month,
     )
+    if except_key is not None:
+        statement = statement.where(func.coalesce(BudgetTransfer.idempotency_key, "") != except_key)
+    return statement.scalar_subquery()
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,24 @@ Correctness under concurrency rests on one order of work inside the caller's tra
 1. lock both category rows, always in id order (so two transfers between the same pair in
    opposite directions cannot deadlock) — `SELECT … FOR UPDATE` on PostgreSQL; on SQLite
    the caller's `BEGIN IMMEDIATE` already holds the database's write lock;
-2. compute availability in a *separate* statement: under READ COMMITTED a new statement
-   takes a new snapshot, so it sees every transfer committed by whoever held the lock
-   before us (a snapshot taken by the locking statement itself would be stale);
-3. insert the ledger row. The caller commits.
+2. insert the ledger row with a *guarded* `INSERT … SELECT … WHERE <available> >= amount`:
+   a statement after the lock, so under READ COMMITTED it takes a new snapshot and sees
+   every transfer committed by whoever held the lock before us (a snapshot taken by the
+   locking statement itself would be stale). Its RETURNING clause reports both categories'
+   transfers and spending before the new row, from the same snapshot. The caller commits.
 
 The lock is `FOR UPDATE` rather than `FOR NO KEY UPDATE` on purpose: inserting an expense
 takes `FOR KEY SHARE` on its category (the foreign key check), which conflicts with
 `FOR UPDATE`, so the availability check never races an expense being recorded.
 
-Each statement is a round trip (milliseconds on Neon), so the acting user is resolved inside
-the locking statement, and the idempotency check rides along in the availability query.
+Each statement is a round trip (milliseconds on Neon), and the locks are held from the
+first statement to COMMIT, so a transfer is two statements between BEGIN and COMMIT: the
+acting user is resolved inside the locking statement, and the idempotency and "already
+undone" checks ride along in the insert's guard. When the guard refuses (no row), one more
+query finds out why, for the message; only refusals pay for it. Both statements are built
+once and executed as Core statements (no ORM unit of work), because with several clients
+the Python time between the lock and COMMIT is time every other transfer of those
+categories waits.
 """
 
 from __future__ import annotations
@@ -29,15 +36,33 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    Insert,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
+from budget_tracker.db import unit_key
 from budget_tracker.errors import Conflict, InsufficientBudget, InvalidInput, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
     Category,
+    Money,
     User,
     name_key,
     normalize_email,
@@ -122,12 +147,16 @@ def transfer_budget(
             "categories"
         )
     first_run = None
-    locked = _lock_categories(session, _user_filter(user_email), Category.name_key.in_(keys))
+    if user_email:
+        email = normalize_email(user_email)
+        locked = _lock(session, _lock_statement("email"), keys=keys, email=email)
+    else:
+        locked = _lock(session, _lock_statement("only user"), keys=keys)
     if len(locked) < 2:
         # Rare path: find out why (no user yet, several users, an unknown category) with
         # the shared user rules, then lock again for the resolved user.
         user, first_run = acting_user(session, email=user_email)
-        locked = _lock_categories(session, Category.user_id == user.id, Category.name_key.in_(keys))
+        locked = _lock(session, _lock_statement("user id"), keys=keys, user_id=user.id)
         if len(locked) < 2:
             found = {category.name_key for category in locked}
             missing = source if keys[0] not in found else target
@@ -144,7 +173,7 @@ def transfer_budget(
         note=note,
         allow_overdraw=allow_overdraw,
         idempotency_key=idempotency_key,
-        reverses=None,
+        reverses_id=None,
         first_run=first_run,
     )
 
@@ -170,10 +199,11 @@ def undo_transfer(
     if original is None:
         acting_user(session, email=user_email)  # says so when the user is unknown or ambiguous
         raise NotFound(f"no transfer {transfer_id}: see `budget transfers`")
-    locked = _lock_categories(
+    locked = _lock(
         session,
-        Category.user_id == original.user_id,
-        Category.id.in_([original.from_category_id, original.to_category_id]),
+        _lock_statement("ids"),
+        user_id=original.user_id,
+        ids=(original.from_category_id, original.to_category_id),
     )
     by_id = {category.id: category for category in locked}
     if len(by_id) < 2:
@@ -189,7 +219,7 @@ def undo_transfer(
         note=f"undo of transfer {original.id}",
         allow_overdraw=allow_overdraw,
         idempotency_key=idempotency_key,
-        reverses=original,
+        reverses_id=original.id,
         first_run=None,
     )
 
@@ -262,90 +292,275 @@ def _user_filter(user_email: str | None) -> ColumnElement[bool]:
     return select(func.count()).select_from(User).scalar_subquery() == 1
 
 
-def _lock_categories(session: Session, *conditions: ColumnElement[bool]) -> list[Category]:
-    """Lock the matching categories in id order (FOR UPDATE; a no-op on SQLite)."""
-    statement = (
-        select(Category)
-        .join(User, User.id == Category.user_id)
-        .where(*conditions)
-        .order_by(Category.id)
-        .with_for_update(of=Category)
-        .execution_options(populate_existing=True)
+# The statements of the hot path are built once per process and bound per call:
+# SQLAlchemy caches their compiled form, so a transfer builds no expression trees.
+
+
+class _Locked(NamedTuple):
+    """A locked category row."""
+
+    id: int
+    user_id: int
+    name: str
+    name_key: str
+    monthly_budget: Decimal
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@cache
+def _lock_statement(by: str) -> Select[*tuple[Any, ...]]:
+    """Lock the acting user's categories named :key_a/:key_b (or :id_a/:id_b) in id order.
+
+    `by` says how the user is known: "email" (:email), "only user" (the only one there
+    is), "user id" (:user_id) or "ids" (:user_id, categories by id, for undo). FOR UPDATE
+    is a no-op on SQLite, where BEGIN IMMEDIATE already holds the write lock.
+    """
+    categories, users = _table(Category), _table(User)
+    wanted: ColumnElement[bool] = categories.c.name_key.in_(
+        [bindparam("key_a", type_=String), bindparam("key_b", type_=String)]
     )
-    return list(session.scalars(statement))
+    user: ColumnElement[bool]
+    if by == "email":
+        user = users.c.email == bindparam("email", type_=String)
+    elif by == "only user":
+        user = select(func.count()).select_from(users).scalar_subquery() == 1
+    elif by in ("user id", "ids"):
+        user = categories.c.user_id == bindparam("user_id", type_=Integer)
+        if by == "ids":
+            wanted = categories.c.id.in_(
+                [bindparam("id_a", type_=Integer), bindparam("id_b", type_=Integer)]
+            )
+    else:
+        raise ValueError(by)
+    return (
+        select(
+            categories.c.id,
+            categories.c.user_id,
+            categories.c.name,
+            categories.c.name_key,
+            categories.c.monthly_budget,
+        )
+        .join(users, users.c.id == categories.c.user_id)
+        .where(user, wanted)
+        .order_by(categories.c.id)
+        .with_for_update(of=categories)
+    )
+
+
+def _lock(
+    session: Session,
+    statement: Select[*tuple[Any, ...]],
+    *,
+    keys: list[str] | None = None,
+    ids: tuple[int, int] | None = None,
+    **params: Any,
+) -> list[_Locked]:
+    if keys is not None:
+        params.update(key_a=keys[0], key_b=keys[1])
+    if ids is not None:
+        params.update(id_a=ids[0], id_b=ids[1])
+    return [_Locked(*row) for row in session.connection().execute(statement, params)]
+
+
+@cache
+def _guarded_insert() -> Insert:
+    """INSERT the ledger row only if the source has the amount available (after the lock).
+
+    The CTE `prior` holds both categories' transfers and spending for the month *before*
+    this row (`except_key` leaves the new row out, so it reads the same whether a backend
+    evaluates it before or after the insert); the guard and RETURNING both read it, so
+    each sum is computed once. The guard also refuses when the idempotency key was already
+    committed (a retry after a lost COMMIT acknowledgement) or the transfer being undone
+    was already undone; the caller then asks why.
+    """
+    ledger = _table(BudgetTransfer)
+    earlier = aliased(BudgetTransfer)
+    from_id, to_id = bindparam("from_id", type_=Integer), bindparam("to_id", type_=Integer)
+    month = bindparam("month", type_=Date)
+    start, end = bindparam("start", type_=Date), bindparam("end", type_=Date)
+    amount = bindparam("amount", type_=Money)
+    key = bindparam("key", type_=String)
+    user_id = bindparam("user_id", type_=Integer)
+    reverses_id = bindparam("reverses_id", type_=Integer)
+    prior = (
+        select(
+            transfers_net(from_id, month, except_key=key).label("from_transfers"),
+            spent_in(from_id, start, end).label("from_spent"),
+            transfers_net(to_id, month, except_key=key).label("to_transfers"),
+            spent_in(to_id, start, end).label("to_spent"),
+        )
+        .cte("prior")
+        .prefix_with("MATERIALIZED")  # computed once, not once per reference
+    )
+    available = bindparam("from_base", type_=Money) + prior.c.from_transfers - prior.c.from_spent
+    row = (
+        select(
+            user_id,
+            from_id,
+            to_id,
+            amount,
+            month,
+            bindparam("note", type_=String),
+            reverses_id,
+            key,
+        )
+        .select_from(prior)
+        .where(
+            or_(bindparam("allow_overdraw", type_=Boolean), available >= amount),
+            ~exists().where(earlier.user_id == user_id, earlier.idempotency_key == key),
+            ~exists().where(earlier.reverses_id == reverses_id),
+        )
+    )
+    columns = ["user_id", "from_category_id", "to_category_id", "amount", "month", "note"]
+    return (
+        insert(ledger)
+        .add_cte(prior)
+        .from_select([*columns, "reverses_id", "idempotency_key"], row)
+        .returning(
+            ledger.c.id,
+            ledger.c.created_at,
+            *(select(column).scalar_subquery().label(column.name) for column in prior.c),
+        )
+    )
 
 
 def _record(
     session: Session,
     *,
     user_id: int,
-    from_category: Category,
-    to_category: Category,
+    from_category: _Locked,
+    to_category: _Locked,
     amount: Decimal,
     month: dt.date,
     note: str,
     allow_overdraw: bool,
     idempotency_key: str | None,
-    reverses: BudgetTransfer | None,
+    reverses_id: int | None,
     first_run: FirstRun | None,
 ) -> TransferOutcome:
-    """Check availability (after the lock), then insert the ledger row."""
+    """Insert the ledger row if the guard allows it; otherwise say why not."""
+    # Without a key from the caller, the unit of work's own key (the same on every retry)
+    # still lets a retry after a lost COMMIT acknowledgement find the row.
+    key = idempotency_key if idempotency_key is not None else unit_key(session)
+    start, end = month_span(month)
+    inserted = (
+        session.connection()
+        .execute(
+            _guarded_insert(),
+            {
+                "user_id": user_id,
+                "from_id": from_category.id,
+                "to_id": to_category.id,
+                "from_base": from_category.monthly_budget,
+                "amount": amount,
+                "month": month,
+                "start": start,
+                "end": end,
+                "note": note,
+                "reverses_id": reverses_id,
+                "key": key,
+                "allow_overdraw": allow_overdraw,
+            },
+        )
+        .one_or_none()
+    )
+    if inserted is None:
+        return _refused(
+            session,
+            user_id=user_id,
+            from_category=from_category,
+            to_category=to_category,
+            amount=amount,
+            month=month,
+            key=key,
+            reverses_id=reverses_id,
+            first_run=first_run,
+        )
+    record = TransferRecord(
+        id=inserted.id,
+        month=month,
+        amount=amount,
+        source=from_category.name,
+        target=to_category.name,
+        note=note,
+        created_at=inserted.created_at,
+        reverses_id=reverses_id,
+    )
+    source = _before(from_category, inserted.from_transfers, inserted.from_spent)
+    target = _before(to_category, inserted.to_transfers, inserted.to_spent)
+    return TransferOutcome(
+        transfer=record,
+        source=_moved(source, -amount),
+        target=_moved(target, amount),
+        replayed=False,
+        first_run=first_run,
+    )
+
+
+def _before(category: _Locked, transfers: Decimal, spent: Decimal) -> Balance:
+    return Balance(
+        category_id=category.id,
+        category=category.name,
+        base=category.monthly_budget,
+        budget=category.monthly_budget + transfers,
+        spent=spent,
+    )
+
+
+def _refused(
+    session: Session,
+    *,
+    user_id: int,
+    from_category: _Locked,
+    to_category: _Locked,
+    amount: Decimal,
+    month: dt.date,
+    key: str,
+    reverses_id: int | None,
+    first_run: FirstRun | None,
+) -> TransferOutcome:
+    """Why the guarded insert wrote nothing: a replay, an undone original, or no budget.
+
+    We still hold both locks, so this reads the state the guard saw.
+    """
+    replay_of = select(BudgetTransfer.id).where(
+        BudgetTransfer.user_id == user_id, BudgetTransfer.idempotency_key == key
+    )
     statement = _balances_statement(
         user_id=user_id, month=month, category_ids=[from_category.id, to_category.id]
-    )
-    # Ride-along checks, so a transfer stays one availability query: was this command
-    # already committed (a retry after a lost COMMIT acknowledgement), and for an undo,
-    # has the original been undone already.
-    if idempotency_key is not None:
-        replay_of = select(BudgetTransfer.id).where(
-            BudgetTransfer.user_id == user_id, BudgetTransfer.idempotency_key == idempotency_key
-        )
-        statement = statement.add_columns(replay_of.scalar_subquery().label("replay_of"))
-    if reverses is not None:
-        undone_by = select(BudgetTransfer.id).where(BudgetTransfer.reverses_id == reverses.id)
+    ).add_columns(replay_of.scalar_subquery().label("replay_of"))
+    if reverses_id is not None:
+        undone_by = select(BudgetTransfer.id).where(BudgetTransfer.reverses_id == reverses_id)
         statement = statement.add_columns(undone_by.scalar_subquery().label("undone_by"))
     rows = session.execute(statement).all()
     balances = {row.category_id: _balance(row) for row in rows}
-    replayed_id: int | None = rows[0].replay_of if idempotency_key is not None else None
-    already_undone: int | None = rows[0].undone_by if reverses is not None else None
-    before_source, before_target = balances[from_category.id], balances[to_category.id]
-
+    source, target = balances[from_category.id], balances[to_category.id]
+    replayed_id: int | None = rows[0].replay_of
     if replayed_id is not None:
         existing = session.get_one(BudgetTransfer, replayed_id)
         return TransferOutcome(
             transfer=_record_of(existing, from_category.name, to_category.name, None),
-            source=before_source,
-            target=before_target,
+            source=source,
+            target=target,
             replayed=True,
             first_run=first_run,
         )
-    if reverses is not None and already_undone is not None:
-        raise Conflict(f"transfer {reverses.id} was already undone by transfer {already_undone}")
-    if before_source.available < amount and not allow_overdraw:
+    already_undone: int | None = rows[0].undone_by if reverses_id is not None else None
+    if already_undone is not None:
+        raise Conflict(f"transfer {reverses_id} was already undone by transfer {already_undone}")
+    if source.available < amount:
         raise InsufficientBudget(
-            f"{from_category.name} has only {format_amount(before_source.available)} available "
+            f"{from_category.name} has only {format_amount(source.available)} available "
             f"for {month_label(month)}; cannot move {format_amount(amount)} "
             "(--allow-overdraw moves it anyway)"
         )
-    transfer = BudgetTransfer(
-        user_id=user_id,
-        from_category_id=from_category.id,
-        to_category_id=to_category.id,
-        amount=amount,
-        month=month,
-        note=note,
-        reverses_id=reverses.id if reverses else None,
-        idempotency_key=idempotency_key,
-    )
-    session.add(transfer)
-    session.flush()
-    return TransferOutcome(
-        transfer=_record_of(transfer, from_category.name, to_category.name, None),
-        source=_moved(before_source, -amount),
-        target=_moved(before_target, amount),
-        replayed=False,
-        first_run=first_run,
-    )
+    # Unreachable while the locks hold; refuse rather than guess.
+    raise Conflict("the transfer was refused for a reason that changed while checking: try again")
 
 
 def _balances_statement(
