@@ -400,3 +400,21 @@ def test_reader_streams_rows_with_fingerprints(tmp_path: Path) -> None:
     assert (line, iso, cents, key, description) == (2, "2026-03-01", 500, "food", "Coffee")
     assert f"{stem}:1" == fingerprint(dt.date(2026, 3, 1), 500, "food", "Coffee", 1)
     assert len(f"{stem}:999999999") == 64
+
+
+def test_new_ids_follow_the_file_order(backend: Backend, tmp_path: Path) -> None:
+    # PostgreSQL inserts in fingerprint order (index locality) but draws ids in file
+    # order; same-day rows must come back from an export in the order the file had them.
+    descriptions = [f"row {n}" for n in range(40)]
+    rows = "".join(f"2026-03-01,{n + 1},Food,{text}\n" for n, text in enumerate(descriptions))
+    result = backend.invoke(["import", str(write(tmp_path / "day.csv", HEADER + rows))])
+    assert result.exit_code == 0, result.stderr
+    stored = [row[0] for row in backend.rows("SELECT description FROM expenses ORDER BY id")]
+    assert stored == descriptions
+    again = backend.invoke(["import", str(write(tmp_path / "day.csv", HEADER + rows))])
+    assert again.stderr.splitlines()[-1] == "Imported day.csv: 0 new, 40 already present (40 rows)."
+    last = backend.scalar("SELECT max(id) FROM expenses")
+    more = write(tmp_path / "more.csv", HEADER + "2026-03-02,1,Food,next\n")
+    assert backend.invoke(["import", str(more)]).exit_code == 0
+    # The re-import drew no ids: the next new row follows the last one directly.
+    assert backend.scalar("SELECT max(id) FROM expenses") == last + 1
