@@ -176,9 +176,10 @@ def wire_cases() -> list[WireCase]:
         WireCase(
             "transfer",
             ("transfer", "1.00", "--from", "Category 01", "--to", "Category 02", *user, *months),
-            5,
-            "the rules' minimum: BEGIN, lock both categories, read availability in a new "
-            "statement (a fresh READ COMMITTED snapshot after the lock), INSERT, COMMIT",
+            4,
+            "the rules' minimum: BEGIN, lock both categories, then the availability check "
+            "and INSERT in one guarded INSERT … SELECT … WHERE (a fresh READ COMMITTED "
+            "snapshot after the lock), COMMIT",
         ),
         WireCase("expenses", ("expenses", "--month", month, "--limit", "20", *user), None),
         WireCase("verify", ("verify", "--month", month, *user), None),
