@@ -11,6 +11,7 @@ through the `(user_id, spent_on, ...)` index.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -125,6 +126,15 @@ class Amounts:
     def over_budget(self) -> bool:
         return self.spent > self.budget
 
+    @staticmethod
+    def total(lines: Iterable[Amounts]) -> Amounts:
+        """The sum of several lines' budgets and spending (a report's totals row)."""
+        budget = spent = ZERO
+        for line in lines:
+            budget += line.budget
+            spent += line.spent
+        return Amounts(budget=budget, spent=spent)
+
 
 @dataclass(frozen=True)
 class CategoryLine(Amounts):
@@ -159,10 +169,7 @@ class CategoryReport:
 
     @property
     def totals(self) -> Amounts:
-        return Amounts(
-            budget=sum((line.budget for line in self.lines), ZERO),
-            spent=sum((line.spent for line in self.lines), ZERO),
-        )
+        return Amounts.total(self.lines)
 
 
 @dataclass(frozen=True)
@@ -185,10 +192,7 @@ class TrendReport:
 
     @property
     def totals(self) -> Amounts:
-        return Amounts(
-            budget=sum((line.budget for line in self.lines), ZERO),
-            spent=sum((line.spent for line in self.lines), ZERO),
-        )
+        return Amounts.total(self.lines)
 
     @property
     def average(self) -> Amounts:
