@@ -86,7 +86,8 @@ def test_timestamps_with_zones_are_their_booking_day() -> None:
         (b'<?xml version="1.0"?>\n<?OFX OFXHEADER="200"?>\n<OFX>', "ofx"),
         (b"!Type:Bank\nD03/05/2026\n", "qif"),
         (
-            b'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">',
+            b'<?xml version="1.0"?><Document '
+            b'xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">',
             "camt",
         ),
         (b":20:STARTUMS\n:25:1234\n:61:2603050305DR12,50N\n", "mt940"),
