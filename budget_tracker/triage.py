@@ -139,7 +139,7 @@ def diagnose(exc: BaseException) -> BudgetError | None:
         )
     if not isinstance(exc, sa_exc.DBAPIError):
         return None
-    from budget_tracker.db import first_line
+    from budget_tracker.driver_errors import first_line
 
     detail = first_line(exc)
     code = getattr(exc.orig, "pgcode", None)

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import Database, first_line, is_transient, scrub
+from budget_tracker.driver_errors import first_line, is_transient, scrub
 from budget_tracker.errors import (
     EXIT_DB_UNAVAILABLE,
     EXIT_REFUSED,
@@ -35,6 +35,7 @@ from budget_tracker.errors import (
     SchemaNotMigrated,
 )
 from budget_tracker.triage import diagnose
+from budget_tracker.unit_of_work import Database
 from tests.conftest import (
     PG_PASSWORD,
     PG_POOLED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from budget_tracker.db import Database
+    from budget_tracker.unit_of_work import Database
 
 
 class AppState:
@@ -32,7 +32,7 @@ class AppState:
         self._configure_logging()
         if self._database is None:
             from budget_tracker.config import load_settings
-            from budget_tracker.db import Database
+            from budget_tracker.unit_of_work import Database
 
             self._database = Database(load_settings())
         return self._database

@@ -57,7 +57,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from budget_tracker.db import unit_key
 from budget_tracker.errors import Conflict, InsufficientBudget, InvalidInput, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
@@ -70,6 +69,7 @@ from budget_tracker.models import (
 from budget_tracker.money import format_amount
 from budget_tracker.services.categories import month_span, spent_in, transfers_net, unknown_category
 from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.unit_of_work import unit_key
 
 
 @dataclass(frozen=True)
