@@ -25,7 +25,14 @@ from sqlalchemy import text
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.driver_errors import first_line, is_transient, scrub
+from budget_tracker.driver_errors import (
+    DRIVER_ERROR_RULES,
+    Retry,
+    first_line,
+    is_connection_lost,
+    is_transient,
+    scrub,
+)
 from budget_tracker.errors import (
     EXIT_DB_UNAVAILABLE,
     EXIT_REFUSED,
@@ -358,6 +365,33 @@ def test_a_plain_bug_is_not_disguised() -> None:
 )
 def test_what_is_retried(message: str, pgcode: str | None, transient: bool) -> None:
     assert is_transient(operational(message, pgcode)) is transient
+
+
+@pytest.mark.parametrize(
+    ("message", "pgcode", "lost"),
+    [
+        ("terminating connection due to administrator command", "57P01", True),
+        ("FATAL:  server conn crashed?", None, True),
+        ("SSL connection has been closed unexpectedly", None, True),
+        ("could not serialize access due to concurrent update", "40001", False),
+        ("FATAL:  the database system is starting up", None, False),
+    ],
+)
+def test_what_means_the_connection_is_lost(message: str, pgcode: str | None, lost: bool) -> None:
+    assert is_connection_lost(operational(message, pgcode)) is lost
+
+
+def test_one_table_serves_retry_and_triage() -> None:
+    # Every rule matches something, and a diagnosis always has both its cause and its check.
+    for rule in DRIVER_ERROR_RULES:
+        assert rule.pattern is not None or rule.sqlstates
+        assert (rule.cause is None) is (rule.check is None)
+    # The triage quotes the same rule the retry loop decided on: a retried error that ran
+    # out of retries gets that rule's words.
+    lost = [rule for rule in DRIVER_ERROR_RULES if rule.retry is Retry.LOST]
+    assert len(lost) == 1
+    error = diagnose(operational("server conn crashed?"))
+    assert str(error) == lost[0].diagnosis("server conn crashed?")
 
 
 def test_passwords_are_scrubbed_from_driver_messages() -> None:
