@@ -19,6 +19,7 @@ class Retry(enum.Enum):
 
     LOST = "the connection is gone: invalidate it and retry the unit of work"
     TRANSIENT = "retry the unit of work"
+    ONCE_CONNECTED = "retry only if this process had connected before (a restarting pooler)"
     PERMANENT = "never retry, whatever else the error says"
     NEVER_DECIDED = "no opinion: retried only if SQLAlchemy invalidated the connection"
 
@@ -133,10 +134,18 @@ DRIVER_ERROR_RULES: tuple[DriverErrorRule, ...] = (
         check="remove `options=` from DATABASE_URL: use SET LOCAL in the transaction, or the "
         "direct URL",
     ),
-    # What PgBouncer answers while it restarts, and Neon's proxy while the compute wakes.
+    # A restarting PgBouncer refuses connections for a moment; so does a wrong port or a
+    # stopped server, forever. Only a process that has connected before waits it out.
+    _rule(
+        Retry.ONCE_CONNECTED,
+        r"connection refused",
+        cause=_UNREACHABLE,
+        check=_UNREACHABLE_CHECK,
+    ),
+    # Neon's proxy while the compute wakes up, PgBouncer while its server restarts.
     _rule(
         Retry.TRANSIENT,
-        r"connection refused|couldn't connect to compute node|pgbouncer cannot connect to server",
+        r"couldn't connect to compute node|pgbouncer cannot connect to server",
         cause=_UNREACHABLE,
         check=_UNREACHABLE_CHECK,
     ),
@@ -211,14 +220,21 @@ def is_connection_lost(exc: BaseException) -> bool:
     return any(rule.retry is Retry.LOST for rule in matching_rules(exc))
 
 
-def is_transient(exc: DBAPIError) -> bool:
-    """Whether retrying the whole unit of work may succeed."""
+def is_transient(exc: DBAPIError, *, connected_before: bool = True) -> bool:
+    """Whether retrying the whole unit of work may succeed.
+
+    `connected_before`: whether this process has had a working connection to the same
+    database; a refused connection is retried only then.
+    """
     rules = matching_rules(exc)
     if any(rule.retry is Retry.PERMANENT for rule in rules):
         return False
     if exc.connection_invalidated:
         return True
-    return any(rule.retry in (Retry.LOST, Retry.TRANSIENT) for rule in rules)
+    retried = {Retry.LOST, Retry.TRANSIENT}
+    if connected_before:
+        retried.add(Retry.ONCE_CONNECTED)
+    return any(rule.retry in retried for rule in rules)
 
 
 # `://user:password@` in URLs and `password=...` in libpq connection strings.

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -51,12 +52,60 @@ RETRY_BASE_SECONDS = 0.2
 RETRY_CAP_SECONDS = 8.0
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to wait between attempts of a unit of work, and when to give up.
+
+    The clock, the sleep and the random source are injectable so the policy can be tested
+    without waiting (`tests/test_retry_policy.py`).
+    """
+
+    budget_seconds: float
+    base_seconds: float = RETRY_BASE_SECONDS
+    cap_seconds: float = RETRY_CAP_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    uniform: Callable[[float, float], float] = random.uniform
+
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait after failed attempt number `attempt` (1-based)."""
+        return min(self.cap_seconds, self.base_seconds * 2.0 ** min(attempt - 1, 64))
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt `attempt`: uniform in [0, ceiling]."""
+        ceiling = self.ceiling(attempt)
+        return min(ceiling, max(0.0, self.uniform(0.0, ceiling)))
+
+    def deadline(self) -> float:
+        """The clock reading after which no new attempt starts, for a unit starting now."""
+        return self.clock() + self.budget_seconds
+
+    def next_delay(self, attempt: int, deadline: float) -> float | None:
+        """The wait before the next attempt, or None to give up (the wait would end past
+        `deadline`)."""
+        delay = self.delay(attempt)
+        if self.clock() + delay > deadline:
+            return None
+        return delay
+
+
 class Database:
     """One engine and one sessionmaker for the process, built on first use."""
 
-    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self._given_engine = engine
+        self.retry_policy = retry_policy or RetryPolicy(settings.retry_seconds)
+        self.on_long_retry: Callable[[int, float, str], None] | None = None
+        """Called before a retry that would end more than a second after the unit of work
+        started, with the attempt number, the seconds spent so far and the error's line."""
+        self._connected = False
 
     @cached_property
     def engine(self) -> Engine:
@@ -96,21 +145,22 @@ class Database:
         pool = self.engine.pool
         exhausted = False
         if isinstance(pool, QueuePool):
-            # `_max_overflow` and `_timeout` have no public accessors; -1 means unlimited.
-            max_overflow = getattr(pool, "_max_overflow", -1)
-            capacity = pool.size() + max_overflow
-            exhausted = max_overflow >= 0 and pool.checkedout() >= capacity
+            # The limits the pool was built with (`create_app_engine`); -1: no overflow limit.
+            limits = self.settings.pool
+            capacity = limits.size + limits.max_overflow
+            exhausted = limits.max_overflow >= 0 and pool.checkedout() >= capacity
             if exhausted:
                 log.warning(
                     "%s pool exhausted: %d of %d connections checked out; waiting up to %gs",
                     _now(),
                     pool.checkedout(),
                     capacity,
-                    getattr(pool, "_timeout", 0.0),
+                    limits.timeout,
                 )
         started = time.monotonic()
         try:
             session.connection(execution_options=options or None)
+            self._connected = True
         except PoolTimeout:
             log.warning(
                 "%s pool exhausted: no connection became free within %.1fs",
@@ -141,7 +191,9 @@ class Database:
         acknowledged too late to be seen can be recognised instead of repeated
         (`committed_earlier`).
         """
-        deadline = time.monotonic() + self.settings.retry_seconds
+        policy = self.retry_policy
+        deadline = policy.deadline()
+        started = policy.clock()
         info: dict[str, Any] = {UNIT_KEY_INFO: uuid.uuid4().hex}
         attempt = 0
         while True:
@@ -153,15 +205,15 @@ class Database:
             except BudgetError:
                 raise
             except DBAPIError as exc:
-                if not is_transient(exc):
+                if not is_transient(exc, connected_before=self._connected):
                     raise
-                delay = backoff_delay(attempt)
-                if time.monotonic() + delay > deadline:
+                delay = policy.next_delay(attempt, deadline)
+                if delay is None:
                     log.warning(
                         "transient database error on attempt %d; giving up (retry budget "
                         "of %gs spent): %s",
                         attempt,
-                        self.settings.retry_seconds,
+                        policy.budget_seconds,
                         first_line(exc),
                     )
                     raise
@@ -174,7 +226,9 @@ class Database:
                 )
                 if on_retry is not None:
                     on_retry(attempt, exc)
-                time.sleep(delay)
+                if self.on_long_retry is not None and policy.clock() + delay - started > 1.0:
+                    self.on_long_retry(attempt, policy.clock() - started, first_line(exc))
+                policy.sleep(delay)
             else:
                 if attempt > 1:
                     log.info("unit of work succeeded after %d retries", attempt - 1)
@@ -183,12 +237,6 @@ class Database:
     def close(self) -> None:
         if "engine" in self.__dict__ and self._given_engine is None:
             self.engine.dispose()
-
-
-def backoff_delay(attempt: int) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based): full jitter."""
-    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
-    return random.uniform(0.0, ceiling)
 
 
 def attempt_number(session: Session) -> int:
