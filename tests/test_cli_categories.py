@@ -49,7 +49,7 @@ def test_add_category(backend: Backend) -> None:
         "SELECT name, name_key, color, monthly_budget FROM categories WHERE id = 5"
     ) == [("Rent", "rent", "#C0392B", 90000)]
     ok(backend.invoke(["category", "add", "Café ☕"]))
-    assert categories(backend)["Café ☕"]["budget"] == "0.00"
+    assert categories(backend)["Café ☕"]["budget"] is None
 
 
 @pytest.mark.parametrize(
@@ -85,14 +85,14 @@ def test_list_shows_this_months_budget_and_spending(backend: Backend) -> None:
     ok(backend.invoke(["add-expense", "500", "Food", "--date", LAST_YEAR.isoformat()]))
     result = ok(backend.invoke(["category", "list"]))
     assert result.stdout == (
-        "ID  Category       Colour   Budget  Spent    Left\n"
-        "--  -------------  -------  ------  -----  ------\n"
-        " 3  Entertainment  #9B59B6    0.00   0.00    0.00\n"
-        " 1  Food           #E67E22  325.50  40.10  285.40\n"
-        " 2  Transport      #3498DB   74.50   0.00   74.50\n"
-        " 4  Utilities      #16A085    0.00   0.00    0.00\n"
-        "--  -------------  -------  ------  -----  ------\n"
-        f"    Total {TODAY:%Y-%m}           400.00  40.10  359.90\n"
+        "ID  Category       Colour   Budget  Spent  Available\n"
+        "--  -------------  -------  ------  -----  ---------\n"
+        " 3  Entertainment  #9B59B6           0.00       0.00\n"
+        " 1  Food           #E67E22  325.50  40.10     285.40\n"
+        " 2  Transport      #3498DB   74.50   0.00      74.50\n"
+        " 4  Utilities      #16A085           0.00       0.00\n"
+        "--  -------------  -------  ------  -----  ---------\n"
+        f"    Total {TODAY:%Y-%m}           400.00  40.10     359.90\n"
     )
     food = categories(backend)["Food"]
     assert food == {
@@ -102,14 +102,14 @@ def test_list_shows_this_months_budget_and_spending(backend: Backend) -> None:
         "monthly_budget": "300.00",
         "budget": "325.50",
         "spent": "40.10",
-        "left": "285.40",
+        "available": "285.40",
     }
     other_month = ok(
         backend.invoke(["category", "list", "--month", f"{LAST_YEAR:%Y-%m}", "--format", "csv"])
     )
     assert other_month.stdout.splitlines()[:3] == [
-        "id,name,color,budget,spent,left",
-        "3,Entertainment,#9B59B6,0.00,0.00,0.00",
+        "id,name,color,budget,spent,available",
+        "3,Entertainment,#9B59B6,,0.00,0.00",
         "1,Food,#E67E22,1299.00,500.00,799.00",
     ]
 

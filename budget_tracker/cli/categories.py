@@ -26,7 +26,7 @@ CATEGORY_COLUMNS = (
     Column("color", "Colour"),
     Column("budget", "Budget", ">"),
     Column("spent", "Spent", ">"),
-    Column("left", "Left", ">"),
+    Column("available", "Available", ">"),
 )
 
 
@@ -88,6 +88,7 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
       budget category list
       budget category list --month 2026-03 --format json
     """
+    from budget_tracker.services.budgets import Figures
     from budget_tracker.services.categories import list_categories
 
     day = month or dt.date.today()
@@ -103,15 +104,16 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
             "monthly_budget": row.monthly_budget,
             "budget": row.budget,
             "spent": row.spent,
-            "left": row.left,
+            "available": row.available,
         }
         for row in listing.rows
     ]
+    total = Figures.total(listing.rows)
     footer = {
         "name": f"Total {listing.month:%Y-%m}",
-        "budget": sum((row.budget for row in listing.rows), Decimal("0.00")),
-        "spent": sum((row.spent for row in listing.rows), Decimal("0.00")),
-        "left": sum((row.left for row in listing.rows), Decimal("0.00")),
+        "budget": total.budget,
+        "spent": total.spent,
+        "available": total.available,
     }
     emit(
         rows,

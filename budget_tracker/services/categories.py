@@ -1,9 +1,8 @@
 """Categories: lookup by name (case-insensitive), budgets per month, and their CRUD rules.
 
-A category's budget for a month is its `monthly_budget` plus the budget transfers into it
-minus the transfers out of it for that month (`budget_transfers.month` is the month's first
-day). The SQL pieces that compute this live here so every command (add-expense's warning,
-`category list`, reports) computes it the same way, in SQL.
+What a budget, spent and available mean is defined in `services.budgets`; the SQL pieces
+that compute a category's month figures (`spent_in`, `transfers_net`) live here so every
+command (add-expense's warning, `category list`, transfers) computes them the same way.
 """
 
 from __future__ import annotations
@@ -30,15 +29,8 @@ from sqlalchemy.sql import Executable
 
 from budget_tracker.errors import Conflict, NotFound
 from budget_tracker.models import BudgetTransfer, Category, Expense, Money, name_key
+from budget_tracker.services.budgets import Figures, budget_or_none, month_span
 from budget_tracker.services.users import FirstRun, acting_user
-
-ZERO = Decimal("0.00")
-
-
-def month_span(day: dt.date) -> tuple[dt.date, dt.date]:
-    """The first day of `day`'s month and the first day of the next month."""
-    start = day.replace(day=1)
-    return start, (start + dt.timedelta(days=32)).replace(day=1)
 
 
 def _money(expression: ColumnElement[Any]) -> ColumnElement[Decimal]:
@@ -95,7 +87,8 @@ def transfers_net(
 
 @dataclass(frozen=True)
 class MonthBudget:
-    """A category's budget and spending for one month."""
+    """A category's budget parts and spending for one month; `figures` says what they
+    mean (budget or none, available, over budget) by the rules of `services.budgets`."""
 
     month: dt.date
     monthly_budget: Decimal
@@ -103,21 +96,11 @@ class MonthBudget:
     spent: Decimal
 
     @property
-    def budget(self) -> Decimal:
-        return self.monthly_budget + self.transfers
-
-    @property
-    def has_budget(self) -> bool:
-        """A category with no monthly budget and no transfers that month has no budget to
-        exceed (the starter categories begin that way): no over-budget warning for it."""
-        return self.monthly_budget != 0 or self.transfers != 0
-
-    @property
-    def over_by(self) -> Decimal:
-        """How far spending exceeds the budget (zero when within it or without a budget)."""
-        if not self.has_budget:
-            return ZERO
-        return max(ZERO, self.spent - self.budget)
+    def figures(self) -> Figures:
+        budget = budget_or_none(
+            self.monthly_budget, self.transfers, transferred=self.transfers != 0
+        )
+        return Figures(budget=budget, spent=self.spent)
 
 
 def unknown_category(session: Session, *, user_id: int, name: str) -> NotFound:
@@ -164,17 +147,11 @@ def _ensure_name_free(
 
 
 @dataclass(frozen=True)
-class CategoryRow:
+class CategoryRow(Figures):
     id: int
     name: str
     color: str | None
     monthly_budget: Decimal
-    budget: Decimal
-    spent: Decimal
-
-    @property
-    def left(self) -> Decimal:
-        return self.budget - self.spent
 
 
 @dataclass(frozen=True)
@@ -206,7 +183,9 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
             name=row.name,
             color=row.color,
             monthly_budget=row.monthly_budget,
-            budget=row.monthly_budget + row.transfers,
+            budget=budget_or_none(
+                row.monthly_budget, row.transfers, transferred=row.transfers != 0
+            ),
             spent=row.spent,
         )
         for row in result
