@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     CursorResult,
     ScalarSelect,
@@ -22,15 +23,22 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from budget_tracker.errors import Conflict, NotFound
+from budget_tracker.errors import Conflict, InsufficientBudget, NotFound
 from budget_tracker.models import BudgetTransfer, Category, Expense, Money, name_key
-from budget_tracker.services.budgets import Figures, budget_or_none, month_span
+from budget_tracker.money import format_amount, from_cents, to_cents
+from budget_tracker.services.budgets import Figures, budget_or_none, month_label, month_span
 from budget_tracker.services.users import FirstRun, acting_user
+
+
+def _cents(column: SQLColumnExpression[Decimal]) -> ColumnElement[int]:
+    """A Money column as its stored integer cents, for arithmetic with plain integers."""
+    return type_coerce(column, BigInteger())
 
 
 def _money(expression: ColumnElement[Any]) -> ColumnElement[Decimal]:
@@ -247,12 +255,38 @@ def rename_category(
     return _change(category, first_run, old_name=old_name)
 
 
+def lock_categories(session: Session, *, user_id: int, names: list[str]) -> list[Category]:
+    """The user's categories named `names` (any case), in that order, row-locked.
+
+    Every change to a category's budget first locks the category rows involved, always in
+    id order (`SELECT … FOR UPDATE … ORDER BY id`), so two such changes of one category
+    run one after the other and cannot deadlock; each then reads the current committed
+    figures (`populate_existing`) rather than a stale copy. On SQLite a writing unit of
+    work already holds the database's write lock (`BEGIN IMMEDIATE`).
+    """
+    keys = [name_key(name) for name in names]
+    found = {
+        category.name_key: category
+        for category in session.scalars(
+            select(Category)
+            .where(Category.user_id == user_id, Category.name_key.in_(keys))
+            .order_by(Category.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    for name, key in zip(names, keys, strict=True):
+        if key not in found:
+            raise unknown_category(session, user_id=user_id, name=name)
+    return [found[key] for key in keys]
+
+
 def set_category_budget(
     session: Session, *, user_email: str | None, name: str, monthly_budget: Decimal
 ) -> CategoryChange:
     """Set the monthly budget (zero removes it); transfers already made are kept."""
     user, first_run = acting_user(session, email=user_email)
-    category = find_category(session, user_id=user.id, name=name)
+    (category,) = lock_categories(session, user_id=user.id, names=[name])
     old_budget = category.monthly_budget
     category.monthly_budget = monthly_budget
     session.flush()
@@ -325,21 +359,80 @@ def _counted(number: int, noun: str) -> str:
 def _two_categories(
     session: Session, *, user_id: int, source: str, target: str
 ) -> tuple[Category, Category]:
-    source_category = find_category(session, user_id=user_id, name=source)
-    target_category = find_category(session, user_id=user_id, name=target)
-    if source_category.id == target_category.id:
+    """SOURCE and TARGET, both row-locked (in id order) for the rest of the transaction."""
+    if name_key(source) == name_key(target):
+        # Both must exist for the message to be right.
+        lock_categories(session, user_id=user_id, names=[source])
         raise Conflict(f"{source!r} and {target!r} are the same category")
+    source_category, target_category = lock_categories(
+        session, user_id=user_id, names=[source, target]
+    )
     return source_category, target_category
 
 
+def overdrawn_months(
+    session: Session, *, source: Category, target: Category
+) -> list[tuple[dt.date, Decimal]]:
+    """The months in which SOURCE and TARGET together have a negative budget, and that
+    budget: what one category made of both would start with (transfers between the two
+    net out). Only an overdrawn transfer (`--allow-overdraw`) makes a budget negative."""
+    both = (source.id, target.id)
+    signed = case(
+        (BudgetTransfer.to_category_id.in_(both), _cents(BudgetTransfer.amount)), else_=0
+    ) - case((BudgetTransfer.from_category_id.in_(both), _cents(BudgetTransfer.amount)), else_=0)
+    base = to_cents(source.monthly_budget) + to_cents(target.monthly_budget)
+    net = func.sum(signed)
+    rows = session.execute(
+        select(BudgetTransfer.month, net.label("net"))
+        .where(
+            BudgetTransfer.user_id == source.user_id,
+            or_(BudgetTransfer.from_category_id.in_(both), BudgetTransfer.to_category_id.in_(both)),
+        )
+        .group_by(BudgetTransfer.month)
+        .having(net + base < 0)
+        .order_by(BudgetTransfer.month)
+    )
+    return [(row.month, from_cents(row.net + base)) for row in rows]
+
+
+def _fold(
+    session: Session, *, source: Category, target: Category, allow_overdraw: bool
+) -> tuple[int, int, int]:
+    """Fold SOURCE into TARGET under their row locks: the budgets add up, every expense
+    and ledger entry moves, and SOURCE is removed. Refused when TARGET would be left with
+    a negative budget in some month, unless `allow_overdraw`."""
+    if not allow_overdraw:
+        overdrawn = overdrawn_months(session, source=source, target=target)
+        if overdrawn:
+            month, budget = overdrawn[0]
+            raise InsufficientBudget(
+                f"{target.name} would have a budget of {format_amount(budget)} for "
+                f"{month_label(month)} ({_counted(len(overdrawn), 'month')} below zero) "
+                "once it takes over "
+                f"{source.name}'s transfers (--allow-overdraw does it anyway)"
+            )
+    moved = _move_contents(session, source=source, target=target)
+    # Safe as a Python read-modify-write: both rows are locked until COMMIT.
+    target.monthly_budget = target.monthly_budget + source.monthly_budget
+    session.delete(source)
+    session.flush()
+    return moved
+
+
 def delete_category(
-    session: Session, *, user_email: str | None, name: str, move_to: str | None
+    session: Session,
+    *,
+    user_email: str | None,
+    name: str,
+    move_to: str | None,
+    allow_overdraw: bool = False,
 ) -> CategoryRemoval:
     """Delete a category. Refused while it has expenses or transfers, unless `move_to`
-    names another category to receive them (its monthly budget is dropped, not moved)."""
+    names another category to take them over: then it is folded into that one exactly
+    as `merge_categories` does (budgets combined, so no month loses budget)."""
     user, first_run = acting_user(session, email=user_email)
     if move_to is None:
-        category = find_category(session, user_id=user.id, name=name)
+        (category,) = lock_categories(session, user_id=user.id, names=[name])
         expenses, transfers = session.execute(
             select(
                 select(func.count()).where(Expense.category_id == category.id).scalar_subquery(),
@@ -362,26 +455,33 @@ def delete_category(
         session.delete(category)
         session.flush()
         return CategoryRemoval(category.name, None, 0, 0, 0, None, first_run)
-    source, target = _two_categories(session, user_id=user.id, source=name, target=move_to)
-    moved = _move_contents(session, source=source, target=target)
-    session.delete(source)
-    session.flush()
-    return CategoryRemoval(source.name, target.name, *moved, target.monthly_budget, first_run)
+    return merge_categories(
+        session,
+        user_email=user_email,
+        source=name,
+        target=move_to,
+        allow_overdraw=allow_overdraw,
+    )
 
 
 def merge_categories(
-    session: Session, *, user_email: str | None, source: str, target: str
+    session: Session,
+    *,
+    user_email: str | None,
+    source: str,
+    target: str,
+    allow_overdraw: bool = False,
 ) -> CategoryRemoval:
     """Fold SOURCE into TARGET: its expenses and ledger entries move, its monthly budget is
-    added to TARGET's, and SOURCE is removed. One transaction (the caller's)."""
+    added to TARGET's, and SOURCE is removed. One transaction (the caller's), under both
+    categories' row locks, so concurrent merges into one TARGET all add up."""
     user, first_run = acting_user(session, email=user_email)
     source_category, target_category = _two_categories(
         session, user_id=user.id, source=source, target=target
     )
-    moved = _move_contents(session, source=source_category, target=target_category)
-    target_category.monthly_budget += source_category.monthly_budget
-    session.delete(source_category)
-    session.flush()
+    moved = _fold(
+        session, source=source_category, target=target_category, allow_overdraw=allow_overdraw
+    )
     return CategoryRemoval(
         source_category.name,
         target_category.name,
