@@ -190,13 +190,9 @@ def test_legacy_encoding_is_detected_and_named(backend: Backend, tmp_path: Path)
     assert expenses(backend) == [("2026-03-01", "1", "Food", "Café Müller")]
 
 
-def test_not_utf8_line_past_the_sniffed_part_is_a_bad_row(
-    backend: Backend, tmp_path: Path
-) -> None:
+def test_not_utf8_line_past_the_sniffed_part_is_a_bad_row(backend: Backend, tmp_path: Path) -> None:
     path = tmp_path / "late.csv"
-    path.write_bytes(
-        (HEADER + generated_rows(2_000)).encode() + b"2026-03-01,1,Food,Caf\xe9\n"
-    )
+    path.write_bytes((HEADER + generated_rows(2_000)).encode() + b"2026-03-01,1,Food,Caf\xe9\n")
     result = backend.invoke(["import", str(path)])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[1] == (

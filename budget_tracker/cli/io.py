@@ -130,6 +130,15 @@ class DateFormatType(click.ParamType[str]):
 @click.option("--save-profile", help="Save this import's options as the profile NAME.")
 @click.option("--create-categories", is_flag=True, help="Create categories the file names.")
 @click.option("--dry-run", is_flag=True, help="Show what would be stored; write nothing.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the summary (counts, skipped rows by reason, credits) as one JSON object "
+    "on stdout.",
+)
 @user_option
 @click.pass_obj
 def import_command(
@@ -152,6 +161,7 @@ def import_command(
     save_profile: str | None,
     create_categories: bool,
     dry_run: bool,
+    fmt: str,
     user_email: str | None,
 ) -> None:
     """Import expenses from a bank statement or CSV file: all rows or none, never twice.
@@ -220,7 +230,7 @@ def import_command(
 
     with _progress(file) as progress:
         summary = state.database.run(work, write=True)
-    _report(summary)
+    _report(summary, as_json=fmt == "json")
     if save_profile is not None:
         if dry_run:
             info(f"Profile {save_profile!r} was not saved (dry run).")
@@ -308,12 +318,56 @@ def _money(cents: int) -> str:
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
-def _report(summary: Any) -> None:
-    """The import's summary on stderr; a dry run's preview rows on stdout."""
+SKIP_REASONS = {
+    "pending": "pending",
+    "not booked": "not booked (declined or reverted)",
+    "zero": "zero amount",
+    "summary": "balance or summary line",
+    "rule": "matched a skip rule",
+}
+
+
+def _summary_json(summary: Any) -> dict[str, Any]:
+    credits = dict(summary.credit_kinds) or (
+        {"credit": summary.skipped_income} if summary.skipped_income else {}
+    )
+    return {
+        "file": summary.file,
+        "format": summary.format,
+        "dry_run": summary.dry_run,
+        "rows": summary.rows,
+        "new": summary.new,
+        "present": summary.present,
+        "created_categories": list(summary.created_categories),
+        "notes": list(summary.notes),
+        "credits": credits,
+        "credit_total": _money(summary.credit_cents),
+        "skipped": dict(summary.skipped),
+        "preview": [
+            {
+                "date": row.spent_on.isoformat(),
+                "amount": _money(row.cents),
+                "category": row.category,
+                "description": row.description,
+            }
+            for row in summary.preview
+        ],
+        "first_date": summary.first_date.isoformat() if summary.first_date else None,
+        "last_date": summary.last_date.isoformat() if summary.last_date else None,
+        "total": _money(summary.total_cents) if summary.dry_run else None,
+    }
+
+
+def _report(summary: Any, *, as_json: bool = False) -> None:
+    """The import's summary on stderr (or as JSON on stdout); a dry run's preview rows."""
     announce_first_run(summary.first_run)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(_summary_json(summary), ensure_ascii=False))
     if summary.notes:
         info(f"{summary.file}: {'; '.join(summary.notes)}.")
-    if summary.dry_run and summary.preview:
+    if summary.dry_run and summary.preview and not as_json:
         click.echo(f"First {len(summary.preview)} rows as they would be stored:")
         for row in summary.preview:
             click.echo(
@@ -340,7 +394,10 @@ def _report(summary: Any) -> None:
         if summary.skipped_income > len(summary.credits) and summary.credits:
             info(f"  and {summary.skipped_income - len(summary.credits)} more")
     if summary.skipped:
-        reasons = ", ".join(f"{count} {reason}" for reason, count in summary.skipped.items())
+        reasons = ", ".join(
+            f"{count} {SKIP_REASONS.get(reason, reason)}"
+            for reason, count in summary.skipped.items()
+        )
         info(f"Skipped rows that are not spending: {reasons}.")
     counts = f"{summary.new} new, {summary.present} already present ({summary.rows} rows)"
     if summary.dry_run:

@@ -85,6 +85,8 @@ FIELDS = ("date", "amount", "category", "description")
 
 MAX_REPORTED_ERRORS = 20
 PREVIEW_ROWS = 10
+DEFAULT_CATEGORY = "Uncategorized"
+"""Where a bank file's rows go when nothing else names their category (created if needed)."""
 FINGERPRINT_DIGEST_CHARS = 46
 FINGERPRINT_STEM_CHARS = 8 + FINGERPRINT_DIGEST_CHARS
 """YYYYMMDD + 46 hex digits; with ':' and up to 9 occurrence digits it fits String(64)."""
@@ -263,6 +265,9 @@ def import_expenses(
         reader = _open_reader(source, options, progress)
         savepoint = session.begin_nested() if options.dry_run else None
         user, first_run = acting_user(session, email=email)
+        known = set(session.scalars(select(Category.name_key).where(Category.user_id == user.id)))
+        if isinstance(reader, _StatementReader):
+            reader.known_categories = known
         _create_staging(session)
         _load_staging(session, reader.rows())
         reader.raise_if_bad()
@@ -783,9 +788,10 @@ class _StatementReader:
         self.skipped_income = 0
         self.bad_rows: list[BadRow] = []
         self.bad_count = 0
-        self.uncategorised = 0
-        self.first_uncategorised = 0
         self.categories: dict[str, str] = {}
+        self.created_without_asking: set[str] = set()
+        """Keys of categories to create even without --create-categories (the default)."""
+        self.known_categories: set[str] = set()
         self.notes: list[str] = []
 
     def rows(self) -> Iterator[StagingRow]:
@@ -811,11 +817,7 @@ class _StatementReader:
             if entry.cents > MAX_IMPORT_CENTS:
                 self._bad(entry.line, "amount", f"{entry.cents / 100:.2f} is too large")
                 continue
-            name = " ".join(entry.category.split())
-            if not name:
-                self.uncategorised += 1
-                self.first_uncategorised = self.first_uncategorised or entry.line
-                continue
+            name = self._category_name(entry.category, entry.file_category)
             key = categories.get(name)
             if key is None:
                 if len(name) > NAME_MAX:
@@ -834,6 +836,24 @@ class _StatementReader:
             yield (entry.line, iso, entry.cents, key, description, stem)
         self.skipped_income = sum(self.statement.credit_kinds.values())
 
+    def _category_name(self, chosen: str, in_file: str) -> str:
+        """The options' or rules' choice; else the file's own category if it exists (or
+        --create-categories); else the profile's fallback; else DEFAULT_CATEGORY."""
+        name = " ".join(chosen.split())
+        if name:
+            return name
+        in_file = " ".join(in_file.split())
+        if (
+            in_file
+            and len(in_file) <= NAME_MAX
+            and (self.options.create_categories or name_key(in_file) in self.known_categories)
+        ):
+            return in_file
+        if self.options.fallback_category:
+            return " ".join(self.options.fallback_category.split())
+        self.created_without_asking.add(name_key(DEFAULT_CATEGORY))
+        return DEFAULT_CATEGORY
+
     def _bad(self, line: int, column: str, reason: str) -> None:
         self.bad_count += 1
         if len(self.bad_rows) < MAX_REPORTED_ERRORS:
@@ -851,12 +871,6 @@ class _StatementReader:
             if self.bad_count > len(self.bad_rows):
                 lines.append(f"  and {self.bad_count - len(self.bad_rows)} more")
             raise InvalidInput("\n".join(lines))
-        if self.uncategorised:
-            raise InvalidInput(
-                f"{self.name}: {self.uncategorised} rows have no category (the first on line "
-                f"{self.first_uncategorised}): put them in one with --category NAME, or give "
-                "category rules with a fallback in a profile; nothing was imported"
-            )
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -947,13 +961,15 @@ def _resolve_categories(
     missing = [name for key, name in reader.categories.items() if key not in known]
     if not missing:
         return ()
-    if not options.create_categories:
-        shown = ", ".join(missing[:MAX_REPORTED_ERRORS])
-        if len(missing) > MAX_REPORTED_ERRORS:
-            shown += f" and {len(missing) - MAX_REPORTED_ERRORS} more"
-        noun = "category" if len(missing) == 1 else "categories"
+    automatic = reader.created_without_asking if isinstance(reader, _StatementReader) else set()
+    refused = [name for name in missing if name_key(name) not in automatic]
+    if refused and not options.create_categories:
+        shown = ", ".join(refused[:MAX_REPORTED_ERRORS])
+        if len(refused) > MAX_REPORTED_ERRORS:
+            shown += f" and {len(refused) - MAX_REPORTED_ERRORS} more"
+        noun = "category" if len(refused) == 1 else "categories"
         raise NotFound(
-            f"{reader.name} uses {len(missing)} unknown {noun}: {shown}; add them with "
+            f"{reader.name} uses {len(refused)} unknown {noun}: {shown}; add them with "
             "`budget category add NAME` or import with --create-categories; nothing was "
             "imported"
         )

@@ -96,6 +96,9 @@ class Entry:
     """Spending, positive."""
     description: str
     category: str
+    """The category the options or rules chose; "" when they chose none."""
+    file_category: str
+    """The category the file itself names (a QIF `L` line, a category column), or ""."""
     identity: str
     """The key stem from the bank's own id, or "" to use the content fingerprint."""
 
@@ -242,13 +245,13 @@ class Statement:
         if self._blank(record):
             return None
         if self._summary(record):
-            self.skipped["balance or summary line"] += 1
+            self.skipped["summary"] += 1
             return None
         if record.status and PENDING.match(record.status.strip()):
             self.skipped["pending"] += 1
             return None
         if record.status and NOT_BOOKED.match(record.status.strip()):
-            self.skipped["not booked (declined or reverted)"] += 1
+            self.skipped["not booked"] += 1
             return None
         assert self.date_format is not None
         try:
@@ -264,11 +267,11 @@ class Statement:
         if cents is None:
             return None
         if cents == 0:
-            self.skipped["zero amount"] += 1
+            self.skipped["zero"] += 1
             return None
         for rule in self.options.skip_rules:
             if rule.matches(record):
-                self.skipped["skip rule"] += 1
+                self.skipped["rule"] += 1
                 return None
         if cents > 0:
             self.credit_total += cents
@@ -282,7 +285,9 @@ class Statement:
         if record.bank_id:
             digest = hashlib.sha256(record.bank_id.encode()).hexdigest()
             identity = "t" + digest[:ID_DIGEST_CHARS]
-        return Entry(record.line, date, -cents, record.description, category, identity)
+        return Entry(
+            record.line, date, -cents, record.description, category, record.category, identity
+        )
 
     def _category(self, record: Record) -> str:
         if self.options.category is not None:
@@ -290,9 +295,7 @@ class Statement:
         for rule in self.options.category_rules:
             if rule.matches(record):
                 return rule.category or ""
-        if record.category:
-            return record.category
-        return self.options.fallback_category or ""
+        return ""
 
     def _cents(self, record: Record) -> int | None:
         """Signed cents, negative for money out; None when the row is bad."""
