@@ -78,7 +78,7 @@ def _digits_to_cents(digits: str, text: str, decimal_comma: bool | None) -> int:
             mark = ""  # only grouping: 1,234 or 1.234.567
     else:
         mark = "," if decimal_comma else "."
-    if mark:
+    if mark and mark in digits:
         whole, _, fraction = digits.rpartition(mark)
         if not whole:
             whole = "0"

@@ -37,176 +37,69 @@ ROLES = (
     "status",
 )
 
+# fmt: off
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "date": (
-        "date",
-        "booking date",
-        "transaction date",
-        "posting date",
-        "posted date",
-        "post date",
-        "trans. date",
-        "trans date",
-        "started date",
-        "completed date",
-        "buchungstag",
-        "buchungsdatum",
-        "datum",
-        "date opération",
-        "date operation",
-        "fecha",
-        "data",
-        "boekingsdatum",
-        "transactiedatum",
-        "bokföringsdag",
-        "bokforingsdag",
-        "bokføringsdato",
-        "dato",
-        "päivämäärä",
-        "date de comptabilisation",
-        "fecha operación",
-        "data operazione",
-        "data contabile",
-        "valutadatum",
-        "value date",
-        "valuta",
-        "datum boeking",
+        "date", "booking date", "transaction date", "posting date", "posted date", "post date",
+        "trans. date", "trans date", "started date", "completed date", "buchungstag",
+        "buchungsdatum", "datum", "date opération", "date operation", "fecha", "data",
+        "boekingsdatum", "transactiedatum", "bokföringsdag", "bokforingsdag", "bokføringsdato",
+        "dato", "päivämäärä", "date de comptabilisation", "fecha operación", "data operazione",
+        "data contabile", "datums", "datum boeking", "transaction date/time", "datetime",
+        "valutadatum", "value date", "valuta",
     ),
     "amount": (
-        "amount",
-        "betrag",
-        "bedrag",
-        "montant",
-        "importe",
-        "importo",
-        "belopp",
-        "beløb",
-        "beløp",
-        "summa",
-        "kwota",
-        "transaction amount",
-        "amount (eur)",
-        "value",
-        "umsatz",
-        "bedrag (eur)",
-        "betrag (eur)",
-        "montant (eur)",
-        "amount (gbp)",
-        "amount (usd)",
-        "transaktionsbelopp",
-        "kwota transakcji",
-        "částka",
-        "iznos",
-        "összeg",
+        "amount", "betrag", "bedrag", "montant", "importe", "importo", "belopp", "beløb",
+        "beløp", "summa", "kwota", "transaction amount", "value", "umsatz", "gross", "net",
+        "transaktionsbelopp", "kwota transakcji", "částka", "iznos", "összeg", "amount (eur)",
+        "amount (gbp)", "amount (usd)", "betrag (eur)", "bedrag (eur)", "montant (eur)",
+        "billing amount", "amount (total)",
     ),
     "outflow": (
-        "debit",
-        "debit amount",
-        "withdrawal",
-        "withdrawals",
-        "money out",
-        "paid out",
-        "out",
-        "soll",
-        "ausgang",
-        "afschrijving",
-        "uitgaven",
-        "débit",
-        "debe",
-        "cargo",
-        "addebiti",
-        "uttag",
-        "charge",
-        "charges",
-        "outflow",
-        "spent",
+        "debit", "debit amount", "withdrawal", "withdrawals", "withdrawal (-)", "money out",
+        "paid out", "out", "soll", "afschrijving", "uitgaven", "débit", "debe", "cargo",
+        "addebiti", "uttag", "charge", "charges", "outflow", "spent",
     ),
     "inflow": (
-        "credit",
-        "credit amount",
-        "deposit",
-        "deposits",
-        "money in",
-        "paid in",
-        "in",
-        "haben",
-        "eingang",
-        "bijschrijving",
-        "inkomsten",
-        "crédit",
-        "haber",
-        "abono",
-        "accrediti",
-        "insättning",
-        "inflow",
-        "received",
+        "credit", "credit amount", "deposit", "deposits", "deposit (+)", "money in", "paid in",
+        "in", "haben", "bijschrijving", "inkomsten", "crédit", "haber", "abono", "accrediti",
+        "insättning", "inflow", "received",
     ),
     "direction": (
-        "af bij",
-        "af/bij",
-        "debit/credit",
-        "credit/debit",
-        "soll/haben",
-        "d/c",
-        "c/d",
-        "dr/cr",
-        "cr/dr",
-        "d/k",
-        "debet/kredit",
-        "credit debit indicator",
-        "cdtdbtind",
-        "debit credit",
-        "s/h",
-    ),
-    "description": (
-        "payee",
-        "name",
-        "merchant",
-        "counterparty",
-        "beneficiary",
-        "description",
-        "transaction description",
-        "name / description",
-        "naam / omschrijving",
-        "beguenstigter/zahlungspflichtiger",
-        "begünstigter/zahlungspflichtiger",
-        "empfänger",
-        "auftraggeber/empfänger",
-        "zahlungsempfänger",
-        "counter party",
-        "details",
-        "narrative",
-        "libellé",
-        "libelle",
-        "concepto",
-        "descrizione",
-        "beskrivning",
-        "tekst",
-        "text",
-        "omschrijving",
-        "payee name",
-        "merchant name",
-        "to",
-        "title",
-    ),
-    "memo": (
-        "memo",
-        "reference",
-        "purpose",
-        "verwendungszweck",
-        "mededelingen",
-        "notes",
-        "note",
-        "remittance information",
-        "communication",
-        "meddelande",
-        "notes / reference",
+        "af bij", "af/bij", "debit/credit", "credit/debit", "soll/haben", "d/c", "c/d", "dr/cr",
+        "cr/dr", "d/k", "debet/kredit", "debets/kredīts", "credit debit indicator",
+        "cdtdbtind", "debit credit", "s/h", "transaction type", "balance impact",
+        "debit or credit", "credit or debit",
     ),
     "category": ("category", "kategorie", "categorie", "catégorie", "categoría"),
-    "id": ("transaction id", "transactionid", "id", "transaction reference", "fitid"),
+    "id": ("transaction id", "transactionid", "id", "fitid"),
     "status": ("status", "state", "info", "umsatzart"),
 }
+# The description: the first of these columns that is not empty in a row (the payee), and
+# the first memo-like column after it. Earlier names win.
+PAYEE_COLUMNS = (
+    "transaction ref2", "payee", "payee name", "name", "merchant", "merchant name",
+    "naam tegenpartij",
+    "naam / omschrijving", "name / description", "partnername", "partner name",
+    "zahlungsempfänger*in", "zahlungsempfänger", "beguenstigter/zahlungspflichtiger",
+    "begünstigter/zahlungspflichtiger", "auftraggeber/empfänger", "empfänger",
+    "auftraggeber / begünstigter", "auftraggeber/begünstigter",
+    "saņēmējs/maksātājs", "counter party", "counterparty name", "beneficiary", "description",
+    "transaction description", "transaction details", "narrative", "libellé", "libelle",
+    "concepto", "descrizione", "beskrivning", "tekst", "text", "omschrijving", "to", "title",
+    "transaktion", "rubrik", "details", "note",
+)
+MEMO_COLUMNS = (
+    "transaction ref1", "memo", "verwendungszweck", "purpose", "omschrijving-1",
+    "mededelingen", "reference",
+    "notes", "informācija saņēmējam", "remittance information", "communication",
+    "meddelande", "buchungstext", "description", "notes / reference",
+)
+# fmt: on
 _LOOKUP = {name: role for role, names in _SYNONYMS.items() for name in names}
+_PAYEE_RANK = {name: rank for rank, name in enumerate(PAYEE_COLUMNS)}
+_MEMO_RANK = {name: rank for rank, name in enumerate(MEMO_COLUMNS)}
+_SECTION = re.compile(r"(?i)^(pending|posted|cleared|booked|completed)\b[^,;]*$")
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 _DATA_LIKE = re.compile(r"^[\s\-+()£$€]*\d[\d\s.,/:'-]*(?:CR|DR)?[\s€$£]*$")
 
@@ -222,6 +115,10 @@ class LayoutOptions:
     """A template such as `{Payee} {Memo}`, or None for the payee and memo columns."""
 
 
+DescriptionSpec = tuple[tuple[int, ...], tuple[int, ...]] | str
+"""(payee columns, memo columns), each best first; or a template over column names."""
+
+
 @dataclass(frozen=True)
 class Layout:
     delimiter: str
@@ -229,8 +126,7 @@ class Layout:
     """1-based line of the header; 0 when the file has none."""
     header: tuple[str, ...]
     roles: dict[str, int]
-    description: tuple[int, ...] | str
-    """Columns joined into the description, or a template over column names."""
+    description: DescriptionSpec
     data_from: int
     """Lines before the first data row (the preamble and the header)."""
 
@@ -269,9 +165,32 @@ def _header_index(lines: Sequence[str], delimiter: str) -> tuple[int, int]:
     return best
 
 
+def _header_by_names(lines: Sequence[str], delimiters: Sequence[str]) -> tuple[str, int] | None:
+    """The delimiter and line whose cells name a date and an amount column, if one does."""
+    best: tuple[int, int, int, str] | None = None
+    for index, line in enumerate(lines):
+        for delimiter in delimiters:
+            if delimiter not in line:
+                continue
+            roles = {_role(cell) for cell in next(csv.reader([line], delimiter=delimiter), [])}
+            money = roles & {"amount", "outflow", "inflow"}
+            if "date" not in roles or not money:
+                continue
+            score = (len(roles - {None}), -index, line.count(delimiter), delimiter)
+            if best is None or score[:3] > best[:3]:
+                best = score
+    return None if best is None else (best[3], -best[1])
+
+
 def detect_layout(name: str, text: str, options: LayoutOptions) -> Layout:
     lines = _sniff_lines(text)
-    if options.delimiter is not None:
+    named = None
+    if options.skip is None and not options.no_header:
+        delimiters = (options.delimiter,) if options.delimiter else DELIMITERS
+        named = _header_by_names(lines, delimiters)
+    if named is not None:
+        delimiter, index = named
+    elif options.delimiter is not None:
         delimiter = options.delimiter
         index, _ = _header_index(lines, delimiter)
     else:
@@ -312,21 +231,24 @@ def _map_roles(
     header_line: int,
     delimiter: str,
     options: LayoutOptions,
-) -> tuple[dict[str, int], tuple[int, ...] | str]:
+) -> tuple[dict[str, int], DescriptionSpec]:
     by_name: dict[str, int] = {}
     for at, cell in enumerate(header):
         by_name.setdefault(_normal(cell), at)
     roles: dict[str, int] = {}
-    memo: list[int] = []
-    descriptions: list[int] = []
     for at, cell in enumerate(header):
         role = _role(cell)
-        if role == "memo":
-            memo.append(at)
-        elif role == "description":
-            descriptions.append(at)
-        elif role is not None and role not in roles:
+        if role is not None and role not in roles:
             roles[role] = at
+    normal = [_normal(cell) for cell in header]
+    payees = sorted(
+        (at for at, cell in enumerate(normal) if cell in _PAYEE_RANK),
+        key=lambda at: _PAYEE_RANK[normal[at]],
+    )
+    memos = sorted(
+        (at for at, cell in enumerate(normal) if cell in _MEMO_RANK),
+        key=lambda at: _MEMO_RANK[normal[at]],
+    )
     missing_mapped: list[str] = []
     for role, title in options.columns.items():
         mapped = by_name.get(_normal(title))
@@ -336,8 +258,7 @@ def _map_roles(
             missing_mapped.append(f"{title!r} (for {role})")
             continue
         if role == "description":
-            descriptions = [mapped]
-            memo = []
+            payees, memos = [mapped], []
         else:
             roles[role] = mapped
     if "amount" in options.columns:
@@ -376,8 +297,8 @@ def _map_roles(
         column = by_name.get(_normal(options.description))
         if column is None:
             raise InvalidInput(f"{name} has no column {options.description!r} for the description")
-        return roles, (column,)
-    return roles, tuple(descriptions[:1] + memo[:1])
+        return roles, ((column,), ())
+    return roles, (tuple(payees), tuple(memos))
 
 
 def records(source: Source, encoding: str, layout: Layout) -> Iterator[Record]:
@@ -399,6 +320,7 @@ def _rows(name: str, text: io.TextIOWrapper, layout: Layout, skip_to: int) -> It
     header = layout.header
     width = len(header)
     pending: Record | None = None
+    section = ""
     line_end = skip_to
     while True:
         start = line_end + 1
@@ -417,7 +339,13 @@ def _rows(name: str, text: io.TextIOWrapper, layout: Layout, skip_to: int) -> It
                 f"{name}: line {start}: a quoted field opens there and runs over "
                 f"{line_end - start + 1} lines; is a closing quote missing? Nothing was imported"
             )
-        if not any(value.strip() for value in row):
+        filled = [value.strip() for value in row if value.strip()]
+        if not filled:
+            continue
+        if len(filled) == 1 and _SECTION.match(filled[0]):
+            # A section title such as "Pending Transactions": the rows below it are pending
+            # until the next section.
+            section = "pending" if filled[0].casefold().startswith("pending") else ""
             continue
         for value in row:
             if len(value) > MAX_FIELD_CHARS:
@@ -443,7 +371,7 @@ def _rows(name: str, text: io.TextIOWrapper, layout: Layout, skip_to: int) -> It
             description=_description(layout.description, row, columns),
             category=cell("category"),
             bank_id=cell("id"),
-            status=cell("status"),
+            status=cell("status") or section,
             columns=columns,
         )
         money = record.amount or record.outflow or record.inflow
@@ -458,18 +386,21 @@ def _rows(name: str, text: io.TextIOWrapper, layout: Layout, skip_to: int) -> It
         yield pending
 
 
-def _description(spec: tuple[int, ...] | str, row: list[str], columns: dict[str, str]) -> str:
+def _description(spec: DescriptionSpec, row: list[str], columns: dict[str, str]) -> str:
     if isinstance(spec, str):
-        text = re.sub(
-            r"\{([^}]*)\}",
-            lambda match: columns.get(match.group(1), ""),
-            spec,
-        )
-    else:
-        parts: list[str] = []
-        for at in spec:
-            value = row[at].strip() if at < len(row) else ""
-            if value and value not in parts:
-                parts.append(value)
-        text = " ".join(parts)
-    return " ".join(text.split())
+        text = re.sub(r"\{([^}]*)\}", lambda match: columns.get(match.group(1), ""), spec)
+        return " ".join(text.split())
+    payees, memos = spec
+    filled = [(at, row[at].strip()) for at in payees if at < len(row) and row[at].strip()]
+    payee_at, payee = filled[0] if filled else (-1, "")
+    memo = next(
+        (
+            row[at].strip()
+            for at in memos
+            if at != payee_at and at < len(row) and row[at].strip() not in ("", payee)
+        ),
+        "",
+    )
+    if not memo and not memos and len(filled) > 1:
+        memo = filled[1][1]
+    return " ".join(f"{payee} {memo}".split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,8 @@ def records(source: Source) -> Iterator[Record]:
     except (OFXHeaderError, ParseError, ValueError, KeyError, IndexError) as exc:
         raise InvalidInput(f"{source.name} is an OFX file that does not parse ({exc})") from exc
     for number, transaction in enumerate(root.iter("STMTTRN"), start=1):
-        values = {child.tag: (child.text or "").strip() for child in transaction}
+        # SGML files keep entities such as &amp; as they are written.
+        values = {child.tag: html.unescape((child.text or "").strip()) for child in transaction}
         payee = values.get("NAME", "") or values.get("PAYEE", "")
         memo = values.get("MEMO", "")
         description = payee if not memo or memo == payee else f"{payee} {memo}".strip()

@@ -20,6 +20,9 @@ from typing import BinaryIO
 from budget_tracker.errors import InvalidInput
 
 SNIFF_BYTES = 64 * 1024
+CENTRAL_EUROPEAN = frozenset(
+    {"Czech", "Polish", "Slovak", "Hungarian", "Croatian", "Slovene", "Romanian", "Serbian"}
+)
 MAX_STREAM_BYTES = 1 << 30
 """Standard input or a FIFO longer than this is refused (it may never end)."""
 
@@ -138,10 +141,18 @@ def detect_encoding(head: bytes) -> tuple[str, bool]:
             return "utf-8", False
     from charset_normalizer import from_bytes
 
-    best = from_bytes(
-        head, cp_isolation=["cp1252", "latin_1", "cp1250", "iso8859_15", "cp850"]
-    ).best()
+    results = from_bytes(head, cp_isolation=["cp1252", "latin_1", "cp1250", "iso8859_15", "cp850"])
+    best = results.best()
     encoding = best.encoding if best is not None else "cp1252"
+    if encoding == "cp1250" and best is not None and best.language not in CENTRAL_EUROPEAN:
+        # cp1250 and cp1252 share most letters and differ in symbols (cp1252's £ is
+        # cp1250's Ł); unless the text reads as a language written in cp1250, the file is
+        # in the encoding most bank exports use.
+        try:
+            head.decode("cp1252")
+            encoding = "cp1252"
+        except UnicodeDecodeError:
+            pass
     try:
         # Where the text reads the same either way, name the most common one.
         if head.decode("cp1252") == head.decode(encoding, errors="replace"):

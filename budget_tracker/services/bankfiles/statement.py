@@ -45,13 +45,15 @@ INFLOW_VALUES = (
     "+",
 )
 PENDING = re.compile(
-    r"(?i)^(pending|pdng|vorgemerkt|umsatz vorgemerkt|authori[sz]ed|in progress|hold)$"
+    r"(?i)^(pending|pdng|vorgemerkt|umsatz vorgemerkt|authori[sz]ed|in progress|hold|"
+    r"reserverat|reserveret|reservert|venter|afventer|ausstehend|in behandeling)$"
 )
 NOT_BOOKED = re.compile(r"(?i)^(reverted|declined|failed|cancell?ed|rejected|void)$")
 SUMMARY = re.compile(
     r"(?i)^((opening|closing|starting|ending|start|end|new|old|previous|current|available|"
     r"ledger)\s+)?(balance|saldo)(\s+(brought|carried)\s+forward)?:?$|^(anfangs|end|alter|neuer)"
     r"saldo\b.*|^kontostand\b.*|^total\b.*|^summe\b.*|^turnover\b.*|^ums[aä]tze?\s+gesamt.*"
+    r"|^(sākuma |beigu )?atlikums$|^apgrozījums$|^(ingående|utgående) saldo.*"
 )
 MAX_LISTED_CREDITS = 10
 ID_DIGEST_CHARS = 53
@@ -142,6 +144,9 @@ class Statement:
         if self.format == "csv":
             text = head.decode(self.encoding, errors="replace")
             self.layout = delimited.detect_layout(source.name, text, options.layout)
+        self.direction_named = (
+            "direction" in options.layout.columns or options.outflow_value is not None
+        )
         self.date_format = options.date_format
         self.decimal_comma = options.decimal_comma
         self.signs = options.signs
@@ -177,7 +182,7 @@ class Statement:
         date_texts: set[str] = set()
         comma = point = negatives = positives = 0
         for record in self.records():
-            if self._summary(record) or self._blank(record):
+            if self._summary(record) or self._blank(record) or PENDING.match(record.date.strip()):
                 continue
             date_texts.add(record.date)
             for text in (record.amount, record.outflow, record.inflow):
@@ -186,10 +191,13 @@ class Statement:
                     comma += 1
                 elif re.search(r"\.\d{1,2}$", tail):
                     point += 1
-            if record.amount.strip().startswith(("-", "(", "\u2212")):
-                negatives += 1
-            elif record.amount.strip():
-                positives += 1
+            if record.amount.strip():
+                try:
+                    signed = amounts.parse_amount(record.amount)
+                except amounts.BadAmount:
+                    signed = 0
+                negatives += signed < 0
+                positives += signed > 0
         if self.decimal_comma is None and (comma or point):
             self.decimal_comma = comma > point
         if self.date_format is None:
@@ -222,7 +230,7 @@ class Statement:
             self.signs = SPENDING_NEGATIVE
             return
         self.signs = SPENDING_NEGATIVE
-        if negatives == 0 and positives:
+        if negatives == 0 and positives and not (layout and "direction" in layout.roles):
             raise InvalidInput(
                 f"{self.source.name}: every amount is positive, so the file does not show "
                 "which way its signs go: give --signs spending-positive (positive amounts are "
@@ -243,11 +251,13 @@ class Statement:
 
     def _entry(self, record: Record) -> Entry | None:
         if self._blank(record):
+            if any(record.columns.values()):  # a balance or a footer without a date
+                self.skipped["summary"] += 1
             return None
         if self._summary(record):
             self.skipped["summary"] += 1
             return None
-        if record.status and PENDING.match(record.status.strip()):
+        if PENDING.match(record.status.strip()) or PENDING.match(record.date.strip()):
             self.skipped["pending"] += 1
             return None
         if record.status and NOT_BOOKED.match(record.status.strip()):
@@ -312,7 +322,7 @@ class Statement:
                         is_out = True
                     elif direction in INFLOW_VALUES:
                         is_out = False
-                    else:
+                    elif self.direction_named:
                         self._bad(
                             record.line,
                             "direction",
@@ -320,6 +330,8 @@ class Statement:
                             "money-out value with --outflow-value)",
                         )
                         return None
+                    else:  # a type column that does not say debit or credit: the sign does
+                        return -value if self.signs == SPENDING_POSITIVE else value
                     return -abs(value) if is_out else abs(value)
                 return -value if self.signs == SPENDING_POSITIVE else value
             out = (
