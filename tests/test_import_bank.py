@@ -525,3 +525,30 @@ def test_fifo_is_read_as_a_stream(backend: Backend, tmp_path: Path) -> None:
     writer.join()
     ok(result)
     assert expenses(backend) == [("2026-03-01", "1", "Food", "from a fifo")]
+
+
+def readme_profile(name: str) -> str:
+    """The TOML block of the README that starts with `# NAME`."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
+    return next(block for block in blocks if block.startswith(f"# {name}\n"))
+
+
+def test_readme_sparkasse_profile_reads_the_sparkasse_export(
+    backend: Backend, tmp_path: Path
+) -> None:
+    rules = write(tmp_path / "sparkasse.toml", readme_profile("sparkasse.toml"))
+    fixture = Path(__file__).parent / "fixtures" / "banks" / "sparkasse_csv_camt.csv"
+    result = backend.invoke(["import", str(fixture), "--rules", str(rules), "--format", "json"])
+    ok(result)
+    stored = expenses(backend)
+    assert stored, result.stderr
+    assert all(category in ("Food", "Utilities", "Other") for _, _, category, _ in stored)
+    assert '"pending": 1' in result.stdout
+
+
+def test_readme_ofx_profile_reads_an_ofx_file(backend: Backend, tmp_path: Path) -> None:
+    rules = write(tmp_path / "ofx.toml", readme_profile("checking-ofx.toml"))
+    path = write(tmp_path / "s.ofx", OFX_SGML.replace("Corner Cafe", "SAFEWAY 123"))
+    ok(backend.invoke(["import", str(path), "--rules", str(rules)]))
+    assert [row[2] for row in expenses(backend)] == ["Food", "Food"]

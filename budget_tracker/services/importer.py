@@ -838,9 +838,15 @@ class _StatementReader:
 
     def _category_name(self, chosen: str, in_file: str) -> str:
         """The options' or rules' choice; else the file's own category if it exists (or
-        --create-categories); else the profile's fallback; else DEFAULT_CATEGORY."""
+        --create-categories); else the profile's fallback; else DEFAULT_CATEGORY.
+
+        Categories a profile names (rules, fallback) and DEFAULT_CATEGORY are created
+        when missing; a file's own categories and --category only with
+        --create-categories."""
         name = " ".join(chosen.split())
         if name:
+            if self.options.category is None:  # a category rule: named in a profile
+                self.created_without_asking.add(name_key(name))
             return name
         in_file = " ".join(in_file.split())
         if (
@@ -850,7 +856,9 @@ class _StatementReader:
         ):
             return in_file
         if self.options.fallback_category:
-            return " ".join(self.options.fallback_category.split())
+            fallback = " ".join(self.options.fallback_category.split())
+            self.created_without_asking.add(name_key(fallback))
+            return fallback
         self.created_without_asking.add(name_key(DEFAULT_CATEGORY))
         return DEFAULT_CATEGORY
 
