@@ -327,8 +327,8 @@ def test_dry_run_previews_rows_range_and_total(backend: Backend, tmp_path: Path)
     ok(result)
     assert result.stdout == (
         "First 2 rows as they would be stored:\n"
-        "  2026-03-01          2.50  food                  Bus\n"
-        "  2026-03-04         10.00  food                  Lunch\n"
+        "  2026-03-01          2.50  Food                  Bus\n"
+        "  2026-03-04         10.00  Food                  Lunch\n"
         "Dates 2026-03-01 to 2026-03-04; total 12.50.\n"
     )
     assert backend.snapshot() == before

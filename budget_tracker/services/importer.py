@@ -276,7 +276,7 @@ def import_expenses(
         first = last = None
         total = 0
         if options.dry_run:
-            preview, first, last, total = _preview(session)
+            preview, first, last, total = _preview(session, names=reader.categories)
         new = _insert_new_expenses(session, user_id=user.id)
         _drop_staging(session)
         if savepoint is not None:
@@ -337,7 +337,7 @@ def _is_export_header(line: str, options: ImportOptions) -> bool:
 
 
 def _preview(
-    session: Session,
+    session: Session, *, names: Mapping[str, str]
 ) -> tuple[tuple[PreviewRow, ...], dt.date | None, dt.date | None, int]:
     """The first staged rows as they will be stored, the date range and the total."""
     rows = session.execute(
@@ -351,7 +351,9 @@ def _preview(
         )
     ).one()
     preview = tuple(
-        PreviewRow(dt.date.fromisoformat(str(spent_on)), int(cents), key, description)
+        PreviewRow(
+            dt.date.fromisoformat(str(spent_on)), int(cents), names.get(key, key), description
+        )
         for spent_on, cents, key, description in rows
     )
     return preview, _as_date(first), _as_date(last), int(total or 0)
