@@ -35,6 +35,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
 from budget_tracker.money import from_cents, to_cents
+from budget_tracker.rules import (
+    DESCRIPTION_MAX,
+    EMAIL_MAX,
+    NAME_MAX,
+)
+from budget_tracker.rules import name_key as name_key  # re-exported: services derive keys
+from budget_tracker.rules import normalize_email as normalize_email
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -43,10 +50,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-NAME_MAX = 50
-DESCRIPTION_MAX = 200
-EMAIL_MAX = 254
 
 
 class Money(TypeDecorator[Decimal]):
@@ -70,15 +73,6 @@ class Money(TypeDecorator[Decimal]):
     def coerce_compared_value(self, op: Any, value: Any) -> Any:
         # Comparisons and arithmetic with Python numbers are in money, not in cents.
         return self
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def name_key(name: str) -> str:
-    """The case-insensitive identity of a category name (`Food` and `FOOD` are one)."""
-    return " ".join(name.split()).casefold()
 
 
 class Base(DeclarativeBase):

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
+from budget_tracker import rules
 from budget_tracker.errors import Conflict, NotFound
 from budget_tracker.models import BudgetTransfer, Category, Expense, Money, name_key
 from budget_tracker.services.users import FirstRun, acting_user
@@ -247,6 +248,9 @@ def add_category(
     color: str | None,
 ) -> CategoryChange:
     """Create a category; refused when the name (in any case) is taken."""
+    name = rules.check_name(name)
+    monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
+    color = None if color is None else rules.check_color(color)
     user, first_run = acting_user(session, email=user_email)
     _ensure_name_free(session, user_id=user.id, name=name)
     category = Category(user_id=user.id, name=name, color=color, monthly_budget=monthly_budget)
@@ -259,6 +263,7 @@ def rename_category(
     session: Session, *, user_email: str | None, name: str, new_name: str
 ) -> CategoryChange:
     """Rename a category; a change of case only (`food` -> `Food`) is allowed."""
+    new_name = rules.check_name(new_name, field="new name")
     user, first_run = acting_user(session, email=user_email)
     category = find_category(session, user_id=user.id, name=name)
     _ensure_name_free(session, user_id=user.id, name=new_name, except_id=category.id)
@@ -272,6 +277,7 @@ def set_category_budget(
     session: Session, *, user_email: str | None, name: str, monthly_budget: Decimal
 ) -> CategoryChange:
     """Set the monthly budget (zero removes it); transfers already made are kept."""
+    monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
     user, first_run = acting_user(session, email=user_email)
     category = find_category(session, user_id=user.id, name=name)
     old_budget = category.monthly_budget

@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from budget_tracker import rules
 from budget_tracker.db import committed_earlier
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
@@ -124,6 +125,9 @@ def add_expense(
     `idempotency_key` is generated once per command invocation, so a retried unit of work
     can recognise an expense that was already committed.
     """
+    amount = rules.check_amount(amount)
+    spent_on = rules.check_date(spent_on)
+    description = rules.check_description(description)
     first_run: FirstRun | None = None
     who = User.email == normalize_email(user_email) if user_email else _only_user()
     found = _lookup(session, who=who, category=category, month=spent_on)
@@ -262,6 +266,7 @@ def list_expenses(
 
 def _owned_expense(session: Session, *, user_id: int, expense_id: int) -> Expense:
     """The user's expense by id; another user's id is "not found", exactly like a missing one."""
+    rules.check_id(expense_id, field="expense id")
     expense = session.scalar(
         select(Expense).where(Expense.id == expense_id, Expense.user_id == user_id)
     )
@@ -305,6 +310,9 @@ def edit_expense(
     spent_on: dt.date | None = None,
 ) -> ExpenseChange:
     """Change the given fields of one of the acting user's expenses."""
+    amount = None if amount is None else rules.check_amount(amount)
+    description = None if description is None else rules.check_description(description)
+    spent_on = None if spent_on is None else rules.check_date(spent_on)
     user, first_run = acting_user(session, email=user_email)
     expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
     before = _row(session, expense)

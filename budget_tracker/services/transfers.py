@@ -57,6 +57,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from budget_tracker import rules
 from budget_tracker.db import unit_key
 from budget_tracker.errors import Conflict, InsufficientBudget, InvalidInput, NotFound
 from budget_tracker.models import (
@@ -138,8 +139,9 @@ def transfer_budget(
     acting user, or `source` has less than `amount` available that month and
     `allow_overdraw` is false. A key that was already committed returns that transfer.
     """
-    month = month.replace(day=1)
-    _check_amount(amount)
+    month = rules.check_month(month)
+    amount = rules.check_amount(amount)
+    note = rules.check_description(note, field="note")
     keys = [name_key(source), name_key(target)]
     if keys[0] == keys[1]:
         raise InvalidInput(
@@ -191,6 +193,7 @@ def undo_transfer(
     Refused when the transfer is unknown for the acting user, was already undone, or its
     target no longer has the amount available (unless `allow_overdraw`).
     """
+    rules.check_id(transfer_id, field="transfer id")
     original = session.scalar(
         select(BudgetTransfer)
         .join(User, User.id == BudgetTransfer.user_id)
@@ -275,14 +278,6 @@ def list_transfers(
 
 
 # --- the steps -------------------------------------------------------------------------
-
-
-def _check_amount(amount: Decimal) -> None:
-    # The CLI's AMOUNT type already refuses these; the service must hold the rule too.
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-        raise InvalidInput(f"{amount} is not a positive amount")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidInput(f"{amount} has more than two decimal places")
 
 
 def _user_filter(user_email: str | None) -> ColumnElement[bool]:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from budget_tracker import rules
 from budget_tracker.errors import Conflict, InvalidInput, NotFound
 from budget_tracker.models import Category, Expense, User, normalize_email
 
@@ -109,7 +110,8 @@ class UserRow:
 
 def add_user(session: Session, *, email: str, name: str) -> User:
     """Create a user; refused when the e-mail (in any case) is taken."""
-    email = normalize_email(email)
+    email = rules.check_email(email)
+    name = rules.check_user_name(name)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user {email!r} already exists")
     user = User(email=email, name=name)
