@@ -295,23 +295,3 @@ def parse_month(text: str, *, field: str = "month") -> dt.date:
     if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
         raise RuleViolation(field, text, f"{text!r} is not a month (use YYYY-MM)")
     return check_month(dt.date(int(match[1]), int(match[2]), 1), field=field)
-
-
-def add_months(month: dt.date, count: int) -> dt.date:
-    """The first day of the month `count` months after (or before) `month`'s month.
-
-    Refused (RuleViolation) rather than an OverflowError when the result is not a date.
-    """
-    index = month.year * 12 + month.month - 1 + count
-    year = index // 12
-    if not dt.MINYEAR <= year <= dt.MAXYEAR:
-        raise RuleViolation(
-            "month", month, f"{count:+d} months from '{month:%Y-%m}' is not a representable month"
-        )
-    return dt.date(year, index % 12 + 1, 1)
-
-
-def month_span(day: dt.date) -> tuple[dt.date, dt.date]:
-    """The first day of `day`'s month and the first day of the next month."""
-    start = day.replace(day=1)
-    return start, add_months(start, 1)
