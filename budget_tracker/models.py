@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -197,6 +198,23 @@ class BudgetTransfer(Base):
         Index(None, "to_category_id", "month"),
         Index(None, "user_id", "month"),
     )
+
+
+class UnitOutcome(Base):
+    """What a committed unit of work returned, kept under its key for a retry to report.
+
+    Written in the unit's own transaction (`budget_tracker.outcomes`), so it exists exactly
+    when the unit's changes do: a retry after a lost COMMIT acknowledgement reads it back
+    instead of running the work again. Rows are needed only for the seconds a retry can
+    take, and are pruned by age.
+    """
+
+    __tablename__ = "unit_outcomes"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    result: Mapped[str] = mapped_column(Text)
+    """The unit's return value as tagged JSON (`outcomes.encode`)."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 TABLE_NAMES = tuple(Base.metadata.tables)

@@ -141,6 +141,8 @@ def import_command(
                 session, email=user_email, path=file, options=options, progress=progress
             ),
             write=True,
+            # A dry run writes nothing, not even the record of its outcome.
+            record_outcome=not dry_run,
         )
     announce_first_run(summary.first_run)
     if summary.created_categories:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from budget_tracker.db import committed_earlier
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
+from budget_tracker.outcomes import outcome_in_rows
 from budget_tracker.services.categories import (
     MonthBudget,
     find_category,
@@ -135,6 +136,9 @@ def add_expense(
             # ...or an unknown category, with the user's list and a "did you mean".
             raise unknown_category(session, user_id=user.id, name=category)
     if idempotency_key is not None:
+        if first_run is None:
+            # The keyed row tells a retry what happened: no outcome row needed.
+            outcome_in_rows(session)
         # Retry-safety (issue 6): on a retried unit of work an earlier attempt may have
         # committed before its acknowledgement was lost. Return that row instead of adding
         # a second one. Costs nothing on a first attempt (no query is made).
