@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from budget_tracker.db import committed_earlier
@@ -264,11 +264,18 @@ def list_expenses(
     return ExpenseListing(rows=rows, count=count, total=total, first_run=first_run)
 
 
-def _owned_expense(session: Session, *, user_id: int, expense_id: int) -> Expense:
-    """The user's expense by id; another user's id is "not found", exactly like a missing one."""
-    expense = session.scalar(
-        select(Expense).where(Expense.id == expense_id, Expense.user_id == user_id)
-    )
+def _owned_expense(
+    session: Session, *, user_id: int, expense_id: int, for_update: bool = False
+) -> Expense:
+    """The user's expense by id; another user's id is "not found", exactly like a missing one.
+
+    `for_update` locks the row until the transaction ends, so a change computed from what
+    was read cannot interleave with another command's change of the same expense.
+    """
+    statement = select(Expense).where(Expense.id == expense_id, Expense.user_id == user_id)
+    if for_update:
+        statement = statement.with_for_update()
+    expense = session.scalar(statement)
     if expense is None:
         raise NotFound(f"no expense with id {expense_id}")
     return expense
@@ -310,7 +317,7 @@ def edit_expense(
 ) -> ExpenseChange:
     """Change the given fields of one of the acting user's expenses."""
     user, first_run = acting_user(session, email=user_email)
-    expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
+    expense = _owned_expense(session, user_id=user.id, expense_id=expense_id, for_update=True)
     before = _row(session, expense)
     if category is not None:
         expense.category_id = find_category(session, user_id=user.id, name=category).id
@@ -325,10 +332,32 @@ def edit_expense(
 
 
 def delete_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseChange:
-    """Delete one of the acting user's expenses."""
+    """Delete one of the acting user's expenses.
+
+    One `DELETE ... RETURNING`: of two commands deleting the same expense at once, the one
+    whose statement removed the row reports it, and the other finds nothing to delete.
+    """
     user, first_run = acting_user(session, email=user_email)
-    expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
-    before = _row(session, expense)
-    session.delete(expense)
-    session.flush()
+    deleted = session.execute(
+        delete(Expense)
+        .where(Expense.id == expense_id, Expense.user_id == user.id)
+        .returning(
+            Expense.id,
+            Expense.spent_on,
+            Expense.category_id,
+            Expense.amount,
+            Expense.description,
+        )
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if deleted is None:
+        raise NotFound(f"no expense with id {expense_id}")
+    category = session.scalar(select(Category.name).where(Category.id == deleted.category_id))
+    before = ExpenseRow(
+        id=deleted.id,
+        date=deleted.spent_on,
+        category=category or "",
+        amount=deleted.amount,
+        description=deleted.description,
+    )
     return ExpenseChange(before=before, after=None, first_run=first_run)

@@ -54,7 +54,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
 from budget_tracker.errors import InvalidInput, NotFound
-from budget_tracker.models import DESCRIPTION_MAX, NAME_MAX, Category, Expense, name_key
+from budget_tracker.models import (
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    Category,
+    Expense,
+    insert_new_only,
+    name_key,
+)
 from budget_tracker.money import AmountError, parse_amount, to_cents
 from budget_tracker.services.users import FirstRun, acting_user
 
@@ -613,9 +620,17 @@ def _resolve_categories(
             "`budget category add NAME` or import with --create-categories; nothing was "
             "imported"
         )
-    session.add_all(Category(user_id=user_id, name=name) for name in missing)
-    session.flush()
-    return tuple(missing)
+    # Another import may be creating the same categories right now: insert only what is
+    # not there yet, and report only what this import created.
+    insert = insert_new_only(session.get_bind().dialect.name, Category, "user_id", "name_key")
+    created = set(
+        session.scalars(
+            insert.values(
+                [{"user_id": user_id, "name": name, "name_key": name_key(name)} for name in missing]
+            ).returning(Category.name)
+        )
+    )
+    return tuple(name for name in missing if name in created)
 
 
 def _insert_new_expenses(session: Session, *, user_id: int) -> int:
