@@ -11,7 +11,7 @@ import socket
 import threading
 
 from budget_tracker.config import load_settings
-from budget_tracker.db import Database
+from budget_tracker.unit_of_work import Database
 
 WORKERS = 4
 """Concurrent workers of the fault workloads (and the pool size of their database)."""

@@ -43,10 +43,10 @@ from sqlalchemy.orm import Session
 
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
-from budget_tracker.db import Database
 from budget_tracker.models import BudgetTransfer, Expense
 from budget_tracker.services.expenses import add_expense
 from budget_tracker.services.transfers import transfer_budget
+from budget_tracker.unit_of_work import Database
 from tests import network_guard
 from tests.conftest import (
     IN_CI,

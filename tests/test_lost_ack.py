@@ -24,11 +24,11 @@ from sqlalchemy import text
 from budget_tracker import outcomes
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
-from budget_tracker.db import Database
 from budget_tracker.models import Base, UnitOutcome, User
 from budget_tracker.services.expenses import ExpenseChange, ExpenseRow
 from budget_tracker.services.importer import Signs
 from budget_tracker.services.users import FirstRun
+from budget_tracker.unit_of_work import Database
 from tests.conftest import Backend
 from tests.fault_proxy import CommitAckDropper
 
