@@ -24,9 +24,11 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Insert,
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -191,6 +193,40 @@ class BudgetTransfer(Base):
         Index(None, "to_category_id", "month"),
         Index(None, "user_id", "month"),
     )
+
+
+class UnitOutcome(Base):
+    """What a committed unit of work returned, kept under its key for a retry to report.
+
+    Written in the unit's own transaction (`budget_tracker.outcomes`), so it exists exactly
+    when the unit's changes do: a retry after a lost COMMIT acknowledgement reads it back
+    instead of running the work again. Rows are needed only for the seconds a retry can
+    take, and are pruned by age.
+    """
+
+    __tablename__ = "unit_outcomes"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    result: Mapped[str] = mapped_column(Text)
+    """The unit's return value as tagged JSON (`outcomes.encode`)."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def insert_new_only(dialect_name: str, model: type[Base], *unique: str) -> Insert:
+    """`INSERT ... ON CONFLICT (unique) DO NOTHING` for `model` on PostgreSQL and SQLite.
+
+    For rows that must exist once however many commands create them at the same time
+    (the default user, its starter categories, categories an import creates): the loser
+    of a race skips the row instead of failing on the unique key, then reads the winner's.
+    Add `.values(...)` and `.returning(...)`: what it returns is what this statement made.
+    """
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model).on_conflict_do_nothing(index_elements=list(unique))
 
 
 TABLE_NAMES = tuple(Base.metadata.tables)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -242,7 +243,7 @@ def add_category(
     _ensure_name_free(session, user_id=user.id, name=name)
     category = Category(user_id=user.id, name=name, color=color, monthly_budget=monthly_budget)
     session.add(category)
-    session.flush()
+    _flush_unless_name_taken(session, name)
     return _change(category, first_run)
 
 
@@ -252,12 +253,24 @@ def rename_category(
     """Rename a category; a change of case only (`food` -> `Food`) is allowed."""
     new_name = rules.check_name(new_name, field="new name")
     user, first_run = acting_user(session, email=user_email)
-    category = find_category(session, user_id=user.id, name=name)
+    # Locked until the transaction ends: a concurrent rename of the same category waits,
+    # then no longer finds it by its old name.
+    (category,) = lock_categories(session, user_id=user.id, names=[name])
     _ensure_name_free(session, user_id=user.id, name=new_name, except_id=category.id)
     old_name = category.name
     category.name = new_name
-    session.flush()
+    _flush_unless_name_taken(session, new_name)
     return _change(category, first_run, old_name=old_name)
+
+
+def _flush_unless_name_taken(session: Session, name: str) -> None:
+    """Flush; a name another command took since `_ensure_name_free` is the same refusal."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if "name_key" not in str(exc.orig):
+            raise
+        raise Conflict(f"a category named {name!r} already exists") from None
 
 
 def lock_categories(session: Session, *, user_id: int, names: list[str]) -> list[Category]:

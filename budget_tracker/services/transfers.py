@@ -68,6 +68,7 @@ from budget_tracker.models import (
     normalize_email,
 )
 from budget_tracker.money import format_amount
+from budget_tracker.outcomes import outcome_in_rows
 from budget_tracker.services.budgets import month_label, month_span
 from budget_tracker.services.categories import spent_in, transfers_net, unknown_category
 from budget_tracker.services.users import FirstRun, acting_user
@@ -443,6 +444,9 @@ def _record(
     # Without a key from the caller, the unit of work's own key (the same on every retry)
     # still lets a retry after a lost COMMIT acknowledgement find the row.
     key = idempotency_key if idempotency_key is not None else unit_key(session)
+    if first_run is None:
+        # The keyed ledger row tells a retry what happened: no outcome row needed.
+        outcome_in_rows(session)
     start, end = month_span(month)
     inserted = (
         session.connection()
