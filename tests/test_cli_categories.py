@@ -12,6 +12,7 @@ from tests.cli_helpers import (
     add_transfer,
     category_id,
     counted_statements,
+    error_text,
     execute,
     first_run,
     ok,
@@ -32,7 +33,7 @@ def refused(backend: Backend, args: list[str], code: int, message: str) -> None:
     before = backend.snapshot()
     result = backend.invoke(args)
     assert result.exit_code == code
-    assert result.stderr == f"Error: {message}\n"
+    assert error_text(result) == f"Error: {message}\n"
     assert backend.snapshot() == before
 
 

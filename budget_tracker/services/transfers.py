@@ -58,7 +58,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from budget_tracker.db import unit_key
 from budget_tracker.errors import Conflict, InsufficientBudget, InvalidInput, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
@@ -77,6 +76,7 @@ from budget_tracker.services.categories import (
     unknown_category,
 )
 from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.unit_of_work import unit_key
 
 
 @dataclass(frozen=True)
