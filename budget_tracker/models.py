@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.engine import Dialect
@@ -109,6 +111,8 @@ class Category(Base):
     name_key: Mapped[str] = mapped_column(String(NAME_MAX))
     color: Mapped[str | None] = mapped_column(String(7))
     monthly_budget: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    """The opening budget: in force in every month before the category's first standing
+    change in `category_budgets` (in every month, when it has none). Zero: no budget."""
     created_at: Mapped[dt.datetime] = _created_at()
 
     __table_args__ = (
@@ -227,6 +231,36 @@ def insert_new_only(dialect_name: str, model: type[Base], *unique: str) -> Inser
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+
+
+class CategoryBudget(Base):
+    """A change of a category's monthly budget: from `month` on (until its next standing
+    change), or, with `one_month`, for that one month only (the month after returns to
+    the standing budget). Before its first standing change a category has its opening
+    `categories.monthly_budget`."""
+
+    __tablename__ = "category_budgets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)  # implied by the category key below
+    category_id: Mapped[int] = mapped_column(Integer)
+    month: Mapped[dt.date] = mapped_column(Date)
+    """First day of the (first) month it applies to."""
+    amount: Mapped[Decimal] = mapped_column(Money)
+    one_month: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "category_id"],
+            ["categories.user_id", "categories.id"],
+            name="fk_category_budgets_user_id_category_id_categories",
+        ),
+        # Also the index of the lookup "the standing budget in force in month M":
+        # (category_id, one_month = false, month <= M) ORDER BY month DESC LIMIT 1.
+        UniqueConstraint("category_id", "one_month", "month"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
 
 
 TABLE_NAMES = tuple(Base.metadata.tables)

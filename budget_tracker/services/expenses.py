@@ -23,6 +23,7 @@ from budget_tracker.outcomes import outcome_in_rows
 from budget_tracker.services.budgets import month_span
 from budget_tracker.services.categories import (
     MonthBudget,
+    budget_in,
     find_category,
     spent_in,
     transfers_net,
@@ -77,7 +78,7 @@ def _lookup(
             User.id.label("user_id"),
             Category.id.label("category_id"),
             Category.name.label("category_name"),
-            Category.monthly_budget,
+            budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget"),
             transfers_net(Category.id, start).label("transfers"),
             spent_in(Category.id, start, end).label("spent"),
         )

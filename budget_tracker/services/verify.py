@@ -26,9 +26,9 @@ from sqlalchemy import BigInteger, literal, null, select, text, type_coerce, uni
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import InvalidInput
-from budget_tracker.models import BudgetTransfer, Category, Expense, name_key
+from budget_tracker.models import BudgetTransfer, Category, CategoryBudget, Expense, name_key
 from budget_tracker.money import AmountError, from_cents, parse_amount
-from budget_tracker.services.budgets import Period
+from budget_tracker.services.budgets import BudgetChange, Period, budget_in_month
 from budget_tracker.services.reports import CategoryReport, category_report
 from budget_tracker.services.streaming import stream_rows
 
@@ -108,15 +108,29 @@ def verify_report(
     user_id = report.user.id
     tallies: dict[int | str, _Tally] = {}
     by_key: dict[str, int | str] = {}
-    for category_id, name, monthly_cents in session.execute(
+    changes: dict[int, list[BudgetChange]] = {}
+    for category_id, month, cents, one_month in session.execute(
+        select(
+            CategoryBudget.category_id,
+            CategoryBudget.month,
+            _raw_cents(CategoryBudget.amount),
+            CategoryBudget.one_month,
+        ).where(CategoryBudget.user_id == user_id)
+    ):
+        changes.setdefault(category_id, []).append(
+            BudgetChange(month, from_cents(cents), bool(one_month))
+        )
+    for category_id, name, opening_cents in session.execute(
         select(Category.id, Category.name, _raw_cents(Category.monthly_budget)).where(
             Category.user_id == user_id
         )
     ):
-        monthly = from_cents(monthly_cents)
-        # Summed month by month, as the budget is defined, not multiplied.
-        budget = sum((monthly for _ in period.month_starts()), ZERO)
-        tallies[category_id] = _Tally(name=name, budget=budget, has_budget=monthly != 0)
+        # Month by month from the raw history rows, as the budget is defined.
+        monthly = [
+            budget_in_month(from_cents(opening_cents), changes.get(category_id, []), month)
+            for month in period.month_starts()
+        ]
+        tallies[category_id] = _Tally(name=name, budget=sum(monthly, ZERO), has_budget=any(monthly))
         by_key[name_key(name)] = category_id
     # One streamed pass over the period's raw money rows: each transfer moves budget from
     # one category to another; each expense (unless they come from the file) is spending.
