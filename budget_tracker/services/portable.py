@@ -301,8 +301,13 @@ def row_counts(connection: Connection, tables: Iterable[Table | str]) -> dict[st
 
 
 def occupied_tables(connection: Connection) -> dict[str, int]:
-    """The non-empty tables of a database (any that exist), with their row counts."""
-    names = [name for name in inspect(connection).get_table_names() if name != ALEMBIC_TABLE]
+    """The non-empty tables of a database (any that exist, in foreign-key order), with their
+    row counts."""
+    names = [
+        name
+        for name, _keys in inspect(connection).get_sorted_table_and_fkc_names()
+        if name is not None and name != ALEMBIC_TABLE
+    ]
     return {name: count for name, count in row_counts(connection, names).items() if count}
 
 
