@@ -15,10 +15,11 @@ from click.testing import CliRunner, Result
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import SCHEMA_HEAD, Database
+from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.errors import EXIT_CONFIG, EXIT_DB_UNAVAILABLE, EXIT_SCHEMA
 from budget_tracker.models import TABLE_NAMES
 from budget_tracker.services.health import endpoints_step, tls_step, url_step
+from budget_tracker.unit_of_work import Database
 from tests.conftest import (
     PG_PASSWORD,
     Backend,

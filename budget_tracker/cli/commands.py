@@ -73,6 +73,9 @@ ALL: dict[str, Entry] = {
         "import_command",
         "Import expenses from a CSV file: all rows or none, never the same row twice.",
     ),
+    "help": Entry(
+        "budget_tracker.cli.help", "help_command", "Show the help of budget or of one COMMAND."
+    ),
     "export": Entry(
         _IO,
         "export_command",

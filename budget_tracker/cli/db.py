@@ -128,7 +128,7 @@ def _current_revision(settings: Settings) -> str | None:
     """The revision recorded in the database, read over the direct URL."""
     from sqlalchemy.pool import NullPool
 
-    from budget_tracker.db import create_app_engine
+    from budget_tracker.engine import create_app_engine
     from budget_tracker.migrate import current_revision
 
     path = settings.sqlite_path

@@ -23,9 +23,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool
 
 from budget_tracker.config import SECURE_SSLMODES, Settings, is_loopback
-from budget_tracker.db import SCHEMA_HEAD, Database
+from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.errors import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED, EXIT_SCHEMA
 from budget_tracker.models import TABLE_NAMES, User
+from budget_tracker.unit_of_work import Database
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 MASK = "***"
