@@ -74,7 +74,7 @@ def counted_statements(backend: Backend) -> Iterator[list[str]]:
     """Record every round trip the engine makes: statements plus BEGIN and COMMIT.
 
     psycopg2 sends BEGIN implicitly, so it is counted from the `begin` event; on SQLite the
-    `begin` listener in db.py sends `BEGIN IMMEDIATE` itself as a statement, which is the
+    `begin` listener in engine.py sends `BEGIN IMMEDIATE` itself as a statement, which is the
     same round trip and is therefore not counted twice.
     """
     engine = backend.database.engine
@@ -107,3 +107,13 @@ def counted_statements(backend: Backend) -> Iterator[list[str]]:
     finally:
         for name, listener in listeners:
             event.remove(engine, name, listener)
+
+
+def error_text(result: click.testing.Result) -> str:
+    """stderr without the usage lines a usage error starts with (`Usage: ...`, `Try ...`)."""
+    stderr = result.stderr
+    if stderr.startswith("Usage: "):
+        usage, _, rest = stderr.partition("\n\n")
+        assert usage.splitlines()[-1].startswith("Try 'budget "), stderr
+        return rest
+    return stderr
