@@ -22,7 +22,6 @@ import psycopg2
 import pytest
 from sqlalchemy.orm import Session
 
-from budget_tracker.db import Database
 from budget_tracker.errors import InsufficientBudget
 from budget_tracker.services.categories import (
     delete_category,
@@ -30,6 +29,7 @@ from budget_tracker.services.categories import (
     set_category_budget,
 )
 from budget_tracker.services.transfers import transfer_budget
+from budget_tracker.unit_of_work import Database
 from tests.cli_helpers import TODAY, category_id, first_run, ok
 from tests.conftest import PG_DIRECT, Backend, libpq_dsn
 

@@ -19,6 +19,7 @@ from budget_tracker.cli.params import (
     MONTH,
     NAME,
     format_option,
+    options_checked,
     user_option,
 )
 from budget_tracker.cli.state import AppState
@@ -132,7 +133,8 @@ def list_expenses(
     from budget_tracker.services.expenses import ExpenseFilter
     from budget_tracker.services.expenses import list_expenses as list_
 
-    start, end = date_range(month, date_from, date_to)
+    with options_checked():
+        start, end = date_range(month, date_from, date_to)
     if min_amount is not None and max_amount is not None and min_amount > max_amount:
         raise click.BadParameter(
             f"--min {min_amount} is larger than --max {max_amount}", param_hint="'--min'"

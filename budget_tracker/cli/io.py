@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from budget_tracker.cli.output import announce_first_run, info
-from budget_tracker.cli.params import DATE, NAME, user_option
+from budget_tracker.cli.params import DATE, NAME, options_checked, user_option
 from budget_tracker.errors import DatabaseUnavailable
 
 IMPORT_FIELDS = ("date", "amount", "category", "description")
@@ -214,7 +214,8 @@ def export_command(
     from budget_tracker.services.budgets import date_range
     from budget_tracker.services.exporter import export
 
-    date_range(None, date_from, date_to)
+    with options_checked():
+        date_range(None, date_from, date_to)
     if transfers and fmt == "csv" and output is None:
         raise click.UsageError(
             "--transfers with --format csv needs -o FILE (transfers go "

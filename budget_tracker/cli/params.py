@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -16,6 +17,18 @@ import click
 from budget_tracker.money import AmountError, parse_amount
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def options_checked() -> Iterator[None]:
+    """Report a service's refusal of how options combine (`--month` with `--from`, a
+    period that ends before it starts) as a usage error: usage line, hint, exit 2."""
+    from budget_tracker.errors import InvalidInput
+
+    try:
+        yield
+    except InvalidInput as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 class AmountType(click.ParamType[Decimal]):

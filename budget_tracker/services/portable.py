@@ -506,7 +506,7 @@ def load_into(
     `finish` runs after the last row and before COMMIT: raising there (a backup file whose
     end record is missing, say) rolls everything back.
     """
-    from budget_tracker.db import SQLITE_BEGIN_OPTION
+    from budget_tracker.engine import SQLITE_BEGIN_OPTION
     from budget_tracker.migrate import head_revision
 
     with engine.connect() as connection:
@@ -723,7 +723,8 @@ def copy_database(
 def monthly_reports(connection: Connection) -> dict[tuple[int, str], Any]:
     """Every user's category report for every month from their first entry to their last."""
     from budget_tracker.models import BudgetTransfer, Expense
-    from budget_tracker.services.reports import Period, add_months, category_lines
+    from budget_tracker.services.budgets import Period, add_months
+    from budget_tracker.services.reports import category_lines
 
     spans: dict[int, tuple[dt.date, dt.date]] = {}
     queries = (
@@ -1121,7 +1122,7 @@ def engine_for(settings: Settings, url: URL) -> Engine:
     """An engine without a pool (one command, one or two connections) for `url`."""
     from sqlalchemy.pool import NullPool
 
-    from budget_tracker.db import create_app_engine, instrument_engine
+    from budget_tracker.engine import create_app_engine, instrument_engine
 
     engine = create_app_engine(settings, url=url, poolclass=NullPool)
     instrument_engine(engine)
