@@ -107,3 +107,13 @@ def counted_statements(backend: Backend) -> Iterator[list[str]]:
     finally:
         for name, listener in listeners:
             event.remove(engine, name, listener)
+
+
+def error_text(result: click.testing.Result) -> str:
+    """stderr without the usage lines a usage error starts with (`Usage: ...`, `Try ...`)."""
+    stderr = result.stderr
+    if stderr.startswith("Usage: "):
+        usage, _, rest = stderr.partition("\n\n")
+        assert usage.splitlines()[-1].startswith("Try 'budget "), stderr
+        return rest
+    return stderr

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.cli_helpers import ok
+from tests.cli_helpers import error_text, ok
 from tests.conftest import Backend
 
 
@@ -61,5 +61,5 @@ def test_user_add_refusals(backend: Backend, args: list[str], code: int, message
     before = backend.snapshot()
     result = backend.invoke(["user", "add", *args])
     assert result.exit_code == code
-    assert result.stderr == f"Error: {message}\n"
+    assert error_text(result) == f"Error: {message}\n"
     assert backend.snapshot() == before

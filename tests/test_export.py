@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from budget_tracker.models import BudgetTransfer, Category, Expense, User
 from budget_tracker.money import MAX_AMOUNT
+from tests.cli_helpers import error_text
 from tests.conftest import Backend
 
 HEADER = "date,amount,category,description\n"
@@ -157,7 +158,7 @@ def test_output_file_and_transfers_file(backend: Backend, tmp_path: Path) -> Non
 def test_csv_transfers_need_an_output_file(backend: Backend) -> None:
     result = backend.invoke(["export", "--transfers"])
     assert result.exit_code == 2
-    assert result.stderr == (
+    assert error_text(result) == (
         "Error: --transfers with --format csv needs -o FILE (transfers go to a second "
         "file, FILE.transfers.csv)\n"
     )

@@ -18,6 +18,7 @@ from budget_tracker.errors import InsufficientBudget
 from budget_tracker.models import BudgetTransfer, Category, Expense, User
 from budget_tracker.services.transfers import month_balances, transfer_budget, undo_transfer
 from budget_tracker.unit_of_work import UNIT_KEY_INFO, Database
+from tests.cli_helpers import error_text
 from tests.conftest import PG_DIRECT, Backend, libpq_dsn
 
 MARCH = dt.date(2026, 3, 1)
@@ -210,7 +211,7 @@ def test_refusals_write_nothing(
     assert result.exit_code == code
     assert result.stdout == ""
     if message is not None:
-        assert result.stderr == message
+        assert error_text(result) == message
     else:
         assert result.stderr.startswith("Error: Invalid value for '[AMOUNT]': ")
     assert backend.snapshot() == before
@@ -334,7 +335,7 @@ def test_undo_refusals_write_nothing(backend: Backend) -> None:
         result = transfer(backend, *args)
         assert result.exit_code == code, (args, result.stderr)
         if message is not None:
-            assert result.stderr == message
+            assert error_text(result) == message
         assert backend.snapshot() == before, args
     bob = backend.invoke(["transfer", "--undo", "1", "--user", "bob@example.com"])
     assert bob.stderr == "Error: no transfer 1: see `budget transfers`\n"

@@ -14,14 +14,14 @@ import gc
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from gettext import gettext as _
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from budget_tracker import __version__
 from budget_tracker.cli.commands import ALL, Entry
 from budget_tracker.cli.state import AppState
-from budget_tracker.errors import EXIT_REFUSED, BudgetError
+from budget_tracker.errors import EXIT_REFUSED, BudgetError, InvalidInput
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -101,6 +101,13 @@ class BudgetGroup(click.Group):
         with formatter.section(_("Commands")):
             formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in shown])
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Past click's own handler, which would exit 1 for it: a closed pipe is no error.
+            raise _PipeClosed() from None
+
     def main(
         self,
         args: Any = None,
@@ -110,13 +117,24 @@ class BudgetGroup(click.Group):
         **extra: Any,
     ) -> Any:
         state = extra.pop("obj", None) or AppState()
+        prog_name = prog_name or "budget"  # also under `python -m budget_tracker`
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, obj=state, **extra)
         _leave_heap_to_the_os_at_exit()
+        argv = list(sys.argv[1:] if args is None else args)
         try:
-            result = super().main(args, prog_name, complete_var, False, obj=state, **extra)
-        except click.exceptions.UsageError as exc:
+            _refuse_undecodable(argv)
+            result = super().main(argv, prog_name, complete_var, False, obj=state, **extra)
+            _flush_stdout()
+        except (BrokenPipeError, _PipeClosed):
+            _stdout_gone()
+            result = 0
+        except click.exceptions.BadParameter as exc:
+            if isinstance(exc, click.exceptions.MissingParameter):
+                _usage_error(exc)
             _fail(exc.format_message(), exc.exit_code)
+        except click.exceptions.UsageError as exc:
+            _usage_error(exc)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except click.exceptions.Abort:
@@ -137,6 +155,10 @@ class BudgetGroup(click.Group):
         finally:
             state.close()
         sys.exit(result if isinstance(result, int) else 0)
+
+
+class _PipeClosed(Exception):
+    """The reader of stdout went away (`budget expenses | head`)."""
 
 
 def _leave_heap_to_the_os_at_exit() -> None:
@@ -162,12 +184,77 @@ def _leave_heap_to_the_os_at_exit() -> None:
 _exit_gc_skipped = False
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
 
-@click.group(cls=BudgetGroup, context_settings=CONTEXT_SETTINGS)
+def _usage_error(exc: click.exceptions.UsageError) -> NoReturn:
+    """click's usage line, `Try 'budget COMMAND -h' for help.`, then the one-line error.
+
+    Used for how a command is called (a missing argument, an unknown option or command);
+    a value that is given but invalid is one line (`BadParameter`), like every refusal.
+    """
+    ctx = exc.ctx
+    if ctx is not None:
+        click.echo(ctx.get_usage(), err=True)
+        click.echo(f"Try '{ctx.command_path} -h' for help.\n", err=True)
+    _fail(exc.format_message(), exc.exit_code)
+
+
+def _refuse_undecodable(argv: list[str]) -> None:
+    """Arguments (and `BUDGET_USER`) must be text: bytes that are not UTF-8 are bad input.
+
+    Python hands such bytes over as lone surrogates, which no database driver, file or
+    terminal accepts; stopping here keeps them from reaching any of those.
+    """
+    import os
+
+    named = [("argument", arg) for arg in argv]
+    named.append(("BUDGET_USER", os.environ.get("BUDGET_USER", "")))
+    for label, value in named:
+        if _undecodable(value):
+            raise InvalidInput(f"{label} {_shown(value)} is not valid UTF-8 text")
+
+
+def _undecodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _shown(value: str) -> str:
+    """`value` quoted, with undecodable bytes as `\\xff` escapes (never a raw surrogate)."""
+    text = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "'" + text + "'"
+
+
+def _flush_stdout() -> None:
+    """Flush now, so that a reader that went away (`| head`) is noticed inside `main`."""
+    import contextlib
+
+    with contextlib.suppress(ValueError):  # already closed
+        sys.stdout.flush()
+
+
+def _stdout_gone() -> None:
+    """The reader closed the pipe: not an error (`budget expenses | head`), exit quietly.
+
+    Python's documented recipe: point stdout at /dev/null so that the interpreter's own
+    flush at exit does not raise again.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests' captured stdout)
+        pass
+
+
+@click.group("budget", cls=BudgetGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="budget")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
 @click.option(

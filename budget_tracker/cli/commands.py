@@ -24,6 +24,7 @@ _EXPENSES = "budget_tracker.cli.expenses"
 _TRANSFERS = "budget_tracker.cli.transfers"
 _REPORTS = "budget_tracker.cli.reports"
 _IO = "budget_tracker.cli.io"
+_PORTABLE = "budget_tracker.cli.portable"
 
 ALL: dict[str, Entry] = {
     "add-expense": Entry(
@@ -65,16 +66,29 @@ ALL: dict[str, Entry] = {
     "db": Entry(
         "budget_tracker.cli.db",
         "db_group",
-        "Check the database, migrate it, and show its schema revision.",
+        "Check the database, migrate it, copy it, and show its schema revision.",
     ),
     "import": Entry(
         _IO,
         "import_command",
         "Import expenses from a CSV file: all rows or none, never the same row twice.",
     ),
+    "help": Entry(
+        "budget_tracker.cli.help", "help_command", "Show the help of budget or of one COMMAND."
+    ),
     "export": Entry(
         _IO,
         "export_command",
         "Export expenses, ordered by date, in the format `budget import` reads back.",
+    ),
+    "backup": Entry(
+        _PORTABLE,
+        "backup_command",
+        "Write the whole budget to FILE (`-` for stdout), one portable versioned file.",
+    ),
+    "restore": Entry(
+        _PORTABLE,
+        "restore_command",
+        "Load a backup FILE (`-` for stdin) into the database in use, which must be empty.",
     ),
 }

@@ -211,12 +211,10 @@ def export_command(
       budget export -o history.csv
       budget export --from 2026-01-01 --to 2026-03-31 --format json --transfers
     """
+    from budget_tracker.services.budgets import date_range
     from budget_tracker.services.exporter import export
 
-    if date_from and date_to and date_from > date_to:
-        raise click.BadParameter(
-            f"--from {date_from} is after --to {date_to}", param_hint="'--from'"
-        )
+    date_range(None, date_from, date_to)
     if transfers and fmt == "csv" and output is None:
         raise click.UsageError(
             "--transfers with --format csv needs -o FILE (transfers go "

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, aliased
 
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
+from budget_tracker.services.budgets import month_span
 from budget_tracker.services.categories import (
     MonthBudget,
     find_category,
-    month_span,
     spent_in,
     transfers_net,
     unknown_category,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,20 +76,27 @@ def export(
         if include_transfers
         else None
     )
-    if fmt == "json":
-        counts = _write_json(stream, expenses, transfers)
-    else:
-        counts = (_write_csv(stream, EXPENSE_COLUMNS, expenses), None)
+    try:
+        if fmt == "json":
+            counts = _write_json(stream, expenses, transfers)
+        else:
+            counts = (_write_csv(stream, EXPENSE_COLUMNS, expenses), None)
+            if transfers is not None:
+                if transfers_stream is None:
+                    raise ValueError("CSV transfers need their own stream")
+                counts = (counts[0], _write_csv(transfers_stream, TRANSFER_COLUMNS, transfers))
+    finally:
+        # A failed write (a closed pipe) must close the server-side cursors now, while
+        # the transaction is open, not later when the generators are collected.
+        expenses.close()
         if transfers is not None:
-            if transfers_stream is None:
-                raise ValueError("CSV transfers need their own stream")
-            counts = (counts[0], _write_csv(transfers_stream, TRANSFER_COLUMNS, transfers))
+            transfers.close()
     return ExportSummary(expenses=counts[0], transfers=counts[1], first_run=first_run)
 
 
 def _expense_rows(
     session: Session, *, user_id: int, date_from: dt.date | None, date_to: dt.date | None
-) -> Iterator[dict[str, str]]:
+) -> Generator[dict[str, str], None, None]:
     statement = (
         select(Expense.spent_on, Expense.amount, Category.name, Expense.description)
         .join(Category, Category.id == Expense.category_id)
@@ -111,7 +118,7 @@ def _expense_rows(
 
 def _transfer_rows(
     session: Session, *, user_id: int, date_from: dt.date | None, date_to: dt.date | None
-) -> Iterator[dict[str, str]]:
+) -> Generator[dict[str, str], None, None]:
     source = aliased(Category)
     target = aliased(Category)
     statement = (

@@ -1,0 +1,154 @@
+"""Command-line conventions: usage errors, `budget help`, closed pipes, undecodable bytes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import click.testing
+import pytest
+
+from budget_tracker.cli import main
+from tests.cli_helpers import category_id, execute, first_run, user_id
+from tests.conftest import Backend
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> click.testing.Result:
+    return click.testing.CliRunner().invoke(main, args, env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "error"),
+    [
+        (
+            ["add-expense"],
+            "Usage: budget add-expense [OPTIONS] AMOUNT CATEGORY [DESCRIPTION]",
+            "Error: Missing argument 'AMOUNT'.",
+        ),
+        (
+            ["category", "add", "Food", "--colour", "#fff"],
+            "Usage: budget category add [OPTIONS] NAME",
+            "Error: No such option '--colour'. Did you mean '--color'?",
+        ),
+        (
+            ["expenses", "--month", "2026-01", "--from", "2026-01-01"],
+            "Usage: budget expenses [OPTIONS]",
+            "Error: use either --month or --from/--to, not both",
+        ),
+        (["nope"], "Usage: budget [OPTIONS] COMMAND [ARGS]...", "Error: No such command 'nope'."),
+    ],
+)
+def test_usage_errors_show_the_usage_and_where_to_find_help(
+    args: list[str], usage: str, error: str
+) -> None:
+    result = invoke(args)
+    assert result.exit_code == 2
+    command = usage.removeprefix("Usage: ").split(" [OPTIONS]")[0]
+    lines = result.stderr.splitlines()
+    assert lines[0] == usage
+    assert lines[1] == f"Try '{command} -h' for help."
+    assert lines[-1] == error
+
+
+def test_an_invalid_value_stays_one_line() -> None:
+    result = invoke(["add-expense", "x", "Food"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: Invalid value for 'AMOUNT': 'x' is not an amount (use digits, e.g. 12.50)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "first"),
+    [
+        ([], "Usage: budget [OPTIONS] COMMAND [ARGS]..."),
+        (["add-expense"], "Usage: budget add-expense [OPTIONS] AMOUNT CATEGORY [DESCRIPTION]"),
+        (["category", "add"], "Usage: budget category add [OPTIONS] NAME"),
+    ],
+)
+def test_help_command(args: list[str], first: str) -> None:
+    result = invoke(["help", *args])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == first
+    assert result.stdout == invoke([*args, "--help"]).stdout
+
+
+def test_help_for_an_unknown_command_is_a_usage_error() -> None:
+    result = invoke(["help", "category", "nope"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: No such command 'category nope'."
+
+
+def _run(backend: Backend, args: list[str | bytes], **kwargs: object) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **backend.env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "budget_tracker", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+@pytest.mark.parametrize("command", [["expenses"], ["export"], ["expenses", "--format", "json"]])
+def test_a_reader_that_stops_early_is_not_an_error(backend: Backend, command: list[str]) -> None:
+    """`budget expenses | head -1`: the pipe closes long before the output ends; exit 0."""
+    first_run(backend)
+    food = category_id(backend, "Food")
+    me = user_id(backend, "me@localhost")
+    for day in range(1, 29):
+        execute(
+            backend,
+            "INSERT INTO expenses (user_id, category_id, amount, spent_on, description) "
+            "SELECT :user_id, :category_id, 1250, :day, :text FROM categories "
+            "WHERE user_id = :user_id",
+            user_id=me,
+            category_id=food,
+            day=f"2026-01-{day:02d}",
+            text="x" * 150,
+        )
+    for _ in range(5):  # 28 days x 4 categories x 32: far more than a pipe buffer holds
+        execute(
+            backend,
+            "INSERT INTO expenses (user_id, category_id, amount, spent_on, description) "
+            "SELECT user_id, category_id, amount, spent_on, description FROM expenses",
+        )
+    process = _run(backend, command)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 0, stderr
+    assert stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        ([b"add-expense", b"1", b"Fo\xffod"], "Fo\\xffod"),
+        ([b"add-expense", b"1", b"Food", b"--user", b"\xff@x"], "\\xff@x"),
+        ([b"add-expense", b"1", b"Food", b"caf\xe9"], "caf\\xe9"),
+    ],
+)
+def test_undecodable_arguments_are_bad_input(
+    backend: Backend, args: list[str | bytes], shown: str
+) -> None:
+    first_run(backend)
+    before = backend.snapshot()
+    process = _run(backend, args)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert stdout == b""
+    assert stderr.decode() == f"Error: argument '{shown}' is not valid UTF-8 text\n"
+    assert backend.snapshot() == before
+
+
+def test_undecodable_budget_user_is_bad_input(backend: Backend) -> None:
+    first_run(backend)
+    before = backend.snapshot()
+    result = backend.invoke(["report"], env={"BUDGET_USER": "\udcff@x"})
+    assert result.exit_code == 2
+    assert result.stderr == "Error: BUDGET_USER '\\xff@x' is not valid UTF-8 text\n"
+    assert backend.snapshot() == before
