@@ -31,10 +31,10 @@ from budget_tracker.driver_errors import first_line, is_transient
 from budget_tracker.engine import (
     SQLITE_BEGIN_OPTION,
     create_app_engine,
-    ensure_sqlite_schema,
     instrument_engine,
 )
 from budget_tracker.errors import BudgetError
+from budget_tracker.schema_version import ensure_sqlite_schema
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ class Database:
         """Called before a retry that would end more than a second after the unit of work
         started, with the attempt number, the seconds spent so far and the error's line."""
         self._connected = False
+        self.migrate_sqlite = True
+        """Bring a SQLite file to the schema head on first use (off for `budget db check`)."""
 
     @cached_property
     def engine(self) -> Engine:
@@ -113,7 +115,7 @@ class Database:
             engine = self._given_engine
         else:
             path = self.settings.sqlite_path
-            if path is not None:
+            if path is not None and self.migrate_sqlite:
                 ensure_sqlite_schema(path, self.settings.migration_url)
             engine = create_app_engine(self.settings)
         instrument_engine(engine)
