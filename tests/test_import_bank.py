@@ -371,6 +371,15 @@ def test_ofx_rows_are_known_by_their_fitid(backend: Backend, tmp_path: Path) -> 
     assert again.stderr.splitlines()[-1] == "Imported later.ofx: 0 new, 2 already present (2 rows)."
 
 
+def test_csv_options_on_an_ofx_file_say_what_the_file_is(backend: Backend, tmp_path: Path) -> None:
+    path = write(tmp_path / "download.csv", OFX_SGML)
+    result = backend.invoke(["import", str(path), "--columns", "date=Datum"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: download.csv is an OFX file, not CSV: --columns only apply to CSV files\n",
+    )
+
+
 def test_ofx_xml_version_2(backend: Backend, tmp_path: Path) -> None:
     body = OFX_SGML.split("\r\n\r\n", 1)[1]
     for tag in (

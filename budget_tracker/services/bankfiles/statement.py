@@ -140,6 +140,22 @@ class Statement:
         self.format = detect_format(head, self.encoding)
         if self.format == "xml":
             raise InvalidInput(f"{source.name} is an XML file but not a CAMT statement")
+        layout_options = options.layout
+        csv_only = [
+            option
+            for option, given in (
+                ("--columns", bool(layout_options.columns)),
+                ("--skip", layout_options.skip is not None),
+                ("--no-header", layout_options.no_header),
+                ("--delimiter", layout_options.delimiter is not None),
+            )
+            if given
+        ]
+        if self.format != "csv" and csv_only:
+            raise InvalidInput(
+                f"{source.name} is an {self.format_name} file, not CSV: "
+                f"{', '.join(csv_only)} only apply to CSV files"
+            )
         self.layout: delimited.Layout | None = None
         if self.format == "csv":
             text = head.decode(self.encoding, errors="replace")
