@@ -70,7 +70,8 @@ CASES = {
     "category add": Case((), ("category", "add", "Books", "--budget", "30")),
     "category rename": Case((), ("category", "rename", "Food", "Groceries")),
     "category set-budget": Case(
-        (("category", "set-budget", "Food", "100"),), ("category", "set-budget", "Food", "250")
+        (("category", "set-budget", "Food", "100", "--from", "2026-05"),),
+        ("category", "set-budget", "Food", "250"),
     ),
     "category delete": Case((), ("category", "delete", "Entertainment")),
     "category delete --move-to": Case(
@@ -79,8 +80,8 @@ CASES = {
     ),
     "category merge": Case(
         (
-            ("category", "set-budget", "Food", "100"),
-            ("category", "set-budget", "Transport", "40"),
+            ("category", "set-budget", "Food", "100", "--from", "2026-05"),
+            ("category", "set-budget", "Transport", "40", "--from", "2026-05"),
             ("add-expense", "9", "Transport", "bus", "--date", "2026-05-14"),
         ),
         ("category", "merge", "Transport", "--into", "Food"),
@@ -88,12 +89,12 @@ CASES = {
     "user add": Case((), ("user", "add", "ana@example.com", "--name", "Ana")),
     "import": Case((), ("import", "{csv}", "--create-categories")),
     "transfer": Case(
-        (("category", "set-budget", "Food", "100"),),
+        (("category", "set-budget", "Food", "100", "--from", "2026-05"),),
         ("transfer", "30", "--from", "Food", "--to", "Transport", "--month", "2026-05"),
     ),
     "transfer --undo": Case(
         (
-            ("category", "set-budget", "Food", "100"),
+            ("category", "set-budget", "Food", "100", "--from", "2026-05"),
             ("transfer", "30", "--from", "Food", "--to", "Transport", "--month", "2026-05"),
         ),
         ("transfer", "--undo", "1"),
