@@ -561,3 +561,11 @@ def test_readme_ofx_profile_reads_an_ofx_file(backend: Backend, tmp_path: Path) 
     path = write(tmp_path / "s.ofx", OFX_SGML.replace("Corner Cafe", "SAFEWAY 123"))
     ok(backend.invoke(["import", str(path), "--rules", str(rules)]))
     assert [row[2] for row in expenses(backend)] == ["Food", "Food"]
+
+
+def test_multi_line_descriptions_are_joined_in_the_export_format(
+    backend: Backend, tmp_path: Path
+) -> None:
+    body = '2026-03-02,4.20,Food,"two\nlines"\n'
+    ok(backend.invoke(["import", str(write(tmp_path / "m.csv", HEADER + body))]))
+    assert expenses(backend) == [("2026-03-02", "4.2", "Food", "two lines")]
