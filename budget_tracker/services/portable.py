@@ -73,6 +73,9 @@ from budget_tracker.money import format_amount, from_cents, to_cents
 FORMAT = "budget-tracker-backup"
 FORMAT_VERSION = 1
 ALEMBIC_TABLE = "alembic_version"
+NOT_CARRIED = frozenset({ALEMBIC_TABLE, "unit_outcomes"})
+"""Tables that are bookkeeping, not budget: Alembic's revision (written by migrating) and
+the outcomes of recent units of work (kept only for the seconds a retry can take)."""
 BATCH_ROWS = 10_000
 COPY_CHUNK_CHARS = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b"
@@ -268,7 +271,7 @@ def table_shapes(connection: Connection) -> tuple[list[TableShape], dict[str, Ta
     shapes: list[TableShape] = []
     tables: dict[str, Table] = {}
     for table in metadata.sorted_tables:
-        if table.name == ALEMBIC_TABLE:
+        if table.name in NOT_CARRIED:
             continue
         columns = _column_order(table)
         key = tuple(column.name for column in table.primary_key.columns) or tuple(
@@ -314,7 +317,7 @@ def occupied_tables(connection: Connection) -> dict[str, int]:
     names = [
         name
         for name, _keys in inspect(connection).get_sorted_table_and_fkc_names()
-        if name is not None and name != ALEMBIC_TABLE
+        if name is not None and name not in NOT_CARRIED
     ]
     return {name: count for name, count in row_counts(connection, names).items() if count}
 
