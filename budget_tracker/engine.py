@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 """The Alembic revision this code expects; a test keeps it equal to the scripts' head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
