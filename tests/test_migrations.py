@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.migrate import head_revision
 from budget_tracker.models import TABLE_NAMES
+from budget_tracker.schema_version import SCHEMA_HEAD
 from tests.conftest import create_pg_database, drop_pg_database, pg_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,7 +210,7 @@ def test_0004_merges_nothing_and_renames_clashing_categories(
     fresh: tuple[dict[str, str], str],
 ) -> None:
     env, direct = fresh
-    assert alembic(env, "upgrade", "0003").returncode == 0
+    assert alembic(env, "upgrade", "0004-1").returncode == 0
     _seed(direct, SEED_0003)
     up = alembic(env, "upgrade", "head")
     assert up.returncode == 0, up.stderr
@@ -232,13 +232,13 @@ def test_0004_merges_nothing_and_renames_clashing_categories(
         (3, "FOOD (3)", "food (3)", 3000, None),
     ]
     assert [tuple(row) for row in expenses] == [(1, 1, 100), (2, 2, 250)]
-    down = alembic(env, "downgrade", "0003")
+    down = alembic(env, "downgrade", "0004-1")
     assert down.returncode == 0, down.stderr
 
 
 def test_0004_refuses_rows_over_the_limits(fresh: tuple[dict[str, str], str]) -> None:
     env, direct = fresh
-    assert alembic(env, "upgrade", "0003").returncode == 0
+    assert alembic(env, "upgrade", "0004-1").returncode == 0
     statements = [
         *SEED_0003[:2],
         "INSERT INTO expenses (user_id, category_id, amount, spent_on)"
@@ -251,4 +251,4 @@ def test_0004_refuses_rows_over_the_limits(fresh: tuple[dict[str, str], str]) ->
         "cannot upgrade the schema to revision 0004: the database holds 1 expenses over "
         "99999999.99 or with a description over 200 characters" in up.stderr
     )
-    assert "0003" in alembic(env, "current").stdout
+    assert "0004" not in alembic(env, "current").stdout

@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
 from budget_tracker.errors import InvalidInput, NotFound
-from budget_tracker.models import Category, Expense, name_key
+from budget_tracker.models import Category, Expense, insert_new_only, name_key
 from budget_tracker.money import AmountError, parse_amount, to_cents
 from budget_tracker.rules import (
     DESCRIPTION_MAX,
@@ -627,9 +627,17 @@ def _resolve_categories(
             "`budget category add NAME` or import with --create-categories; nothing was "
             "imported"
         )
-    session.add_all(Category(user_id=user_id, name=name) for name in missing)
-    session.flush()
-    return tuple(missing)
+    # Another import may be creating the same categories right now: insert only what is
+    # not there yet, and report only what this import created.
+    insert = insert_new_only(session.get_bind().dialect.name, Category, "user_id", "name_key")
+    created = set(
+        session.scalars(
+            insert.values(
+                [{"user_id": user_id, "name": name, "name_key": name_key(name)} for name in missing]
+            ).returning(Category.name)
+        )
+    )
+    return tuple(name for name in missing if name in created)
 
 
 def _insert_new_expenses(session: Session, *, user_id: int) -> int:
