@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -262,3 +264,24 @@ def test_core_statements_cannot_bypass_the_derived_keys(backend: Backend) -> Non
         "food truck"
     )
     assert backend.scalar("SELECT email FROM users WHERE id = :id", id=alice) == "alice@x.org"
+
+
+def test_every_table_with_a_surrogate_id_never_reuses_ids_on_sqlite(
+    sqlite_template: Path,
+) -> None:
+    # PostgreSQL's sequences never hand out an id twice; SQLite needs AUTOINCREMENT.
+    with_ids = [
+        table.name
+        for table in Category.metadata.sorted_tables
+        if "id" in table.columns and table.columns["id"].primary_key
+    ]
+    assert {"users", "categories", "expenses", "budget_transfers"} <= set(with_ids)
+    connection = sqlite3.connect(sqlite_template)
+    try:
+        for table in with_ids:
+            (sql,) = connection.execute(
+                "SELECT sql FROM sqlite_master WHERE name = ?", (table,)
+            ).fetchone()
+            assert "AUTOINCREMENT" in sql, table
+    finally:
+        connection.close()

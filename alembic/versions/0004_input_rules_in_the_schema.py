@@ -21,7 +21,7 @@ Existing rows are never changed in a way a user would notice in a figure:
 Offline (`--sql`) output cannot read rows, so it leaves out the recomputation of keys.
 
 Revision ID: 0004
-Revises: 0006
+Revises: 0003
 Create Date: 2026-11-30 20:20:00.000000
 """
 
@@ -36,7 +36,7 @@ from alembic import op
 from budget_tracker.errors import SchemaNotMigrated
 
 revision: str = "0004"
-down_revision: str | None = "0006"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -224,32 +224,7 @@ def _tables(*, after: bool) -> list[sa.Table]:
         sa.Index("ix_budget_transfers_user_id_month", "user_id", "month"),
         **extra,
     )
-    category_budgets = sa.Table(
-        "category_budgets",
-        metadata,
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("category_id", sa.Integer(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("one_month", sa.Boolean(), server_default=sa.false(), nullable=False),
-        created_at(),
-        sa.CheckConstraint("amount >= 0", name="ck_category_budgets_amount_not_negative"),
-        sa.ForeignKeyConstraint(
-            ["user_id", "category_id"],
-            ["categories.user_id", "categories.id"],
-            name="fk_category_budgets_user_id_category_id_categories",
-        ),
-        sa.PrimaryKeyConstraint("id", name="pk_category_budgets"),
-        sa.UniqueConstraint(
-            "category_id",
-            "one_month",
-            "month",
-            name="uq_category_budgets_category_id_one_month_month",
-        ),
-        **extra,
-    )
-    return [users, categories, expenses, transfers, category_budgets]
+    return [users, categories, expenses, transfers]
 
 
 # --- upgrade and downgrade ------------------------------------------------------------------
