@@ -20,7 +20,7 @@ from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
 from budget_tracker.migrate import alembic_config, head_revision, upgrade
 from budget_tracker.models import TABLE_NAMES
-from budget_tracker.services.portable import NOT_CARRIED, engine_for, write_backup
+from budget_tracker.services.portable import NOT_COPIED, engine_for, write_backup
 from budget_tracker.unit_of_work import Database
 from tests.cli_helpers import ok
 from tests.conftest import (
@@ -36,7 +36,7 @@ from tests.conftest import (
 EMAILS = ("ana@example.com", "ben@example.com")
 MONTHS = ("2025-11", "2025-12", "2026-01", "2026-02", "2026-03")
 
-CARRIED = sum(name not in NOT_CARRIED for name in TABLE_NAMES)
+CARRIED = sum(name not in NOT_COPIED for name in TABLE_NAMES)
 """How many tables a copy or backup carries: every table of the schema but bookkeeping."""
 
 
@@ -103,7 +103,7 @@ def seed_every_feature(backend: Backend, tmp_path: Path) -> None:
         ("add-expense", "19.99", "Fun", "it's \"quoted\"; DROP TABLE x", "--date", "2026-01-09",
          *ana),
         ("add-expense", "7", "food", "", "--date", "2026-02-28", *ben),
-        ("add-expense", "250", "Travel", "Zug nach Köln — 2. Klasse", "--date", "2026-03-01", *ben),
+        ("add-expense", "250", "Travel", "Zug – Zürich 🚆", "--date", "2026-03-01", *ben),
         ("edit-expense", "1", "--amount", "13.20", "--description", "Lunch with Ben", *ana),
         ("delete-expense", "3", "--yes", *ana),
         ("transfer", "40", "--from", "Rent", "--to", "Food", "--month", "2026-02",

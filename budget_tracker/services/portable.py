@@ -73,9 +73,9 @@ from budget_tracker.money import format_amount, from_cents, to_cents
 FORMAT = "budget-tracker-backup"
 FORMAT_VERSION = 1
 ALEMBIC_TABLE = "alembic_version"
-NOT_CARRIED = frozenset({ALEMBIC_TABLE, "unit_outcomes"})
-"""Tables that are bookkeeping, not budget: Alembic's revision (written by migrating) and
-the outcomes of recent units of work (kept only for the seconds a retry can take)."""
+NOT_COPIED = frozenset({ALEMBIC_TABLE, "unit_outcomes"})
+"""Tables that belong to one database, not to the budget: the schema revision, and the
+outcomes its units of work recorded for their own retries (`budget_tracker.outcomes`)."""
 BATCH_ROWS = 10_000
 COPY_CHUNK_CHARS = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b"
@@ -265,13 +265,13 @@ class TableShape:
 
 
 def table_shapes(connection: Connection) -> tuple[list[TableShape], dict[str, Table]]:
-    """Every table of the database (bar Alembic's), in foreign-key order."""
+    """Every table of the database (bar `NOT_COPIED`), in foreign-key order."""
     metadata = MetaData()
     metadata.reflect(bind=connection)
     shapes: list[TableShape] = []
     tables: dict[str, Table] = {}
     for table in metadata.sorted_tables:
-        if table.name in NOT_CARRIED:
+        if table.name in NOT_COPIED:
             continue
         columns = _column_order(table)
         key = tuple(column.name for column in table.primary_key.columns) or tuple(
@@ -317,7 +317,7 @@ def occupied_tables(connection: Connection) -> dict[str, int]:
     names = [
         name
         for name, _keys in inspect(connection).get_sorted_table_and_fkc_names()
-        if name is not None and name not in NOT_CARRIED
+        if name is not None and name not in NOT_COPIED
     ]
     return {name: count for name, count in row_counts(connection, names).items() if count}
 
