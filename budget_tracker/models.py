@@ -25,9 +25,11 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Insert,
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     false,
     func,
@@ -37,6 +39,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
 from budget_tracker.money import from_cents, to_cents
+from budget_tracker.rules import (
+    DESCRIPTION_MAX,
+    EMAIL_MAX,
+    NAME_MAX,
+)
+from budget_tracker.rules import name_key as name_key  # re-exported: services derive keys
+from budget_tracker.rules import normalize_email as normalize_email
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -45,10 +54,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-NAME_MAX = 50
-DESCRIPTION_MAX = 200
-EMAIL_MAX = 254
 
 
 class Money(TypeDecorator[Decimal]):
@@ -72,15 +77,6 @@ class Money(TypeDecorator[Decimal]):
     def coerce_compared_value(self, op: Any, value: Any) -> Any:
         # Comparisons and arithmetic with Python numbers are in money, not in cents.
         return self
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def name_key(name: str) -> str:
-    """The case-insensitive identity of a category name (`Food` and `FOOD` are one)."""
-    return " ".join(name.split()).casefold()
 
 
 class Base(DeclarativeBase):
@@ -201,6 +197,40 @@ class BudgetTransfer(Base):
         Index(None, "to_category_id", "month"),
         Index(None, "user_id", "month"),
     )
+
+
+class UnitOutcome(Base):
+    """What a committed unit of work returned, kept under its key for a retry to report.
+
+    Written in the unit's own transaction (`budget_tracker.outcomes`), so it exists exactly
+    when the unit's changes do: a retry after a lost COMMIT acknowledgement reads it back
+    instead of running the work again. Rows are needed only for the seconds a retry can
+    take, and are pruned by age.
+    """
+
+    __tablename__ = "unit_outcomes"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    result: Mapped[str] = mapped_column(Text)
+    """The unit's return value as tagged JSON (`outcomes.encode`)."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def insert_new_only(dialect_name: str, model: type[Base], *unique: str) -> Insert:
+    """`INSERT ... ON CONFLICT (unique) DO NOTHING` for `model` on PostgreSQL and SQLite.
+
+    For rows that must exist once however many commands create them at the same time
+    (the default user, its starter categories, categories an import creates): the loser
+    of a race skips the row instead of failing on the unique key, then reads the winner's.
+    Add `.values(...)` and `.returning(...)`: what it returns is what this statement made.
+    """
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model).on_conflict_do_nothing(index_elements=list(unique))
 
 
 class CategoryBudget(Base):

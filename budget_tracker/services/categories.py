@@ -28,9 +28,11 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
+from budget_tracker import rules
 from budget_tracker.errors import Conflict, InsufficientBudget, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
@@ -289,12 +291,15 @@ def add_category(
     """Create a category; refused when the name (in any case) is taken. With
     `from_month`, its budget starts that month (no budget before); without, it is the
     opening budget of every month."""
+    name = rules.check_name(name)
+    monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
+    color = None if color is None else rules.check_color(color)
     user, first_run = acting_user(session, email=user_email)
     _ensure_name_free(session, user_id=user.id, name=name)
     opening = monthly_budget if from_month is None else ZERO
     category = Category(user_id=user.id, name=name, color=color, monthly_budget=opening)
     session.add(category)
-    session.flush()
+    _flush_unless_name_taken(session, name)
     if from_month is not None and monthly_budget != 0:
         session.add(
             CategoryBudget(
@@ -312,13 +317,26 @@ def rename_category(
     session: Session, *, user_email: str | None, name: str, new_name: str
 ) -> CategoryChange:
     """Rename a category; a change of case only (`food` -> `Food`) is allowed."""
+    new_name = rules.check_name(new_name, field="new name")
     user, first_run = acting_user(session, email=user_email)
-    category = find_category(session, user_id=user.id, name=name)
+    # Locked until the transaction ends: a concurrent rename of the same category waits,
+    # then no longer finds it by its old name.
+    (category,) = lock_categories(session, user_id=user.id, names=[name])
     _ensure_name_free(session, user_id=user.id, name=new_name, except_id=category.id)
     old_name = category.name
     category.name = new_name
-    session.flush()
+    _flush_unless_name_taken(session, new_name)
     return _change(category, first_run, old_name=old_name)
+
+
+def _flush_unless_name_taken(session: Session, name: str) -> None:
+    """Flush; a name another command took since `_ensure_name_free` is the same refusal."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if "name_key" not in str(exc.orig):
+            raise
+        raise Conflict(f"a category named {name!r} already exists") from None
 
 
 def lock_categories(session: Session, *, user_id: int, names: list[str]) -> list[Category]:
@@ -371,6 +389,7 @@ def set_category_budget(
     """Set the monthly budget from `month` on (until a later change, which stays in
     force from its own month), or with `one_month` for that month only. Zero means no
     budget; transfers already made are kept. Under the category's row lock."""
+    monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
     user, first_run = acting_user(session, email=user_email)
     (category,) = lock_categories(session, user_id=user.id, names=[name])
     month = month_start(month)

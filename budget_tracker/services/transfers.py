@@ -58,6 +58,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from budget_tracker import rules
 from budget_tracker.errors import Conflict, InsufficientBudget, InvalidInput, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
@@ -68,6 +69,7 @@ from budget_tracker.models import (
     normalize_email,
 )
 from budget_tracker.money import format_amount
+from budget_tracker.outcomes import outcome_in_rows
 from budget_tracker.services.budgets import month_label, month_span
 from budget_tracker.services.categories import (
     budget_in,
@@ -141,8 +143,9 @@ def transfer_budget(
     acting user, or `source` has less than `amount` available that month and
     `allow_overdraw` is false. A key that was already committed returns that transfer.
     """
-    month = month.replace(day=1)
-    _check_amount(amount)
+    month = rules.check_month(month)
+    amount = rules.check_amount(amount)
+    note = rules.check_description(note, field="note")
     keys = [name_key(source), name_key(target)]
     if keys[0] == keys[1]:
         raise InvalidInput(
@@ -197,6 +200,7 @@ def undo_transfer(
     Refused when the transfer is unknown for the acting user, was already undone, or its
     target no longer has the amount available (unless `allow_overdraw`).
     """
+    rules.check_id(transfer_id, field="transfer id")
     original = session.scalar(
         select(BudgetTransfer)
         .join(User, User.id == BudgetTransfer.user_id)
@@ -282,14 +286,6 @@ def list_transfers(
 
 
 # --- the steps -------------------------------------------------------------------------
-
-
-def _check_amount(amount: Decimal) -> None:
-    # The CLI's AMOUNT type already refuses these; the service must hold the rule too.
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-        raise InvalidInput(f"{amount} is not a positive amount")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidInput(f"{amount} has more than two decimal places")
 
 
 def _user_filter(user_email: str | None) -> ColumnElement[bool]:
@@ -466,6 +462,9 @@ def _record(
     # Without a key from the caller, the unit of work's own key (the same on every retry)
     # still lets a retry after a lost COMMIT acknowledgement find the row.
     key = idempotency_key if idempotency_key is not None else unit_key(session)
+    if first_run is None:
+        # The keyed ledger row tells a retry what happened: no outcome row needed.
+        outcome_in_rows(session)
     start, end = month_span(month)
     inserted = (
         session.connection()

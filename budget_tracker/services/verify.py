@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, literal, null, select, type_coerce, union_all
+from sqlalchemy import BigInteger, literal, null, select, text, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import InvalidInput
@@ -97,8 +97,11 @@ def verify_report(
     Budgets always come from the database's category and transfer rows; spending comes
     from the database's expense rows or, with `from_file`, from an expense CSV export.
     `between` runs after the report and before the independent pass (tests use it to
-    change a row behind the report's back).
+    change a row behind the report's back, so the transaction then stays writable).
+    Both passes read one snapshot (`_one_snapshot`): writers committing meanwhile can
+    never make them disagree.
     """
+    _one_snapshot(session, read_only=between is None)
     report = category_report(session, email=email, period=period)
     if between is not None:
         between(session)
@@ -178,6 +181,22 @@ def verify_report(
         spent=sum((tally.spent for tally in tallies.values()), ZERO),
         mismatches=_compare(report, tallies, by_key),
     )
+
+
+def _one_snapshot(session: Session, *, read_only: bool) -> None:
+    """Make every statement of this transaction read the same snapshot.
+
+    PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so an expense
+    committed between the report and the raw pass would show as a mismatch. REPEATABLE
+    READ (READ ONLY: verification writes nothing) fixes one snapshot at the first query;
+    `SET TRANSACTION` lasts for this transaction only, so it is safe through PgBouncer in
+    transaction mode. It must come first, before any other statement of the transaction.
+    A SQLite read transaction already reads one snapshot (WAL) from its first read.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    mode = ", READ ONLY" if read_only else ""
+    session.execute(text(f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ{mode}"))
 
 
 def _compare(
