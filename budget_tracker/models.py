@@ -300,4 +300,26 @@ class CategoryBudget(Base):
     )
 
 
+class Income(Base):
+    """Money received: it does not fund budgets automatically (no zero-based rule); the
+    report sets it beside what was budgeted and spent."""
+
+    __tablename__ = "income"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    source: Mapped[str] = mapped_column(String(DESCRIPTION_MAX), server_default="")
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = _created_at()
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # A period's income is an index-only range scan, like its spending.
+        Index(None, "user_id", "received_on", "amount"),
+    )
+
+
 TABLE_NAMES = tuple(Base.metadata.tables)
