@@ -4,6 +4,7 @@ with every report compared, and the refusals (nothing written, one line)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import shutil
@@ -14,13 +15,16 @@ from typing import Any
 import click.testing
 import pytest
 from alembic.script import ScriptDirectory
+from hypothesis import given
+from hypothesis import strategies as st
 
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
 from budget_tracker.db import Database
 from budget_tracker.migrate import alembic_config, head_revision, upgrade
-from budget_tracker.services.portable import engine_for, write_backup
+from budget_tracker.money import from_cents
+from budget_tracker.services.portable import TableShape, engine_for, write_backup
 from tests.cli_helpers import ok
 from tests.conftest import (
     PG_DIRECT,
@@ -464,3 +468,29 @@ def test_copy_into_the_local_file(tmp_path: Path) -> None:
     assert "budget-tracker/budget.db" in result.stdout.splitlines()[0]
     local = budget("expenses", "--format", "json")
     assert json.loads(local.stdout)["count"] == 1
+
+
+@given(
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.text(),
+    st.dates(),
+    st.datetimes(timezones=st.just(dt.UTC)),
+    st.booleans(),
+)
+def test_a_row_line_is_compact_json(
+    cents: int, words: str, day: dt.date, moment: dt.datetime, flag: bool
+) -> None:
+    """Row lines are built by hand for speed; they are exactly json.dumps's compact form."""
+    shape = TableShape(
+        "t",
+        ("a", "b", "c", "d", "e", "f", "g"),
+        ("integer", "money", "string", "date", "timestamp", "boolean", "string"),
+        ("a",),
+        "a",
+    )
+    line = shape.encode((cents, cents, words, day, moment, flag, None))
+    amount = f"{'-' if cents < 0 else ''}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+    stamp = moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    expected = [cents, amount, words, day.isoformat(), stamp, flag, None]
+    assert line == (json.dumps(expected, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    assert json.loads(line)[1] == str(from_cents(cents))

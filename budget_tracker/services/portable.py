@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import redirect_stderr, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property, lru_cache
+from json.encoder import encode_basestring
 from typing import IO, Any, cast
 
 from sqlalchemy import (
@@ -68,7 +70,7 @@ from budget_tracker.errors import (
     SchemaNotMigrated,
 )
 from budget_tracker.models import Base, Money
-from budget_tracker.money import format_amount, from_cents, to_cents
+from budget_tracker.money import to_cents
 
 FORMAT = "budget-tracker-backup"
 FORMAT_VERSION = 1
@@ -182,14 +184,28 @@ def _decode_date(value: Any) -> dt.date:
     return dt.date.fromisoformat(value)
 
 
-_ENCODERS: dict[str, Callable[[Any], Any]] = {
-    "integer": int,
-    "money": lambda cents: format_amount(from_cents(cents)),
-    "string": str,
-    "date": lambda day: day.isoformat(),
-    "timestamp": _encode_timestamp,
-    "boolean": bool,
-    "decimal": str,
+def _money_json(cents: int) -> str:
+    """Integer cents as a JSON string with two decimals (what `format_amount` writes)."""
+    whole, part = divmod(abs(cents), 100)
+    return f'"{"-" if cents < 0 else ""}{whole}.{part:02d}"'
+
+
+@lru_cache(maxsize=4096)  # rows written together share their created_at
+def _timestamp_json(value: dt.datetime) -> str:
+    return f'"{_encode_timestamp(value)}"'
+
+
+# Each value as its JSON text, exactly as `json.dumps(..., ensure_ascii=False,
+# separators=(",", ":"))` writes it, without building a list and a dumps call per row:
+# this runs once per row of every table on both sides of a copy.
+_JSON_TEXT: dict[str, Callable[[Any], str]] = {
+    "integer": int.__repr__,
+    "money": _money_json,
+    "string": encode_basestring,
+    "date": lambda day: f'"{day.isoformat()}"',
+    "timestamp": _timestamp_json,
+    "boolean": lambda flag: "true" if flag else "false",
+    "decimal": lambda value: encode_basestring(str(value)),
 }
 _DECODERS: dict[str, Callable[[Any], Any]] = {
     "integer": _decode_integer,
@@ -208,7 +224,7 @@ _COPY_TEXT: dict[str, Callable[[Any], str]] = {
     "money": str,
     "string": lambda value: value.translate(_COPY_ESCAPES),
     "date": lambda day: day.isoformat(),
-    "timestamp": lambda moment: _utc(moment).isoformat(),
+    "timestamp": lru_cache(maxsize=4096)(lambda moment: _utc(moment).isoformat()),
     "boolean": lambda flag: "t" if flag else "f",
     "decimal": str,
 }
@@ -222,10 +238,6 @@ _SQLITE_VALUE: dict[str, Callable[[Any], Any]] = {
     "boolean": int,
     "decimal": str,
 }
-
-
-def _json_line(values: list[Any]) -> bytes:
-    return (json.dumps(values, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 # --- Tables -----------------------------------------------------------------------------
@@ -251,14 +263,17 @@ class TableShape:
             "last_id": last_id,
         }
 
+    @cached_property
+    def _json_text(self) -> list[Callable[[Any], str]]:
+        return [_JSON_TEXT[kind] for kind in self.kinds]
+
     def encode(self, row: Sequence[Any]) -> bytes:
         """One row as a backup line (also what the content checksum reads)."""
-        return _json_line(
-            [
-                None if value is None else _ENCODERS[kind](value)
-                for kind, value in zip(self.kinds, row, strict=True)
-            ]
+        values = ",".join(
+            "null" if value is None else json_text(value)
+            for json_text, value in zip(self._json_text, row, strict=True)
         )
+        return f"[{values}]\n".encode()
 
 
 def table_shapes(connection: Connection) -> tuple[list[TableShape], dict[str, Table]]:
