@@ -142,7 +142,8 @@ def copy_command(state: AppState, target: str, source: str | None, to_direct: st
     require_verified(summary.tables, summary.report_mismatch)
     click.echo(
         f"Verified: row counts and checksums of {len(summary.tables)} tables, and "
-        f"{summary.report_months} monthly reports, are equal on both sides."
+        f"{summary.report_months} monthly report{'' if summary.report_months == 1 else 's'}, "
+        "are equal on both sides."
     )
 
 
