@@ -24,7 +24,12 @@ from budget_tracker.config import load_settings
 from budget_tracker.db import Database
 from budget_tracker.migrate import alembic_config, head_revision, upgrade
 from budget_tracker.money import from_cents
-from budget_tracker.services.portable import TableShape, engine_for, write_backup
+from budget_tracker.services.portable import (
+    TableShape,
+    engine_for,
+    resolve_endpoint,
+    write_backup,
+)
 from tests.cli_helpers import ok
 from tests.conftest import (
     PG_DIRECT,
@@ -494,3 +499,39 @@ def test_a_row_line_is_compact_json(
     expected = [cents, amount, words, day.isoformat(), stamp, flag, None]
     assert line == (json.dumps(expected, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     assert json.loads(line)[1] == str(from_cents(cents))
+
+
+NEON = "postgresql://alex:pw@ep-cool-rain-123456{}.us-east-2.aws.neon.tech/neondb?sslmode=require"
+
+
+def test_the_target_direct_url_follows_the_migration_rules(tmp_path: Path) -> None:
+    configured = load_settings(
+        {"DATABASE_URL": NEON.format("-pooler"), "DATABASE_URL_UNPOOLED": NEON.format("-direct")}
+    )
+    # --to is the configured DATABASE_URL: DATABASE_URL_UNPOOLED.
+    same = resolve_endpoint(configured, NEON.format("-pooler"), option="--to")
+    assert same.direct_url.host == "ep-cool-rain-123456-direct.us-east-2.aws.neon.tech"
+    # Another Neon pooled URL: derived by dropping -pooler.
+    other = resolve_endpoint(
+        configured, NEON.format("-pooler").replace("123456", "999"), option="--to"
+    )
+    assert other.direct_url.host == "ep-cool-rain-999.us-east-2.aws.neon.tech"
+    # --to-direct wins.
+    given = resolve_endpoint(
+        configured, NEON.format("-pooler"), option="--to", direct=NEON.format("-given")
+    )
+    assert given.direct_url.host == "ep-cool-rain-123456-given.us-east-2.aws.neon.tech"
+    # No option: the database in use; `local`: the embedded file, whatever DATABASE_URL is.
+    assert resolve_endpoint(configured, None, option="--from").url == configured.database_url
+    local = resolve_endpoint(configured, "local", option="--from")
+    assert local.url.database == str(tmp_path / "home/.config/budget-tracker/budget.db")
+    assert "pw" not in other.label
+
+
+def test_a_bad_url_is_bad_input() -> None:
+    result = copy("local", "mysql://x@h/db")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --to uses 'mysql'")
+    result = copy("local", NEON.format("-pooler").replace("?sslmode=require", ""))
+    assert result.exit_code == 2
+    assert "without TLS" in result.stderr
