@@ -14,8 +14,10 @@ import click
 from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info, warn
 from budget_tracker.cli.params import (
     AMOUNT,
+    COUNT,
     DATE,
     DESCRIPTION,
+    ID,
     MONTH,
     NAME,
     format_option,
@@ -102,7 +104,7 @@ def add_expense(
 @click.option("--search", type=DESCRIPTION, help="Text the description contains (any case).")
 @click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
 @click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many.")
+@click.option("--limit", type=COUNT, help="Show at most this many.")
 @format_option
 @user_option
 @click.pass_obj
@@ -170,7 +172,7 @@ def list_expenses(
 
 
 @click.command("edit-expense")
-@click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("expense_id", metavar="ID", type=ID)
 @click.option("--amount", type=AMOUNT, help="New amount.")
 @click.option("--category", type=NAME, help="New category (any case).")
 @click.option("--description", type=DESCRIPTION, help='New description ("" clears it).')
@@ -217,7 +219,7 @@ def edit_expense(
 
 
 @click.command("delete-expense")
-@click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("expense_id", metavar="ID", type=ID)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @user_option
 @click.pass_obj
