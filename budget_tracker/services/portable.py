@@ -704,7 +704,7 @@ class CopySummary:
     target_revision_before: str | None
     tables: tuple[TableCheck, ...]
     report_months: int
-    """How many (user, month) reports were compared."""
+    """How many months of users' reports were compared (the sum over users)."""
     report_mismatch: str | None
 
     @property
@@ -773,16 +773,23 @@ def copy_database(
         revision=head,
         target_revision_before=before,
         tables=checks,
-        report_months=len(source_reports),
+        report_months=_months_covered(source_reports),
         report_mismatch=_first_difference(source_reports, target_reports),
     )
 
 
 def monthly_reports(connection: Connection) -> dict[tuple[int, str], Any]:
-    """Every user's category report for every month from their first entry to their last."""
-    from budget_tracker.models import BudgetTransfer, Expense
-    from budget_tracker.services.budgets import Period, add_months
-    from budget_tracker.services.reports import category_lines
+    """Every user's reports over their whole history (first entry's month to last's).
+
+    Two statements per user, whatever the length of the history: the month-by-month
+    report (`report --by month`: every month's budget and spending) and the category
+    report over the same months (every category's budget, transfers and spending). The
+    per-table checksums already prove every row equal; these prove the reports read them
+    the same way on both backends.
+    """
+    from budget_tracker.models import BudgetTransfer, Expense, User
+    from budget_tracker.services.budgets import Period
+    from budget_tracker.services.reports import category_lines, monthly_trend
 
     spans: dict[int, tuple[dt.date, dt.date]] = {}
     queries = (
@@ -798,17 +805,22 @@ def monthly_reports(connection: Connection) -> dict[tuple[int, str], Any]:
             if user_id in spans:
                 first, last = min(first, spans[user_id][0]), max(last, spans[user_id][1])
             spans[user_id] = (first, last)
+    emails = {row.id: row.email for row in connection.execute(select(User.id, User.email))}
     reports: dict[tuple[int, str], Any] = {}
     with Session(bind=connection) as session:
         for user_id, (first, last) in sorted(spans.items()):
-            month = first.replace(day=1)
-            while month <= last:
-                period = Period(month, month)
-                reports[(user_id, month.strftime("%Y-%m"))] = category_lines(
-                    session, user_id=user_id, period=period
-                )
-                month = add_months(month, 1)
+            period = Period(first.replace(day=1), last.replace(day=1))
+            reports[(user_id, "months")] = monthly_trend(
+                session, email=emails[user_id], period=period
+            )
+            reports[(user_id, "categories")] = category_lines(
+                session, user_id=user_id, period=period
+            )
     return reports
+
+
+def _months_covered(reports: dict[tuple[int, str], Any]) -> int:
+    return sum(len(report.lines) for (_user, kind), report in reports.items() if kind == "months")
 
 
 def _first_difference(
@@ -816,8 +828,9 @@ def _first_difference(
 ) -> str | None:
     for key in sorted(source.keys() | target.keys()):
         if source.get(key) != target.get(key):
-            user_id, month = key
-            return f"the report of user {user_id} for {month} differs"
+            user_id, kind = key
+            view = "month-by-month" if kind == "months" else "category"
+            return f"the {view} report of user {user_id} differs"
     return None
 
 
