@@ -57,6 +57,7 @@ class Config:
     transfer_seconds: float
     transfer_runs: int
     workers: int = 8
+    copy_runs: int = 0  # runs of each side in scenario 7 (0: 2 quick, 3 full)
 
     @classmethod
     def make(cls, *, quick: bool, workdir: Path) -> Config:
@@ -695,7 +696,7 @@ def copies(cfg: Config) -> list[Row]:
     source = data.history_sqlite(cfg.workdir / "copy_source.db", cfg.import_rows)
     csv_path = data.import_csv(cfg.workdir / "copy_import.csv", cfg.import_rows)
     copy_target, import_target = "bench_copy_target", "bench_copy_import"
-    runs = 2 if cfg.quick else 3
+    runs = cfg.copy_runs or (2 if cfg.quick else 3)
     copy_seconds: list[float] = []
     import_seconds: list[float] = []
     copy_rss: list[float] = []
