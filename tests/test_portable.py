@@ -4,6 +4,7 @@ with every report compared, and the refusals (nothing written, one line)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import shutil
@@ -14,13 +15,22 @@ from typing import Any
 import click.testing
 import pytest
 from alembic.script import ScriptDirectory
+from hypothesis import given
+from hypothesis import strategies as st
 
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
 from budget_tracker.migrate import alembic_config, head_revision, upgrade
 from budget_tracker.models import TABLE_NAMES
-from budget_tracker.services.portable import NOT_COPIED, engine_for, write_backup
+from budget_tracker.money import from_cents
+from budget_tracker.services.portable import (
+    NOT_COPIED,
+    TableShape,
+    engine_for,
+    resolve_endpoint,
+    write_backup,
+)
 from budget_tracker.unit_of_work import Database
 from tests.cli_helpers import ok
 from tests.conftest import (
@@ -127,6 +137,9 @@ def seed_every_feature(backend: Backend, tmp_path: Path) -> None:
     )
     ok(backend.invoke(["import", str(statement), "--create-categories", *ana]))
     ok(backend.invoke(["category", "merge", "Gifts", "--into", "Leisure", *ana]))
+    # The newest expense deleted: where ids are never reused, the next id stays past it.
+    added = ok(backend.invoke(["add-expense", "1.11", "Food", "gone", *ana])).stdout
+    ok(backend.invoke(["delete-expense", added.split(":")[0].split()[-1], "--yes", *ana]))
 
 
 def every_report(backend: Backend) -> dict[str, Any]:
@@ -337,9 +350,10 @@ def test_copy_into_a_database_with_data_is_refused(backend: Backend, tmp_path: P
     target = str(backend.url.render_as_string(hide_password=False))
     result = copy(f"sqlite:///{tmp_path / 'origin.db'}", target)
     assert result.exit_code == 1
-    assert result.stderr == (
-        "Error: the target database is not empty (users 1, categories 4, expenses 1): "
-        "copying into it would merge two budgets, which is not supported; use an empty "
+    assert result.stderr.startswith("Error: the target database is not empty (")
+    assert "users 1, categories 4, expenses 1" in result.stderr
+    assert result.stderr.endswith(
+        "): copying into it would merge two budgets, which is not supported; use an empty "
         "database\n"
     )
     assert result.stdout == ""
@@ -355,7 +369,8 @@ def test_restore_into_a_database_with_data_is_refused(backend: Backend, tmp_path
     before = backend.snapshot()
     result = budget("restore", str(path))
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: the target database is not empty (users 1, ")
+    assert result.stderr.startswith("Error: the target database is not empty (")
+    assert "users 1, " in result.stderr
     assert result.stderr.count("\n") == 1
     assert backend.snapshot() == before
 
@@ -468,3 +483,65 @@ def test_copy_into_the_local_file(tmp_path: Path) -> None:
     assert "budget-tracker/budget.db" in result.stdout.splitlines()[0]
     local = budget("expenses", "--format", "json")
     assert json.loads(local.stdout)["count"] == 1
+
+
+@given(
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.text(),
+    st.dates(),
+    st.datetimes(timezones=st.just(dt.UTC)),
+    st.booleans(),
+)
+def test_a_row_line_is_compact_json(
+    cents: int, words: str, day: dt.date, moment: dt.datetime, flag: bool
+) -> None:
+    """Row lines are built by hand for speed; they are exactly json.dumps's compact form."""
+    shape = TableShape(
+        "t",
+        ("a", "b", "c", "d", "e", "f", "g"),
+        ("integer", "money", "string", "date", "timestamp", "boolean", "string"),
+        ("a",),
+        "a",
+    )
+    line = shape.encode((cents, cents, words, day, moment, flag, None))
+    amount = f"{'-' if cents < 0 else ''}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+    stamp = moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    expected = [cents, amount, words, day.isoformat(), stamp, flag, None]
+    assert line == (json.dumps(expected, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    assert json.loads(line)[1] == str(from_cents(cents))
+
+
+NEON = "postgresql://alex:pw@ep-cool-rain-123456{}.us-east-2.aws.neon.tech/neondb?sslmode=require"
+
+
+def test_the_target_direct_url_follows_the_migration_rules(tmp_path: Path) -> None:
+    configured = load_settings(
+        {"DATABASE_URL": NEON.format("-pooler"), "DATABASE_URL_UNPOOLED": NEON.format("-direct")}
+    )
+    # --to is the configured DATABASE_URL: DATABASE_URL_UNPOOLED.
+    same = resolve_endpoint(configured, NEON.format("-pooler"), option="--to")
+    assert same.direct_url.host == "ep-cool-rain-123456-direct.us-east-2.aws.neon.tech"
+    # Another Neon pooled URL: derived by dropping -pooler.
+    other = resolve_endpoint(
+        configured, NEON.format("-pooler").replace("123456", "999"), option="--to"
+    )
+    assert other.direct_url.host == "ep-cool-rain-999.us-east-2.aws.neon.tech"
+    # --to-direct wins.
+    given = resolve_endpoint(
+        configured, NEON.format("-pooler"), option="--to", direct=NEON.format("-given")
+    )
+    assert given.direct_url.host == "ep-cool-rain-123456-given.us-east-2.aws.neon.tech"
+    # No option: the database in use; `local`: the embedded file, whatever DATABASE_URL is.
+    assert resolve_endpoint(configured, None, option="--from").url == configured.database_url
+    local = resolve_endpoint(configured, "local", option="--from")
+    assert local.url.database == str(tmp_path / "home/.config/budget-tracker/budget.db")
+    assert "pw" not in other.label
+
+
+def test_a_bad_url_is_bad_input() -> None:
+    result = copy("local", "mysql://x@h/db")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --to uses 'mysql'")
+    result = copy("local", NEON.format("-pooler").replace("?sslmode=require", ""))
+    assert result.exit_code == 2
+    assert "without TLS" in result.stderr
