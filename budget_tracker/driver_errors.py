@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
+from budget_tracker.redact import scrub
+
 
 class Retry(enum.Enum):
     """What the retry loop does with a failed unit of work whose error matches a rule."""
@@ -261,16 +263,6 @@ def is_transient(exc: DBAPIError, *, connected_before: bool = True) -> bool:
     if connected_before:
         retried.add(Retry.ONCE_CONNECTED)
     return any(rule.retry in retried for rule in rules)
-
-
-# `://user:password@` in URLs and `password=...` in libpq connection strings.
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_DSN_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-
-
-def scrub(text: str) -> str:
-    """`text` with anything shaped like a password in a URL or connection string masked."""
-    return _DSN_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 def first_line(exc: BaseException) -> str:
