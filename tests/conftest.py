@@ -29,6 +29,7 @@ from budget_tracker.migrate import upgrade
 from budget_tracker.models import TABLE_NAMES
 from budget_tracker.unit_of_work import Database
 from tests import network_guard
+from tests.wireproxy import WireProxy
 
 # Before any test (or fixture) runs: the suite must never reach a non-loopback host.
 network_guard.install()
@@ -216,3 +217,11 @@ def backend(
         if request.param == "postgresql":
             _truncate(database)
         database.close()
+
+
+@pytest.fixture
+def proxy(pg_server: None) -> Iterator[WireProxy]:
+    """A counting wire proxy in front of PgBouncer (connect to `proxy.port`)."""
+    upstream = pg_url(PG_POOLED, "postgres")
+    with WireProxy(upstream.host or "127.0.0.1", upstream.port or 6432) as wire:
+        yield wire
