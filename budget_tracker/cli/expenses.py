@@ -14,11 +14,14 @@ import click
 from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info, warn
 from budget_tracker.cli.params import (
     AMOUNT,
+    COUNT,
     DATE,
     DESCRIPTION,
+    ID,
     MONTH,
     NAME,
     format_option,
+    options_checked,
     user_option,
 )
 from budget_tracker.cli.state import AppState
@@ -101,7 +104,7 @@ def add_expense(
 @click.option("--search", type=DESCRIPTION, help="Text the description contains (any case).")
 @click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
 @click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many.")
+@click.option("--limit", type=COUNT, help="Show at most this many.")
 @format_option
 @user_option
 @click.pass_obj
@@ -132,7 +135,8 @@ def list_expenses(
     from budget_tracker.services.expenses import ExpenseFilter
     from budget_tracker.services.expenses import list_expenses as list_
 
-    start, end = date_range(month, date_from, date_to)
+    with options_checked():
+        start, end = date_range(month, date_from, date_to)
     if min_amount is not None and max_amount is not None and min_amount > max_amount:
         raise click.BadParameter(
             f"--min {min_amount} is larger than --max {max_amount}", param_hint="'--min'"
@@ -168,7 +172,7 @@ def list_expenses(
 
 
 @click.command("edit-expense")
-@click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("expense_id", metavar="ID", type=ID)
 @click.option("--amount", type=AMOUNT, help="New amount.")
 @click.option("--category", type=NAME, help="New category (any case).")
 @click.option("--description", type=DESCRIPTION, help='New description ("" clears it).')
@@ -215,7 +219,7 @@ def edit_expense(
 
 
 @click.command("delete-expense")
-@click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("expense_id", metavar="ID", type=ID)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @user_option
 @click.pass_obj

@@ -21,7 +21,14 @@ from budget_tracker.cli.output import (
     render_table,
     write_csv,
 )
-from budget_tracker.cli.params import MONTH, NAME, format_option, user_option
+from budget_tracker.cli.params import (
+    COUNT,
+    MONTH,
+    NAME,
+    format_option,
+    options_checked,
+    user_option,
+)
 from budget_tracker.errors import EXIT_REFUSED
 
 if TYPE_CHECKING:
@@ -53,13 +60,14 @@ def _period(
 ) -> Period:
     from budget_tracker.services.budgets import resolve_period
 
-    return resolve_period(
-        today=dt.date.today(),
-        month=month,
-        from_month=from_month,
-        to_month=to_month,
-        default_months=default_months,
-    )
+    with options_checked():
+        return resolve_period(
+            today=dt.date.today(),
+            month=month,
+            from_month=from_month,
+            to_month=to_month,
+            default_months=default_months,
+        )
 
 
 @click.command("report")
@@ -74,7 +82,7 @@ def _period(
 @click.option("--category", type=NAME, metavar="NAME", help="Only this category.")
 @click.option(
     "--top",
-    type=click.IntRange(min=1),
+    type=COUNT,
     metavar="N",
     help="Also list the N largest expenses of the period (table and json).",
 )

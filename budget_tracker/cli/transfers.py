@@ -13,6 +13,7 @@ from budget_tracker.cli.output import Column, announce_first_run, emit, warn
 from budget_tracker.cli.params import (
     AMOUNT,
     DESCRIPTION,
+    ID,
     MONTH,
     NAME,
     format_option,
@@ -43,7 +44,7 @@ TRANSFER_COLUMNS = (
 @click.option(
     "--undo",
     "undo_id",
-    type=click.IntRange(min=1),
+    type=ID,
     metavar="ID",
     help="Reverse transfer ID by recording the opposite move (see `budget transfers`).",
 )

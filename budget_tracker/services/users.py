@@ -9,8 +9,16 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from budget_tracker import rules
 from budget_tracker.errors import Conflict, InvalidInput, NotFound
-from budget_tracker.models import Category, Expense, User, normalize_email
+from budget_tracker.models import (
+    Category,
+    Expense,
+    User,
+    insert_new_only,
+    name_key,
+    normalize_email,
+)
 
 DEFAULT_EMAIL = "me@localhost"
 STARTER_CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -63,15 +71,36 @@ def _only_user(users: Sequence[User]) -> User:
     return users[0]
 
 
-def create_default_user(session: Session) -> FirstRun:
-    """The zero-setup first run: the local default user and the starter categories."""
-    user = User(email=DEFAULT_EMAIL, name=_local_name())
-    session.add(user)
-    session.flush()
-    for name, color in STARTER_CATEGORIES:
-        session.add(Category(user_id=user.id, name=name, color=color, monthly_budget=Decimal(0)))
-    session.flush()
-    return FirstRun(user=user, categories=tuple(name for name, _ in STARTER_CATEGORIES))
+def create_default_user(session: Session) -> tuple[User, FirstRun | None]:
+    """The zero-setup first run: the local default user and the starter categories.
+
+    Safe when several first commands run at once on an empty database: each inserts
+    only what is not there yet (`insert_new_only`), and only the one whose insert made
+    the user reports a first run; the others act for the user it made.
+    """
+    dialect = session.get_bind().dialect.name
+    user = session.scalar(
+        insert_new_only(dialect, User, "email")
+        .values(email=DEFAULT_EMAIL, name=_local_name())
+        .returning(User)
+    )
+    if user is None:
+        return session.scalars(select(User).where(User.email == DEFAULT_EMAIL)).one(), None
+    session.execute(
+        insert_new_only(dialect, Category, "user_id", "name_key").values(
+            [
+                {
+                    "user_id": user.id,
+                    "name": name,
+                    "name_key": name_key(name),
+                    "color": color,
+                    "monthly_budget": Decimal(0),
+                }
+                for name, color in STARTER_CATEGORIES
+            ]
+        )
+    )
+    return user, FirstRun(user=user, categories=tuple(name for name, _ in STARTER_CATEGORIES))
 
 
 def _local_name() -> str:
@@ -93,8 +122,7 @@ def acting_user(session: Session, *, email: str | None) -> tuple[User, FirstRun 
         return _named_user(session, email), None
     users = _first_two_users(session)
     if not users:
-        first_run = create_default_user(session)
-        return first_run.user, first_run
+        return create_default_user(session)
     return _only_user(users), None
 
 
@@ -108,13 +136,19 @@ class UserRow:
 
 
 def add_user(session: Session, *, email: str, name: str) -> User:
-    """Create a user; refused when the e-mail (in any case) is taken."""
-    email = normalize_email(email)
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
+    """Create a user; refused when the e-mail (in any case) is taken.
+
+    One statement that inserts only a new e-mail: two commands adding the same user at
+    once get one "Added" and one refusal, never a unique-key error.
+    """
+    email = rules.check_email(email)
+    name = rules.check_user_name(name)
+    dialect = session.get_bind().dialect.name
+    user: User | None = session.scalar(
+        insert_new_only(dialect, User, "email").values(email=email, name=name).returning(User)
+    )
+    if user is None:
         raise Conflict(f"a user {email!r} already exists")
-    user = User(email=email, name=name)
-    session.add(user)
-    session.flush()
     return user
 
 
