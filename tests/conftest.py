@@ -41,7 +41,7 @@ PG_DIRECT = os.environ.get(
 PG_POOLED = os.environ.get(
     "BUDGET_TEST_PG_POOLED", "postgresql://budget:budget-test@127.0.0.1:6432/postgres"
 )
-PG_PASSWORD = make_url(PG_DIRECT).password
+PG_PASSWORD: str = make_url(PG_DIRECT).password or "budget-test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 BACKENDS = ("sqlite", "postgresql")

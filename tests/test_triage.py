@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import psycopg2
 import pytest
@@ -32,7 +33,6 @@ from budget_tracker.driver_errors import (
     first_line,
     is_connection_lost,
     is_transient,
-    scrub,
 )
 from budget_tracker.errors import (
     EXIT_CONFIG,
@@ -44,6 +44,7 @@ from budget_tracker.errors import (
     SchemaNotMigrated,
 )
 from budget_tracker.migrate import upgrade
+from budget_tracker.redact import scrub
 from budget_tracker.triage import diagnose
 from budget_tracker.unit_of_work import Database
 from tests.conftest import (
@@ -62,7 +63,7 @@ SECRETS = (WRONG_PASSWORD, PG_PASSWORD or "budget-test")
 READ_COMMAND = ["expenses"]
 
 
-def pooled(database: str, **parts: object) -> str:
+def pooled(database: str, **parts: Any) -> str:
     return pg_url(PG_POOLED, database).set(**parts).render_as_string(hide_password=False)
 
 
@@ -271,11 +272,11 @@ def operational(message: str, pgcode: str | None = None) -> sa_exc.OperationalEr
 
 def _with_pgcode(message: str, pgcode: str) -> psycopg2.OperationalError:
     # psycopg2 sets pgcode from the server; for a synthetic error a subclass provides it.
-    class ServerError(psycopg2.OperationalError):
+    class ServerError(psycopg2.OperationalError):  # type: ignore[misc]
         pass
 
     error = ServerError(message)
-    ServerError.pgcode = pgcode  # type: ignore[attr-defined]
+    ServerError.pgcode = pgcode
     return error
 
 
