@@ -40,7 +40,7 @@ from benchmarks.harness import (
     run,
     unavailable,
 )
-from benchmarks.wireproxy import WireProxy
+from tests.wireproxy import WireProxy
 
 FLOOR_IMPORTS = "import sqlalchemy.orm, psycopg2, click, dotenv"
 HEAVY_MODULES = ("sqlalchemy", "psycopg2", "alembic")
