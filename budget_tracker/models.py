@@ -235,6 +235,29 @@ class BudgetTransfer(Base):
     )
 
 
+class ImportProfile(Base):
+    """A named set of `budget import` options (layout, rules) as a small TOML document."""
+
+    __tablename__ = "import_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX))
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "name_key"),
+        CheckConstraint("name <> ''", name="name_not_empty"),
+    )
+
+    @validates("name")
+    def _set_name_key(self, _key: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
+
+
 class UnitOutcome(Base):
     """What a committed unit of work returned, kept under its key for a retry to report.
 
