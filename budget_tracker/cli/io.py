@@ -119,7 +119,8 @@ class DateFormatType(click.ParamType[str]):
     "--credits",
     type=click.Choice(["skip", "income"]),
     default=None,
-    help="Money coming in: skip (counted and listed)  [default: skip]",
+    help="Money coming in: skip (counted and listed) or income (recorded as income, "
+    "never twice)  [default: skip]",
 )
 @click.option("--profile", help="Use the saved import profile NAME.")
 @click.option(
@@ -344,6 +345,7 @@ def _summary_json(summary: Any) -> dict[str, Any]:
         "notes": list(summary.notes),
         "credits": credits,
         "credit_total": _money(summary.credit_cents),
+        "income": {"new": summary.income_new, "present": summary.income_present},
         "skipped": dict(summary.skipped),
         "preview": [
             {
@@ -387,10 +389,17 @@ def _report(summary: Any, *, as_json: bool = False) -> None:
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.credit_kinds.items()))
         total = f" totalling {_money(summary.credit_cents)}" if summary.credit_cents else ""
         detail = f" ({kinds})" if kinds and set(summary.credit_kinds) != {"credit"} else ""
-        info(
-            f"Skipped {summary.skipped_income} credits{total}{detail}: money coming in is not "
-            "spending."
-        )
+        if summary.income_new or summary.income_present:
+            verb = "Would record" if summary.dry_run else "Recorded"
+            info(
+                f"{verb} {summary.skipped_income} credits{total}{detail} as income: "
+                f"{summary.income_new} new, {summary.income_present} already present."
+            )
+        else:
+            info(
+                f"Skipped {summary.skipped_income} credits{total}{detail}: money coming in "
+                "is not spending."
+            )
         for credit in summary.credits:
             info(f"  {credit.date.isoformat()}  {_money(credit.cents):>12}  {credit.description}")
         if summary.skipped_income > len(summary.credits) and summary.credits:
