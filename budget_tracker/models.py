@@ -250,6 +250,7 @@ class ImportProfile(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "name_key"),
         CheckConstraint("name <> ''", name="name_not_empty"),
+        NEVER_REUSE_IDS,
     )
 
     @validates("name")
