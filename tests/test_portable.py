@@ -188,7 +188,7 @@ def test_sqlite_to_postgresql_through_pgbouncer_and_back(
     assert "budget:***@127.0.0.1:6432/" in result.stdout.splitlines()[0]
     assert "budget-test" not in result.output
     assert result.stdout.splitlines()[-1].startswith(
-        "Verified: row counts and checksums of 4 tables, and "
+        "Verified: row counts and checksums of 5 tables, and "
     )
     assert "  expenses  " in result.stdout or "expenses" in result.stdout
     assert result.stderr == ""  # no progress bar off a terminal
@@ -226,7 +226,7 @@ def test_backup_restore_backup_is_byte_identical_on_both_backends(
         result = budget("backup", str(first))
     assert result.exit_code == 0, result.stderr
     assert result.stderr.startswith("Backed up ")
-    assert f"of 4 tables (schema revision {head_revision()}) to {first}" in result.stderr
+    assert f"of 5 tables (schema revision {head_revision()}) to {first}" in result.stderr
     lines = gzip.decompress(first.read_bytes()).splitlines()
     header = json.loads(lines[0])
     assert header["format"] == "budget-tracker-backup"
@@ -245,7 +245,7 @@ def test_backup_restore_backup_is_byte_identical_on_both_backends(
             result = budget("restore", str(first))
             assert result.exit_code == 0, (kind, result.stderr)
             assert result.stdout.splitlines()[-1] == (
-                "Verified: row counts and checksums of 4 tables equal the backup's."
+                "Verified: row counts and checksums of 5 tables equal the backup's."
             )
             again = tmp_path / f"again-{kind}.jsonl.gz"
             assert budget("backup", str(again)).exit_code == 0
