@@ -293,7 +293,7 @@ def test_concurrent_undos_of_one_transfer(backend: Backend) -> None:
 
 
 def test_verify_is_not_fooled_by_writers_committing_meanwhile(backend: Backend) -> None:
-    from budget_tracker.services.reports import Period
+    from budget_tracker.services.budgets import Period
     from budget_tracker.services.verify import verify_report
 
     ok(backend, "category", "set-budget", "Food", "100", "--from", "2026-01")
@@ -321,7 +321,7 @@ def test_verify_is_not_fooled_by_writers_committing_meanwhile(backend: Backend) 
 
 
 def test_verify_reads_in_a_read_only_transaction(backend: Backend) -> None:
-    from budget_tracker.services.reports import Period
+    from budget_tracker.services.budgets import Period
     from budget_tracker.services.verify import verify_report
 
     ok(backend, "category", "list")
