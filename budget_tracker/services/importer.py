@@ -1078,8 +1078,15 @@ def _insert_new_expenses(session: Session, *, user_id: int) -> int:
             numbered.c.key,
         )
         .join_from(numbered, Category, Category.name_key == numbered.c.category_key)
-        # A WHERE clause is also what SQLite needs to parse INSERT ... SELECT ... ON CONFLICT.
-        .where(Category.user_id == user_id)
+        # Rows already present are left out before inserting: with AUTOINCREMENT, SQLite
+        # would burn an id for each row ON CONFLICT skips. (A WHERE clause is also what
+        # SQLite needs to parse INSERT ... SELECT ... ON CONFLICT.)
+        .where(
+            Category.user_id == user_id,
+            ~select(literal(1))
+            .where(Expense.user_id == user_id, Expense.idempotency_key == numbered.c.key)
+            .exists(),
+        )
         # New ids follow the file's order, so an export lists same-day rows as the file did.
         .order_by(numbered.c.line)
     )
