@@ -25,9 +25,9 @@ from sqlalchemy.engine import URL
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import Database
 from budget_tracker.migrate import upgrade
 from budget_tracker.services.budgets import add_months
+from budget_tracker.unit_of_work import Database
 from tests.conftest import PG_DIRECT, create_pg_database, drop_pg_database, pg_env, pg_url
 
 PREVIOUS = "0005"

@@ -51,6 +51,7 @@ def upgrade() -> None:
             "month",
             name=op.f("uq_category_budgets_category_id_one_month_month"),
         ),
+        sqlite_autoincrement=True,  # ids never reused, as every table since 0004
     )
 
 

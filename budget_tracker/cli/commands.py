@@ -80,7 +80,12 @@ ALL: dict[str, Entry] = {
     "import": Entry(
         _IO,
         "import_command",
-        "Import expenses from a CSV file: all rows or none, never the same row twice.",
+        "Import expenses from a bank statement or CSV file: all rows or none, never twice.",
+    ),
+    "import-profile": Entry(
+        "budget_tracker.cli.import_profiles",
+        "import_profile_group",
+        "List, show and delete saved import profiles (see `budget import --save-profile`).",
     ),
     "help": Entry(
         "budget_tracker.cli.help", "help_command", "Show the help of budget or of one COMMAND."
