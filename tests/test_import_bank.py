@@ -540,7 +540,7 @@ def readme_profile(name: str) -> str:
     """The TOML block of the README that starts with `# NAME`."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
-    return next(block for block in blocks if block.startswith(f"# {name}\n"))
+    return str(next(block for block in blocks if block.startswith(f"# {name}\n")))
 
 
 def test_readme_sparkasse_profile_reads_the_sparkasse_export(
