@@ -539,8 +539,8 @@ def test_fifo_is_read_as_a_stream(backend: Backend, tmp_path: Path) -> None:
 def readme_profile(name: str) -> str:
     """The TOML block of the README that starts with `# NAME`."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
-    return str(next(block for block in blocks if block.startswith(f"# {name}\n")))
+    blocks: list[str] = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
+    return next(block for block in blocks if block.startswith(f"# {name}\n"))
 
 
 def test_readme_sparkasse_profile_reads_the_sparkasse_export(
