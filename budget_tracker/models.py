@@ -343,6 +343,7 @@ class Income(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         # A period's income is an index-only range scan, like its spending.
         Index(None, "user_id", "received_on", "amount"),
+        NEVER_REUSE_IDS,
     )
 
 

@@ -168,7 +168,7 @@ def test_raw_rows_are_streamed(backend: Backend) -> None:
     finally:
         event.remove(backend.database.engine, "before_cursor_execute", record)
     assert code == 0
-    # The last two statements are the independent pass: the user's categories, then the
-    # period's transfers and expenses as one streamed (server-side on PostgreSQL) cursor,
-    # fetched in batches, never a whole table in memory.
-    assert streamed[-2:] == [("categories", False), ("expenses", True)]
+    # The independent pass: the user's categories, then the period's transfers and
+    # expenses as one streamed (server-side on PostgreSQL) cursor, fetched in batches,
+    # never a whole table in memory; then the period's income (a plain query).
+    assert streamed[-3:] == [("categories", False), ("expenses", True), ("", False)]

@@ -6,10 +6,12 @@ Python with `Decimal`, sharing none of the report's query code. Any difference, 
 small, is a mismatch: money is exact, so the tolerance is zero. Memory stays flat because
 no more than one batch of rows is held at a time.
 
-Round trips: the user's categories are one plain query (a person's list of categories);
-the period's transfers and expenses, which can be many, come through one server-side
-cursor (`streaming.stream_rows`), so `verify --month` sends the report's statements plus
-five: categories, DECLARE, two FETCHes and CLOSE.
+Budgets are recomputed month by month from the raw budget-history rows
+(`category_budgets`) and each category's opening budget; the period's income from the raw
+income rows. Round trips: the budget history, the user's categories and the income are
+plain queries (small); the period's transfers and expenses, which can be many, come
+through one server-side cursor (`streaming.stream_rows`), so `verify --month` sends the
+report's statements plus seven: history, categories, DECLARE, two FETCHes, CLOSE, income.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from sqlalchemy import BigInteger, literal, null, select, text, type_coerce, uni
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import InvalidInput
-from budget_tracker.models import BudgetTransfer, Category, CategoryBudget, Expense, name_key
+from budget_tracker.models import (
+    BudgetTransfer,
+    Category,
+    CategoryBudget,
+    Expense,
+    Income,
+    name_key,
+)
 from budget_tracker.money import AmountError, from_cents, parse_amount
 from budget_tracker.services.budgets import BudgetChange, Period, budget_in_month
 from budget_tracker.services.reports import CategoryReport, category_report
@@ -42,7 +51,7 @@ ZERO = Decimal("0.00")
 class Mismatch:
     category: str
     measure: str
-    """`spent` or `budget`."""
+    """`spent`, `budget` or `income`."""
     sql: Decimal | None
     independent: Decimal | None
     """None: no budget."""
@@ -179,8 +188,28 @@ def verify_report(
         expenses=count,
         budget=sum((tally.budget for tally in tallies.values()), ZERO),
         spent=sum((tally.spent for tally in tallies.values()), ZERO),
-        mismatches=_compare(report, tallies, by_key),
+        mismatches=_compare(report, tallies, by_key) + _compare_income(session, report),
     )
+
+
+def _compare_income(session: Session, report: CategoryReport) -> tuple[Mismatch, ...]:
+    """The report's income against the raw income rows of the period, summed in Python."""
+    independent = sum(
+        (
+            from_cents(cents)
+            for (cents,) in session.execute(
+                select(_raw_cents(Income.amount)).where(
+                    Income.user_id == report.user.id,
+                    Income.received_on >= report.period.first,
+                    Income.received_on < report.period.end,
+                )
+            )
+        ),
+        ZERO,
+    )
+    if independent == report.income:
+        return ()
+    return (Mismatch("(income)", "income", report.income, independent),)
 
 
 def _one_snapshot(session: Session, *, read_only: bool) -> None:
