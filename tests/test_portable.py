@@ -99,7 +99,7 @@ def seed_every_feature(backend: Backend, tmp_path: Path) -> None:
         ("add-expense", "19.99", "Fun", "it's \"quoted\"; DROP TABLE x", "--date", "2026-01-09",
          *ana),
         ("add-expense", "7", "food", "", "--date", "2026-02-28", *ben),
-        ("add-expense", "250", "Travel", "Zug\ttab", "--date", "2026-03-01", *ben),
+        ("add-expense", "250", "Travel", "Zug\u00a0nach Köln", "--date", "2026-03-01", *ben),
         ("edit-expense", "1", "--amount", "13.20", "--description", "Lunch with Ben", *ana),
         ("delete-expense", "3", "--yes", *ana),
         ("transfer", "40", "--from", "Rent", "--to", "Food", "--month", "2026-02",

@@ -45,6 +45,7 @@ from sqlalchemy import (
     String,
     Table,
     cast,
+    exists,
     func,
     literal,
     select,
@@ -666,6 +667,11 @@ def _insert_new_expenses(session: Session, *, user_id: int) -> int:
         .join_from(numbered, Category, Category.name_key == numbered.c.category_key)
         # A WHERE clause is also what SQLite needs to parse INSERT ... SELECT ... ON CONFLICT.
         .where(Category.user_id == user_id)
+        # Skip rows already present before inserting: with AUTOINCREMENT a row that ON
+        # CONFLICT drops would still use up an id.
+        .where(
+            ~exists().where(Expense.user_id == user_id, Expense.idempotency_key == numbered.c.key)
+        )
         # New ids follow the file's order, so an export lists same-day rows as the file did.
         .order_by(numbered.c.line)
     )
