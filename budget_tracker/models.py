@@ -240,6 +240,30 @@ class BudgetTransfer(Base):
     )
 
 
+class ImportProfile(Base):
+    """A named set of `budget import` options (layout, rules) as a small TOML document."""
+
+    __tablename__ = "import_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX))
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "name_key"),
+        CheckConstraint("name <> ''", name="name_not_empty"),
+        NEVER_REUSE_IDS,
+    )
+
+    @validates("name")
+    def _set_name_key(self, _key: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
+
+
 class UnitOutcome(Base):
     """What a committed unit of work returned, kept under its key for a retry to report.
 
@@ -302,6 +326,28 @@ class CategoryBudget(Base):
         UniqueConstraint("category_id", "one_month", "month"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         NEVER_REUSE_IDS,
+    )
+
+
+class Income(Base):
+    """Money received: it does not fund budgets automatically (no zero-based rule); the
+    report sets it beside what was budgeted and spent."""
+
+    __tablename__ = "income"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    source: Mapped[str] = mapped_column(String(DESCRIPTION_MAX), server_default="")
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = _created_at()
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # A period's income is an index-only range scan, like its spending.
+        Index(None, "user_id", "received_on", "amount"),
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine.interfaces import ReflectedForeignKeyConstraint
 
 from budget_tracker.migrate import head_revision
 from budget_tracker.models import TABLE_NAMES
@@ -177,10 +178,10 @@ def test_0003_keeps_every_row_up_and_down(fresh: tuple[dict[str, str], str]) -> 
     }
 
 
-def inspect_fks(url: str, table: str) -> list[dict[str, object]]:
+def inspect_fks(url: str, table: str) -> list[ReflectedForeignKeyConstraint]:
     engine = create_engine(url)
     try:
-        return list(inspect(engine).get_foreign_keys(table))  # type: ignore[arg-type]
+        return list(inspect(engine).get_foreign_keys(table))
     finally:
         engine.dispose()
 

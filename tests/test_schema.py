@@ -109,7 +109,7 @@ def test_floats_are_never_accepted_as_money(backend: Backend) -> None:
         pytest.raises(StatementError, match="money must be a Decimal, not float"),
         backend.database.transaction() as session,
     ):
-        session.add(Expense(user_id=alice, category_id=food, amount=12.5, spent_on=DAY))  # type: ignore[arg-type]
+        session.add(Expense(user_id=alice, category_id=food, amount=12.5, spent_on=DAY))
         session.flush()
 
 
