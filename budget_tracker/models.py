@@ -127,6 +127,11 @@ class User(Base):
         NEVER_REUSE_IDS,
     )
 
+    @validates("email")
+    def _normalize_email(self, _key: str, value: str) -> str:
+        # The object holds what the column type will store.
+        return normalize_email(value)
+
 
 class Category(Base):
     __tablename__ = "categories"
