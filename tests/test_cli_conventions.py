@@ -38,7 +38,7 @@ def invoke(args: list[str], env: dict[str, str] | None = None) -> click.testing.
             "Usage: budget expenses [OPTIONS]",
             "Error: use either --month or --from/--to, not both",
         ),
-        (["nope"], "Usage: budget [OPTIONS] COMMAND [ARGS]...", "Error: No such command 'nope'."),
+        (["xyzzy"], "Usage: budget [OPTIONS] COMMAND [ARGS]...", "Error: No such command 'xyzzy'."),
     ],
 )
 def test_usage_errors_show_the_usage_and_where_to_find_help(

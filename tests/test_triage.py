@@ -147,7 +147,9 @@ def test_closed_port_is_diagnosed_at_once() -> None:
     # Never connected: a refusal is a wrong port or a stopped server, not a restart to wait
     # out, so it is not retried (the process start-up is most of the time).
     assert "retry" not in result.stderr
-    assert elapsed < 10
+    # Retrying would take the whole 30 s allowed; well under it means no retry happened,
+    # without betting on how fast a loaded machine starts Python.
+    assert elapsed < 20
     assert_no_secret(result.stdout, result.stderr)
 
 
