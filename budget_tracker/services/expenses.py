@@ -144,7 +144,7 @@ def add_expense(
         if first_run is None:
             # The keyed row tells a retry what happened: no outcome row needed.
             outcome_in_rows(session)
-        # Retry-safety (issue 6): on a retried unit of work an earlier attempt may have
+        # Retry-safety: on a retried unit of work an earlier attempt may have
         # committed before its acknowledgement was lost. Return that row instead of adding
         # a second one. Costs nothing on a first attempt (no query is made).
         earlier = committed_earlier(session, Expense, user_id=found.user_id, key=idempotency_key)
