@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0008"
 """The Alembic revision this code expects; a test keeps it equal to the scripts' head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000

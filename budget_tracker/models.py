@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -28,7 +29,9 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
@@ -96,8 +99,20 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = _created_at()
+    is_default: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    """The user a command acts for when none is named (`budget user default EMAIL`)."""
 
-    __table_args__ = (CheckConstraint("email <> ''", name="email_not_empty"),)
+    __table_args__ = (
+        CheckConstraint("email <> ''", name="email_not_empty"),
+        # At most one default user: a partial unique index over the one true row.
+        Index(
+            "ix_users_one_default",
+            "is_default",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
 
     @validates("email")
     def _normalize_email(self, _key: str, value: str) -> str:

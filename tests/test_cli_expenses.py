@@ -216,11 +216,18 @@ def test_unknown_user_and_ambiguous_user(backend: Backend) -> None:
         "Error: no user 'who@example.com': see `budget user list`, or add one with "
         "`budget user add EMAIL --name NAME`\n"
     )
+    assert backend.snapshot() == before
+    # The first user stays the default when another is added...
+    ok(backend.invoke(["add-expense", "5", "Food"]))
+    # ...but a database whose several users have no default needs a choice.
+    execute(backend, "UPDATE users SET is_default = :no", no=False)
+    before = backend.snapshot()
     several = backend.invoke(["add-expense", "5", "Food"])
     assert several.exit_code == 2
     assert several.stderr == (
         "Error: there are several users: choose one with --user EMAIL or the BUDGET_USER "
-        "variable (see `budget user list`)\n"
+        "variable, or for every command with `budget user default EMAIL` "
+        "(see `budget user list`)\n"
     )
     assert backend.snapshot() == before
     # The environment variable chooses too; the other user has no Food category.

@@ -1,4 +1,4 @@
-"""`budget user add` and `budget user list`."""
+"""`budget user add`, `budget user list` and `budget user default`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ USER_COLUMNS = (
     Column("name", "Name"),
     Column("categories", "Categories", ">"),
     Column("expenses", "Expenses", ">"),
+    Column("shown_default", "Default"),
 )
 
 
@@ -29,6 +30,7 @@ def user() -> None:
     Example:
       budget user add ana@example.com --name "Ana"
       budget user list
+      budget user default ana@example.com
     """
 
 
@@ -68,8 +70,29 @@ def list_(state: AppState, fmt: str) -> None:
 
     rows = state.database.run(list_users, write=False)
     emit(
-        [asdict(row) for row in rows],
+        [{**asdict(row), "shown_default": "yes" if row.default else ""} for row in rows],
         USER_COLUMNS,
         fmt,
         empty_message="no users yet: add one with `budget user add EMAIL --name NAME`",
+        json_data=[asdict(row) for row in rows],
     )
+
+
+@user.command("default")
+@click.argument("email", type=EMAIL)
+@click.pass_obj
+def default(state: AppState, email: str) -> None:
+    """Act for EMAIL when a command names no user (no --user, no BUDGET_USER).
+
+    The choice is stored in the database, so it holds for everyone using it.
+
+    \b
+    Example:
+      budget user default ana@example.com
+    """
+    from budget_tracker.services.users import set_default_user
+
+    chosen = state.database.run(
+        lambda session: set_default_user(session, user_email=email), write=True
+    )
+    click.echo(f"Commands now act for {chosen.email} ({chosen.name}) unless told otherwise")

@@ -189,7 +189,7 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
 
     One query: the per-category sums are correlated subqueries, not a query per category.
     """
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     start, end = month_span(today)
     transfers = transfers_net(Category.id, start).label("transfers")
     spent = spent_in(Category.id, start, end).label("spent")
@@ -247,7 +247,7 @@ def add_category(
     color: str | None,
 ) -> CategoryChange:
     """Create a category; refused when the name (in any case) is taken."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     _ensure_name_free(session, user_id=user.id, name=name)
     category = Category(user_id=user.id, name=name, color=color, monthly_budget=monthly_budget)
     session.add(category)
@@ -259,7 +259,7 @@ def rename_category(
     session: Session, *, user_email: str | None, name: str, new_name: str
 ) -> CategoryChange:
     """Rename a category; a change of case only (`food` -> `Food`) is allowed."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     category = find_category(session, user_id=user.id, name=name)
     _ensure_name_free(session, user_id=user.id, name=new_name, except_id=category.id)
     old_name = category.name
@@ -272,7 +272,7 @@ def set_category_budget(
     session: Session, *, user_email: str | None, name: str, monthly_budget: Decimal
 ) -> CategoryChange:
     """Set the monthly budget (zero removes it); transfers already made are kept."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     category = find_category(session, user_id=user.id, name=name)
     old_budget = category.monthly_budget
     category.monthly_budget = monthly_budget
@@ -358,7 +358,7 @@ def delete_category(
 ) -> CategoryRemoval:
     """Delete a category. Refused while it has expenses or transfers, unless `move_to`
     names another category to receive them (its monthly budget is dropped, not moved)."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     if move_to is None:
         category = find_category(session, user_id=user.id, name=name)
         expenses, transfers = session.execute(
@@ -395,7 +395,7 @@ def merge_categories(
 ) -> CategoryRemoval:
     """Fold SOURCE into TARGET: its expenses and ledger entries move, its monthly budget is
     added to TARGET's, and SOURCE is removed. One transaction (the caller's)."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     source_category, target_category = _two_categories(
         session, user_id=user.id, source=source, target=target
     )

@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
 
 from budget_tracker.db import committed_earlier
 from budget_tracker.errors import NotFound
@@ -27,7 +27,7 @@ from budget_tracker.services.categories import (
     transfers_net,
     unknown_category,
 )
-from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,6 @@ class AddedExpense:
     month: MonthBudget
     """The category's budget and spending for the expense's month, this expense included."""
     first_run: FirstRun | None
-
-
-def _only_user() -> ColumnElement[bool]:
-    """True for the user row when it is the only user (the default acting user)."""
-    other = aliased(User)
-    return ~exists().where(other.id != User.id)
 
 
 @dataclass(frozen=True)
@@ -125,11 +119,11 @@ def add_expense(
     can recognise an expense that was already committed.
     """
     first_run: FirstRun | None = None
-    who = User.email == normalize_email(user_email) if user_email else _only_user()
+    who = User.email == normalize_email(user_email) if user_email else default_user_condition()
     found = _lookup(session, who=who, category=category, month=spent_on)
     if found is None:
         # Diagnose: bootstrap an empty database, or refuse an unknown/ambiguous user...
-        user, first_run = acting_user(session, email=user_email)
+        user, first_run = acting_user(session, user_email=user_email)
         found = _lookup(session, who=User.id == user.id, category=category, month=spent_on)
         if found is None:
             # ...or an unknown category, with the user's list and a "did you mean".
@@ -214,7 +208,7 @@ def list_expenses(
     The count and total cover every match, not only the `limit` shown; they come from
     window functions in the same query.
     """
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     conditions: list[ColumnElement[bool]] = [Expense.user_id == user.id]
     if filters.category is not None:
         category = find_category(session, user_id=user.id, name=filters.category)
@@ -290,7 +284,7 @@ class ExpenseChange:
 
 
 def get_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseRow:
-    user, _ = acting_user(session, email=user_email)
+    user, _ = acting_user(session, user_email=user_email)
     return _row(session, _owned_expense(session, user_id=user.id, expense_id=expense_id))
 
 
@@ -305,7 +299,7 @@ def edit_expense(
     spent_on: dt.date | None = None,
 ) -> ExpenseChange:
     """Change the given fields of one of the acting user's expenses."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
     before = _row(session, expense)
     if category is not None:
@@ -322,7 +316,7 @@ def edit_expense(
 
 def delete_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseChange:
     """Delete one of the acting user's expenses."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
     before = _row(session, expense)
     session.delete(expense)

@@ -69,7 +69,7 @@ def export(
     With `include_transfers`, the transfer ledger (months within the same range) goes to
     `transfers_stream` as CSV, or into the same JSON document under "transfers".
     """
-    user, first_run = acting_user(session, email=email)
+    user, first_run = acting_user(session, user_email=email)
     expenses = _expense_rows(session, user_id=user.id, date_from=date_from, date_to=date_to)
     transfers = (
         _transfer_rows(session, user_id=user.id, date_from=date_from, date_to=date_to)

@@ -227,7 +227,7 @@ def category_report(
     top: int = 0,
 ) -> CategoryReport:
     """Budget, transfers and spending per category for `period`, in one grouped statement."""
-    user, first_run = acting_user(session, email=email)
+    user, first_run = acting_user(session, user_email=email)
     lines = category_lines(session, user_id=user.id, period=period, category=category)
     if category is not None and not lines:
         raise NotFound(f"no category {category!r} for {user.email}")
@@ -329,7 +329,7 @@ def monthly_trend(
     `(user_id, spent_on, ...)` and the SQL is the same on SQLite and PostgreSQL (no backend
     date functions).
     """
-    user, first_run = acting_user(session, email=email)
+    user, first_run = acting_user(session, user_email=email)
     e, t = Expense, BudgetTransfer
     months = (
         values(column("month", Date), column("next_month", Date), name="months")

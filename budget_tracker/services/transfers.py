@@ -50,7 +50,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     exists,
-    func,
     insert,
     or_,
     select,
@@ -69,7 +68,7 @@ from budget_tracker.models import (
 )
 from budget_tracker.money import format_amount
 from budget_tracker.services.categories import month_span, spent_in, transfers_net, unknown_category
-from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ def transfer_budget(
     if len(locked) < 2:
         # Rare path: find out why (no user yet, several users, an unknown category) with
         # the shared user rules, then lock again for the resolved user.
-        user, first_run = acting_user(session, email=user_email)
+        user, first_run = acting_user(session, user_email=user_email)
         locked = _lock(session, _lock_statement("user id"), keys=keys, user_id=user.id)
         if len(locked) < 2:
             found = {category.name_key for category in locked}
@@ -197,7 +196,7 @@ def undo_transfer(
         .where(BudgetTransfer.id == transfer_id, _user_filter(user_email))
     )
     if original is None:
-        acting_user(session, email=user_email)  # says so when the user is unknown or ambiguous
+        acting_user(session, user_email=user_email)  # says so when the user is unknown or ambiguous
         raise NotFound(f"no transfer {transfer_id}: see `budget transfers`")
     locked = _lock(
         session,
@@ -243,7 +242,7 @@ def list_transfers(
     category: str | None = None,
 ) -> tuple[list[TransferRecord], FirstRun | None]:
     """The acting user's ledger, oldest first, optionally for one month and/or category."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     source, target, undo = aliased(Category), aliased(Category), aliased(BudgetTransfer)
     statement = (
         select(BudgetTransfer, source.name, target.name, undo.id)
@@ -286,10 +285,10 @@ def _check_amount(amount: Decimal) -> None:
 
 
 def _user_filter(user_email: str | None) -> ColumnElement[bool]:
-    """The acting user as a condition on `users`: the one named, else the only one."""
+    """The acting user as a condition on `users`: the one named, else the default one."""
     if user_email:
         return User.email == normalize_email(user_email)
-    return select(func.count()).select_from(User).scalar_subquery() == 1
+    return default_user_condition()
 
 
 # The statements of the hot path are built once per process and bound per call:
@@ -316,9 +315,10 @@ def _table(model: type[Any]) -> Table:
 def _lock_statement(by: str) -> Select[*tuple[Any, ...]]:
     """Lock the acting user's categories named :key_a/:key_b (or :id_a/:id_b) in id order.
 
-    `by` says how the user is known: "email" (:email), "only user" (the only one there
-    is), "user id" (:user_id) or "ids" (:user_id, categories by id, for undo). FOR UPDATE
-    is a no-op on SQLite, where BEGIN IMMEDIATE already holds the write lock.
+    `by` says how the user is known: "email" (:email), "only user" (the default user,
+    see `default_user_condition`), "user id" (:user_id) or "ids" (:user_id, categories
+    by id, for undo). FOR UPDATE is a no-op on SQLite, where BEGIN IMMEDIATE already
+    holds the write lock.
     """
     categories, users = _table(Category), _table(User)
     wanted: ColumnElement[bool] = categories.c.name_key.in_(
@@ -328,7 +328,7 @@ def _lock_statement(by: str) -> Select[*tuple[Any, ...]]:
     if by == "email":
         user = users.c.email == bindparam("email", type_=String)
     elif by == "only user":
-        user = select(func.count()).select_from(users).scalar_subquery() == 1
+        user = default_user_condition(users)
     elif by in ("user id", "ids"):
         user = categories.c.user_id == bindparam("user_id", type_=Integer)
         if by == "ids":

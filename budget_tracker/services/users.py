@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, FromClause, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import Conflict, InvalidInput, NotFound
@@ -29,16 +29,6 @@ class FirstRun:
     categories: tuple[str, ...]
 
 
-def resolve_user(session: Session, *, email: str | None) -> User:
-    """The acting user: the one named, else the only one. Refuses when it is ambiguous."""
-    if email:
-        return _named_user(session, email)
-    users = _first_two_users(session)
-    if not users:
-        raise NotFound("there are no users yet: add one with `budget user add EMAIL --name NAME`")
-    return _only_user(users)
-
-
 def _named_user(session: Session, email: str) -> User:
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
@@ -49,23 +39,37 @@ def _named_user(session: Session, email: str) -> User:
     return user
 
 
-def _first_two_users(session: Session) -> Sequence[User]:
-    """Enough users to tell "none", "just one" and "several" apart, in one query."""
-    return session.scalars(select(User).order_by(User.id).limit(2)).all()
+def default_user_condition(users: FromClause | None = None) -> ColumnElement[bool]:
+    """SQL: this `users` row is the one a command acts for when none is named.
+
+    The user chosen with `budget user default EMAIL`, else the only user there is. The
+    one rule for every service, including the single-statement hot paths that find the
+    user inside a larger query.
+    """
+    table = User.__table__ if users is None else users
+    other = User.__table__.alias("other_user")
+    return or_(table.c.is_default, ~exists().where(other.c.id != table.c.id))
 
 
-def _only_user(users: Sequence[User]) -> User:
-    if len(users) > 1:
-        raise InvalidInput(
-            "there are several users: choose one with --user EMAIL or the BUDGET_USER "
-            "variable (see `budget user list`)"
-        )
-    return users[0]
+def _default_candidates(session: Session) -> Sequence[User]:
+    """The default user first, then the others by id: enough rows to decide, in one query."""
+    return session.scalars(select(User).order_by(User.is_default.desc(), User.id).limit(2)).all()
 
 
-def create_default_user(session: Session) -> FirstRun:
-    """The zero-setup first run: the local default user and the starter categories."""
-    user = User(email=DEFAULT_EMAIL, name=_local_name())
+def _default_user(users: Sequence[User]) -> User:
+    if users[0].is_default or len(users) == 1:
+        return users[0]
+    raise InvalidInput(
+        "there are several users: choose one with --user EMAIL or the BUDGET_USER "
+        "variable, or for every command with `budget user default EMAIL` "
+        "(see `budget user list`)"
+    )
+
+
+def create_first_user(session: Session, *, email: str | None = None) -> FirstRun:
+    """The zero-setup first run: the default user (`email`, else the local one) and the
+    starter categories."""
+    user = User(email=email or DEFAULT_EMAIL, name=_local_name(), is_default=True)
     session.add(user)
     session.flush()
     for name, color in STARTER_CATEGORIES:
@@ -83,19 +87,27 @@ def _local_name() -> str:
         return "Me"
 
 
-def acting_user(session: Session, *, email: str | None) -> tuple[User, FirstRun | None]:
-    """The user a command acts for; on an empty database, first create the local default.
+def acting_user(session: Session, *, user_email: str | None) -> tuple[User, FirstRun | None]:
+    """The user a command acts for; on an empty database, first create it.
 
-    One query in the common case. Returns what a first run created (or None) so the CLI
-    can say so once.
+    The user named (`--user`/`BUDGET_USER`), else the default user (see
+    `default_user_condition`). On an empty database the named user, or the local default
+    `me@localhost`, is created with the starter categories. One query in the common case.
+    Returns what a first run created (or None) so the CLI can say so once.
     """
-    if email:
-        return _named_user(session, email), None
-    users = _first_two_users(session)
-    if not users:
-        first_run = create_default_user(session)
+    users = _default_candidates(session) if not user_email else ()
+    if user_email:
+        found = session.scalar(select(User).where(User.email == normalize_email(user_email)))
+        if found is not None:
+            return found, None
+        if session.scalar(select(User.id).limit(1)) is not None:
+            _named_user(session, user_email)  # refuses: an unknown user among others
+        first_run = create_first_user(session, email=normalize_email(user_email))
         return first_run.user, first_run
-    return _only_user(users), None
+    if not users:
+        first_run = create_first_user(session)
+        return first_run.user, first_run
+    return _default_user(users), None
 
 
 @dataclass(frozen=True)
@@ -105,16 +117,37 @@ class UserRow:
     name: str
     categories: int
     expenses: int
+    default: bool
+    """Whether commands act for this user when none is named."""
 
 
 def add_user(session: Session, *, email: str, name: str) -> User:
-    """Create a user; refused when the e-mail (in any case) is taken."""
+    """Create a user; refused when the e-mail (in any case) is taken.
+
+    The first user becomes the default user. When the one user there is has not been
+    made the default (a database from before defaults existed), it becomes the default
+    now, so adding a second user leaves the first one's commands working as before.
+    """
     email = normalize_email(email)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user {email!r} already exists")
-    user = User(email=email, name=name)
+    existing = _default_candidates(session)
+    if len(existing) == 1 and not existing[0].is_default:
+        existing[0].is_default = True
+    user = User(email=email, name=name, is_default=not existing)
     session.add(user)
     session.flush()
+    return user
+
+
+def set_default_user(session: Session, *, user_email: str) -> User:
+    """Make `user_email` the user commands act for when none is named."""
+    user = _named_user(session, user_email)
+    session.execute(
+        update(User).where(User.is_default, User.id != user.id).values(is_default=False)
+    )
+    session.execute(update(User).where(User.id == user.id).values(is_default=True))
+    session.refresh(user)
     return user
 
 
@@ -125,6 +158,8 @@ def list_users(session: Session) -> list[UserRow]:
     )
     expenses = select(func.count()).where(Expense.user_id == User.id).scalar_subquery().label("e")
     result = session.execute(
-        select(User.id, User.email, User.name, categories, expenses).order_by(User.email)
+        select(User.id, User.email, User.name, categories, expenses, User.is_default).order_by(
+            User.email
+        )
     )
     return [UserRow(*row) for row in result]
