@@ -261,6 +261,26 @@ def test_over_budget_warning_counts_transfers_of_that_month(backend: Backend) ->
     )
 
 
+def test_edit_expense_warns_over_budget_as_add_expense_does(backend: Backend) -> None:
+    first_run(backend)
+    set_budget(backend, "Food", 10000)  # 100.00 a month
+    ok(backend.invoke(["add-expense", "60", "Transport", "--date", "2026-03-05"]))
+    ok(backend.invoke(["add-expense", "60", "Food", "--date", "2026-03-06"]))
+    within = ok(backend.invoke(["edit-expense", "2", "--amount", "100"]))
+    assert "Warning" not in within.stderr
+    over = ok(backend.invoke(["edit-expense", "1", "--category", "food"]))
+    # The same line add-expense prints for the same state.
+    assert over.stderr.splitlines()[-1] == (
+        "Warning: Food is over its 2026-03 budget: spent 160.00 of 100.00 (60.00 over)"
+    )
+    ok(backend.invoke(["delete-expense", "1", "--yes"]))
+    added = ok(backend.invoke(["add-expense", "60", "Food", "--date", "2026-03-07"]))
+    assert added.stderr.splitlines()[-1] == over.stderr.splitlines()[-1]
+    # Moving it to another month leaves March and is measured against that month.
+    moved = ok(backend.invoke(["edit-expense", "3", "--date", "2026-04-01"]))
+    assert "Warning" not in moved.stderr
+
+
 def test_no_warning_for_a_category_without_budget(backend: Backend) -> None:
     result = ok(backend.invoke(["add-expense", "99999999.99", "Utilities"]))
     assert "Warning" not in result.stderr

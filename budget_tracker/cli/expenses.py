@@ -84,10 +84,14 @@ def add_expense(
     )
     announce_first_run(added.first_run)
     click.echo(f"Added expense {added.expense.id}: {summary(added.expense)}")
-    month = added.month
+    warn_if_over_budget(added.expense.category, added.month)
+
+
+def warn_if_over_budget(category: str, month: Any) -> None:
+    """The over-budget warning of add-expense and edit-expense (`month`: a `MonthBudget`)."""
     if month.over_by > 0:
         warn(
-            f"{added.expense.category} is over its {month.month:%Y-%m} budget: spent "
+            f"{category} is over its {month.month:%Y-%m} budget: spent "
             f"{format_amount(month.spent)} of {format_amount(month.budget)} "
             f"({format_amount(month.over_by)} over)"
         )
@@ -227,6 +231,8 @@ def edit_expense(
     assert change.after is not None
     click.echo(f"Updated expense {expense_id}: {summary(change.after)}")
     info(f"was: {summary(change.before)}")
+    if change.month is not None:
+        warn_if_over_budget(change.after.category, change.month)
 
 
 @click.command("delete-expense")

@@ -281,6 +281,22 @@ class ExpenseChange:
     after: ExpenseRow | None
     """None when the expense was deleted."""
     first_run: FirstRun | None
+    month: MonthBudget | None = None
+    """After an edit: the category's budget and spending for the expense's month, the
+    edited expense included (as `AddedExpense.month`); None after a delete."""
+
+
+def month_budget(session: Session, *, category_id: int, month: dt.date) -> MonthBudget:
+    """A category's budget and spending for the month of `month`, in one query."""
+    start, end = month_span(month)
+    row = session.execute(
+        select(
+            Category.monthly_budget,
+            transfers_net(Category.id, start),
+            spent_in(Category.id, start, end),
+        ).where(Category.id == category_id)
+    ).one()
+    return MonthBudget(month=start, monthly_budget=row[0], transfers=row[1], spent=row[2])
 
 
 def get_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseRow:
@@ -311,7 +327,12 @@ def edit_expense(
     if spent_on is not None:
         expense.spent_on = spent_on
     session.flush()
-    return ExpenseChange(before=before, after=_row(session, expense), first_run=first_run)
+    return ExpenseChange(
+        before=before,
+        after=_row(session, expense),
+        first_run=first_run,
+        month=month_budget(session, category_id=expense.category_id, month=expense.spent_on),
+    )
 
 
 def delete_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseChange:
