@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info
+from budget_tracker.cli.output import (
+    Column,
+    announce_first_run,
+    category_json,
+    counted,
+    emit,
+    info,
+    print_json,
+    result_format_option,
+)
 from budget_tracker.cli.params import (
     BUDGET_AMOUNT,
     COLOR,
@@ -47,10 +56,16 @@ def category() -> None:
     "--budget", type=BUDGET_AMOUNT, default="0", show_default=True, help="Monthly budget."
 )
 @click.option("--color", type=COLOR, help="Colour as #RRGGBB.")
+@result_format_option
 @user_option
 @click.pass_obj
 def add(
-    state: AppState, name: str, budget: Decimal, color: str | None, user_email: str | None
+    state: AppState,
+    name: str,
+    budget: Decimal,
+    color: str | None,
+    fmt: str,
+    user_email: str | None,
 ) -> None:
     """Add a category, optionally with a monthly budget and a colour.
 
@@ -67,6 +82,9 @@ def add(
         write=True,
     )
     announce_first_run(added.first_run)
+    if fmt == "json":
+        print_json(category_json(added))
+        return
     click.echo(
         f"Added category {added.id}: {added.name} "
         f"(monthly budget {format_amount(added.monthly_budget)})"
@@ -97,10 +115,7 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
     announce_first_run(listing.first_run)
     rows: list[dict[str, Any]] = [
         {
-            "id": row.id,
-            "name": row.name,
-            "color": row.color,
-            "monthly_budget": row.monthly_budget,
+            **category_json(row),
             "budget": row.budget,
             "spent": row.spent,
             "left": row.left,

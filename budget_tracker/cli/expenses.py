@@ -11,7 +11,17 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info, warn
+from budget_tracker.cli.output import (
+    Column,
+    announce_first_run,
+    counted,
+    emit,
+    expense_json,
+    info,
+    print_json,
+    result_format_option,
+    warn,
+)
 from budget_tracker.cli.params import (
     AMOUNT,
     DATE,
@@ -44,6 +54,7 @@ def summary(row: Any) -> str:
 @click.argument("category", type=NAME)
 @click.argument("description", type=DESCRIPTION, required=False, default="")
 @click.option("--date", "spent_on", type=DATE, help="Day of the expense (default: today).")
+@result_format_option
 @user_option
 @click.pass_obj
 def add_expense(
@@ -52,6 +63,7 @@ def add_expense(
     category: str,
     description: str,
     spent_on: dt.date | None,
+    fmt: str,
     user_email: str | None,
 ) -> None:
     """Record an expense of AMOUNT in CATEGORY (matched in any case).
@@ -83,7 +95,10 @@ def add_expense(
         write=True,
     )
     announce_first_run(added.first_run)
-    click.echo(f"Added expense {added.expense.id}: {summary(added.expense)}")
+    if fmt == "json":
+        print_json(expense_json(added.expense))
+    else:
+        click.echo(f"Added expense {added.expense.id}: {summary(added.expense)}")
     warn_if_over_budget(added.expense.category, added.month)
 
 
@@ -179,7 +194,11 @@ def list_expenses(
             "category": counted(listing.count, "expense"),
             "amount": listing.total,
         },
-        json_data={"expenses": rows, "count": listing.count, "total": listing.total},
+        json_data={
+            "expenses": [expense_json(row) for row in listing.rows],
+            "count": listing.count,
+            "total": listing.total,
+        },
         empty_message="no expenses match",
     )
     if fmt == "table" and len(rows) < listing.count:
@@ -192,6 +211,7 @@ def list_expenses(
 @click.option("--category", type=NAME, help="New category (any case).")
 @click.option("--description", type=DESCRIPTION, help='New description ("" clears it).')
 @click.option("--date", "spent_on", type=DATE, help="New day.")
+@result_format_option
 @user_option
 @click.pass_obj
 def edit_expense(
@@ -201,6 +221,7 @@ def edit_expense(
     category: str | None,
     description: str | None,
     spent_on: dt.date | None,
+    fmt: str,
     user_email: str | None,
 ) -> None:
     """Change an expense's amount, category, description or date.
@@ -229,7 +250,10 @@ def edit_expense(
     )
     announce_first_run(change.first_run)
     assert change.after is not None
-    click.echo(f"Updated expense {expense_id}: {summary(change.after)}")
+    if fmt == "json":
+        print_json(expense_json(change.after))
+    else:
+        click.echo(f"Updated expense {expense_id}: {summary(change.after)}")
     info(f"was: {summary(change.before)}")
     if change.month is not None:
         warn_if_over_budget(change.after.category, change.month)
@@ -238,9 +262,12 @@ def edit_expense(
 @click.command("delete-expense")
 @click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@result_format_option
 @user_option
 @click.pass_obj
-def delete_expense(state: AppState, expense_id: int, yes: bool, user_email: str | None) -> None:
+def delete_expense(
+    state: AppState, expense_id: int, yes: bool, fmt: str, user_email: str | None
+) -> None:
     """Delete an expense. Asks first when run on a terminal; --yes skips the question.
 
     \b
@@ -261,4 +288,7 @@ def delete_expense(state: AppState, expense_id: int, yes: bool, user_email: str 
         write=True,
     )
     announce_first_run(change.first_run)
-    click.echo(f"Deleted expense {expense_id}: {summary(change.before)}")
+    if fmt == "json":
+        print_json(expense_json(change.before))
+    else:
+        click.echo(f"Deleted expense {expense_id}: {summary(change.before)}")

@@ -17,8 +17,10 @@ from budget_tracker.cli.output import (
     Column,
     announce_first_run,
     dump_json,
+    expense_json,
     info,
     render_table,
+    user_json,
     write_csv,
 )
 from budget_tracker.cli.params import MONTH, NAME, format_option, user_option
@@ -287,7 +289,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
     totals = result.totals
     if fmt == "json":
         data = {
-            "user": {"email": result.user.email, "name": result.user.name},
+            "user": user_json(result.user),
             "period": _period_json(result.period),
             "categories": [
                 {
@@ -302,15 +304,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
             "totals": _amounts_json(totals),
         }
         if result.top:
-            data["top_expenses"] = [
-                {
-                    "date": item.spent_on,
-                    "category": item.category,
-                    "amount": item.amount,
-                    "description": item.description,
-                }
-                for item in result.top
-            ]
+            data["top_expenses"] = [expense_json(item) for item in result.top]
         click.echo(dump_json(data))
         return
     if fmt == "csv":
@@ -393,7 +387,7 @@ def _print_trend(trend: TrendReport, fmt: str) -> None:
 
     if fmt == "json":
         data = {
-            "user": {"email": trend.user.email, "name": trend.user.name},
+            "user": user_json(trend.user),
             "period": _period_json(trend.period),
             "category": trend.category,
             "months": [{"month": f"{line.month:%Y-%m}", **numbers(line)} for line in trend.lines],

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from budget_tracker.cli.output import Column, emit
+from budget_tracker.cli.output import Column, emit, print_json, result_format_option, user_json
 from budget_tracker.cli.params import EMAIL, TextType, format_option
 from budget_tracker.cli.state import AppState
 
@@ -37,8 +37,9 @@ def user() -> None:
 @user.command("add")
 @click.argument("email", type=EMAIL)
 @click.option("--name", required=True, type=USER_NAME, help="Display name.")
+@result_format_option
 @click.pass_obj
-def add(state: AppState, email: str, name: str) -> None:
+def add(state: AppState, email: str, name: str, fmt: str) -> None:
     """Add a user. Choose who a command acts for with --user EMAIL or BUDGET_USER.
 
     A new user starts with no categories: add some with `budget category add`.
@@ -53,7 +54,10 @@ def add(state: AppState, email: str, name: str) -> None:
     added = state.database.run(
         lambda session: add_user(session, email=email, name=name), write=True
     )
-    click.echo(f"Added user {added.id}: {added.email} ({added.name})")
+    if fmt == "json":
+        print_json(user_json(added))
+    else:
+        click.echo(f"Added user {added.id}: {added.email} ({added.name})")
 
 
 @user.command("list")
@@ -74,14 +78,18 @@ def list_(state: AppState, fmt: str) -> None:
         USER_COLUMNS,
         fmt,
         empty_message="no users yet: add one with `budget user add EMAIL --name NAME`",
-        json_data=[asdict(row) for row in rows],
+        json_data=[
+            {**user_json(row), "categories": row.categories, "expenses": row.expenses}
+            for row in rows
+        ],
     )
 
 
 @user.command("default")
 @click.argument("email", type=EMAIL)
+@result_format_option
 @click.pass_obj
-def default(state: AppState, email: str) -> None:
+def default(state: AppState, email: str, fmt: str) -> None:
     """Act for EMAIL when a command names no user (no --user, no BUDGET_USER).
 
     The choice is stored in the database, so it holds for everyone using it.
@@ -95,4 +103,7 @@ def default(state: AppState, email: str) -> None:
     chosen = state.database.run(
         lambda session: set_default_user(session, user_email=email), write=True
     )
-    click.echo(f"Commands now act for {chosen.email} ({chosen.name}) unless told otherwise")
+    if fmt == "json":
+        print_json(user_json(chosen))
+    else:
+        click.echo(f"Commands now act for {chosen.email} ({chosen.name}) unless told otherwise")

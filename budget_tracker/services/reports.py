@@ -146,10 +146,15 @@ class CategoryLine(Amounts):
 
 @dataclass(frozen=True)
 class TopExpense:
+    id: int
     spent_on: dt.date
     category: str
     amount: Decimal
     description: str
+
+    @property
+    def date(self) -> dt.date:
+        return self.spent_on
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class ReportUser:
     id: int
     email: str
     name: str
+    default: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,7 @@ def _cents(expression: Any) -> ColumnElement[int]:
 
 
 def _report_user(user: User) -> ReportUser:
-    return ReportUser(id=user.id, email=user.email, name=user.name)
+    return ReportUser(id=user.id, email=user.email, name=user.name, default=user.is_default)
 
 
 def category_report(
@@ -302,7 +308,7 @@ def top_expenses(
 ) -> tuple[TopExpense, ...]:
     """The `limit` largest expenses of the period (ties: earliest first)."""
     statement = (
-        select(Expense.spent_on, Category.name, Expense.amount, Expense.description)
+        select(Expense.id, Expense.spent_on, Category.name, Expense.amount, Expense.description)
         .join(Category, Category.id == Expense.category_id)
         .where(
             Expense.user_id == user_id,
@@ -315,7 +321,7 @@ def top_expenses(
     if category is not None:
         statement = statement.where(Category.name_key == name_key(category))
     return tuple(
-        TopExpense(spent_on=row[0], category=row[1], amount=row[2], description=row[3])
+        TopExpense(id=row[0], spent_on=row[1], category=row[2], amount=row[3], description=row[4])
         for row in session.execute(statement)
     )
 
