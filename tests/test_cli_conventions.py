@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click.testing
 import pytest
 
 from budget_tracker.cli import main
-from tests.cli_helpers import category_id, execute, first_run, user_id
+from tests.cli_helpers import category_id, execute, first_run, ok, user_id
 from tests.conftest import Backend
 
 
@@ -152,3 +153,11 @@ def test_undecodable_budget_user_is_bad_input(backend: Backend) -> None:
     assert result.exit_code == 2
     assert result.stderr == "Error: BUDGET_USER '\\xff@x' is not valid UTF-8 text\n"
     assert backend.snapshot() == before
+
+
+def test_export_dash_o_dash_is_stdout(backend: Backend, tmp_path: Path) -> None:
+    first_run(backend)
+    ok(backend.invoke(["add-expense", "12.50", "Food", "Lunch", "--date", "2026-03-02"]))
+    result = ok(backend.invoke(["export", "-o", "-"]))
+    assert result.stdout == "date,amount,category,description\n2026-03-02,12.50,Food,Lunch\n"
+    assert not (tmp_path / "-").exists()

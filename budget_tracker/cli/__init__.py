@@ -21,7 +21,7 @@ import click
 from budget_tracker import __version__
 from budget_tracker.cli.commands import ALL, Entry
 from budget_tracker.cli.state import AppState
-from budget_tracker.errors import EXIT_REFUSED, BudgetError, InvalidInput
+from budget_tracker.errors import EXIT_BAD_INPUT, EXIT_REFUSED, BudgetError, InvalidInput
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -149,12 +149,27 @@ class BudgetGroup(click.Group):
             from budget_tracker.triage import diagnose
 
             error = diagnose(exc)
-            if error is None:
-                raise
-            _fail(str(error), error.exit_code)
+            if error is not None:
+                _fail(str(error), error.exit_code)
+            if _out_of_range(exc):
+                _fail("a date or number is outside the range budget supports", EXIT_BAD_INPUT)
+            raise
         finally:
             state.close()
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _out_of_range(exc: BaseException) -> bool:
+    """The last line of defence for values past what `datetime` or an integer column holds
+    (a date beyond 9999, a month after 9999-12): bad input, said in one line. Parameter
+    types refuse such values first with a better message wherever they are known."""
+    if isinstance(exc, OverflowError):
+        return True
+    return (
+        isinstance(exc, ValueError)
+        and str(exc).startswith("year ")
+        and (str(exc).endswith(" is out of range"))
+    )
 
 
 class _PipeClosed(Exception):

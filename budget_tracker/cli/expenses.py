@@ -24,10 +24,12 @@ from budget_tracker.cli.output import (
 )
 from budget_tracker.cli.params import (
     AMOUNT,
+    COUNT,
     DATE,
     DESCRIPTION,
     MONTH,
     NAME,
+    ROW_ID,
     format_option,
     user_option,
 )
@@ -136,7 +138,7 @@ def _month_range(
 @click.option("--search", type=DESCRIPTION, help="Text the description contains (any case).")
 @click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
 @click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many.")
+@click.option("--limit", type=COUNT, help="Show at most this many.")
 @format_option
 @user_option
 @click.pass_obj
@@ -206,7 +208,7 @@ def list_expenses(
 
 
 @click.command("edit-expense")
-@click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("expense_id", metavar="ID", type=ROW_ID)
 @click.option("--amount", type=AMOUNT, help="New amount.")
 @click.option("--category", type=NAME, help="New category (any case).")
 @click.option("--description", type=DESCRIPTION, help='New description ("" clears it).')
@@ -260,7 +262,7 @@ def edit_expense(
 
 
 @click.command("delete-expense")
-@click.argument("expense_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("expense_id", metavar="ID", type=ROW_ID)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @result_format_option
 @user_option

@@ -217,6 +217,8 @@ def export_command(
         raise click.BadParameter(
             f"--from {date_from} is after --to {date_to}", param_hint="'--from'"
         )
+    if output is not None and str(output) == "-":
+        output = None  # `-o -` is stdout, as `-` is for every command that takes a file
     if transfers and fmt == "csv" and output is None:
         raise click.UsageError(
             "--transfers with --format csv needs -o FILE (transfers go "

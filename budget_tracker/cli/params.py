@@ -152,3 +152,10 @@ def format_option(f: F) -> F:
         show_default=True,
         help="Output format; json and csv are for scripts (amounts as strings).",
     )(f)
+
+
+ID_MAX = 2**63 - 1
+"""The largest id either database stores (BIGINT); larger numbers are bad input, not a
+driver overflow."""
+ROW_ID = click.IntRange(min=1, max=ID_MAX)
+COUNT = click.IntRange(min=1, max=ID_MAX)

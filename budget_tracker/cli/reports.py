@@ -23,7 +23,7 @@ from budget_tracker.cli.output import (
     user_json,
     write_csv,
 )
-from budget_tracker.cli.params import MONTH, NAME, format_option, user_option
+from budget_tracker.cli.params import COUNT, MONTH, NAME, format_option, user_option
 from budget_tracker.errors import EXIT_REFUSED
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def _period(
 @click.option("--category", type=NAME, metavar="NAME", help="Only this category.")
 @click.option(
     "--top",
-    type=click.IntRange(min=1),
+    type=COUNT,
     metavar="N",
     help="Also list the N largest expenses of the period (table and json).",
 )

@@ -23,6 +23,7 @@ from budget_tracker.cli.params import (
     DESCRIPTION,
     MONTH,
     NAME,
+    ROW_ID,
     format_option,
     user_option,
 )
@@ -51,7 +52,7 @@ TRANSFER_COLUMNS = (
 @click.option(
     "--undo",
     "undo_id",
-    type=click.IntRange(min=1),
+    type=ROW_ID,
     metavar="ID",
     help="Reverse transfer ID by recording the opposite move (see `budget transfers`).",
 )
