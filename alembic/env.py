@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic import context
 from budget_tracker.config import load_settings, mask_url
-from budget_tracker.db import SQLITE_BEGIN_OPTION, create_app_engine
+from budget_tracker.engine import SQLITE_BEGIN_OPTION, create_app_engine
 from budget_tracker.models import Base
 
 config = context.config

@@ -231,7 +231,7 @@ def _probe_row(proxy: WireProxy, database: str) -> Row:
     from sqlalchemy import text
 
     from budget_tracker.config import load_settings
-    from budget_tracker.db import create_app_engine
+    from budget_tracker.engine import create_app_engine
 
     counts = []
     for lean in (True, False):
@@ -336,7 +336,7 @@ def _transfer_once(database: Any, source: str, target: str, key: str) -> None:
 def _pgbench_scripts(database: str) -> list[Path]:
     """One pgbench script per ordered pair: the service's own statements, captured."""
     from budget_tracker.config import load_settings
-    from budget_tracker.db import Database
+    from budget_tracker.unit_of_work import Database
 
     scripts = []
     with WireProxy(*_pooled_host_port()) as proxy:
@@ -411,7 +411,7 @@ def _transfer_worker(
     """One worker process: its own engine and pool, transfers until the time is up."""
     try:
         from budget_tracker.config import load_settings
-        from budget_tracker.db import Database
+        from budget_tracker.unit_of_work import Database
 
         database = Database(load_settings(env))
         pairs = _transfer_pairs()

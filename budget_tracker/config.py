@@ -216,6 +216,11 @@ def sqlite_url(path: Path) -> URL:
     return URL.create("sqlite+pysqlite", database=str(path))
 
 
+def local_sqlite_url(environ: Mapping[str, str] | None = None) -> URL:
+    """The embedded SQLite file used when DATABASE_URL is unset (BUDGET_DB_PATH or default)."""
+    return sqlite_url(_sqlite_path(os.environ if environ is None else environ))
+
+
 def _require_tls(url: URL, variable: str) -> None:
     if is_loopback(url.host):
         return

@@ -74,7 +74,7 @@ def counted_statements(backend: Backend) -> Iterator[list[str]]:
     """Record every round trip the engine makes: statements plus BEGIN and COMMIT.
 
     psycopg2 sends BEGIN implicitly, so it is counted from the `begin` event; on SQLite the
-    `begin` listener in db.py sends `BEGIN IMMEDIATE` itself as a statement, which is the
+    `begin` listener in engine.py sends `BEGIN IMMEDIATE` itself as a statement, which is the
     same round trip and is therefore not counted twice.
     """
     engine = backend.database.engine

@@ -25,9 +25,9 @@ from sqlalchemy.engine import URL, make_url
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import ENV_VARS, Settings, load_settings
-from budget_tracker.db import Database
 from budget_tracker.migrate import upgrade
 from budget_tracker.models import TABLE_NAMES
+from budget_tracker.unit_of_work import Database
 from tests import network_guard
 
 # Before any test (or fixture) runs: the suite must never reach a non-loopback host.

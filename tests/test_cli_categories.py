@@ -50,7 +50,7 @@ def test_add_category(backend: Backend) -> None:
         "SELECT name, name_key, color, monthly_budget FROM categories WHERE id = 5"
     ) == [("Rent", "rent", "#C0392B", 90000)]
     ok(backend.invoke(["category", "add", "Café ☕"]))
-    assert categories(backend)["Café ☕"]["budget"] == "0.00"
+    assert categories(backend)["Café ☕"]["budget"] is None
 
 
 @pytest.mark.parametrize(
@@ -86,14 +86,14 @@ def test_list_shows_this_months_budget_and_spending(backend: Backend) -> None:
     ok(backend.invoke(["add-expense", "500", "Food", "--date", LAST_YEAR.isoformat()]))
     result = ok(backend.invoke(["category", "list"]))
     assert result.stdout == (
-        "ID  Category       Colour   Budget  Spent    Left\n"
-        "--  -------------  -------  ------  -----  ------\n"
-        " 3  Entertainment  #9B59B6    0.00   0.00    0.00\n"
-        " 1  Food           #E67E22  325.50  40.10  285.40\n"
-        " 2  Transport      #3498DB   74.50   0.00   74.50\n"
-        " 4  Utilities      #16A085    0.00   0.00    0.00\n"
-        "--  -------------  -------  ------  -----  ------\n"
-        f"    Total {TODAY:%Y-%m}           400.00  40.10  359.90\n"
+        "ID  Category       Colour   Budget  Spent  Available\n"
+        "--  -------------  -------  ------  -----  ---------\n"
+        " 3  Entertainment  #9B59B6           0.00       0.00\n"
+        " 1  Food           #E67E22  325.50  40.10     285.40\n"
+        " 2  Transport      #3498DB   74.50   0.00      74.50\n"
+        " 4  Utilities      #16A085           0.00       0.00\n"
+        "--  -------------  -------  ------  -----  ---------\n"
+        f"    Total {TODAY:%Y-%m}           400.00  40.10     359.90\n"
     )
     food = categories(backend)["Food"]
     assert food == {
@@ -103,14 +103,14 @@ def test_list_shows_this_months_budget_and_spending(backend: Backend) -> None:
         "monthly_budget": "300.00",
         "budget": "325.50",
         "spent": "40.10",
-        "left": "285.40",
+        "available": "285.40",
     }
     other_month = ok(
         backend.invoke(["category", "list", "--month", f"{LAST_YEAR:%Y-%m}", "--format", "csv"])
     )
     assert other_month.stdout.splitlines()[:3] == [
-        "id,name,color,budget,spent,left",
-        "3,Entertainment,#9B59B6,0.00,0.00,0.00",
+        "id,name,color,budget,spent,available",
+        "3,Entertainment,#9B59B6,,0.00,0.00",
         "1,Food,#E67E22,1299.00,500.00,799.00",
     ]
 
@@ -267,16 +267,62 @@ def test_merge_moves_everything_and_nets_out_transfers_between_the_two(backend: 
     assert backend.scalar("SELECT count(*) FROM expenses WHERE category_id = :t", t=takeaway) == 0
 
 
-def test_delete_with_move_to_drops_the_budget(backend: Backend) -> None:
+def test_delete_with_move_to_combines_the_budgets_like_merge(backend: Backend) -> None:
     seed_ledger(backend)
+    before = categories(backend)
     result = ok(backend.invoke(["category", "delete", "Takeaway", "--move-to", "food"]))
     assert result.stdout == (
         "Deleted category Takeaway; moved 2 expenses and 2 transfers to Food; removed 2 "
         "transfers between Takeaway and Food, which net out once they are one category\n"
     )
+    assert result.stderr == "Food's monthly budget is now 350.00\n"
     after = categories(backend)
-    assert after["Food"]["monthly_budget"] == "300.00"
+    assert after["Food"]["monthly_budget"] == "350.00"
     assert after["Food"]["spent"] == "60.00"
+    assert Decimal(after["Food"]["budget"]) == sum(
+        Decimal(before[name]["budget"]) for name in ("Food", "Takeaway")
+    )
+
+
+def test_delete_with_move_to_never_leaves_the_target_overdrawn(backend: Backend) -> None:
+    """S with budget 100 moved 50 to T and 30 to U: deleting S into T used to drop S's
+    budget but keep its transfer out to U, leaving T at -30.00 for the month."""
+    first_run(backend)
+    ok(backend.invoke(["category", "add", "Spare", "--budget", "100"]))
+    add_transfer(backend, source="Spare", target="Food", cents=5000, month=THIS_MONTH)
+    add_transfer(backend, source="Spare", target="Transport", cents=3000, month=THIS_MONTH)
+    ok(backend.invoke(["category", "delete", "Spare", "--move-to", "Food"]))
+    food = categories(backend)["Food"]
+    assert (food["budget"], food["available"]) == ("70.00", "70.00")
+
+
+def test_a_negative_combined_budget_needs_allow_overdraw(backend: Backend) -> None:
+    first_run(backend)
+    # An overdrawn transfer (as --allow-overdraw makes) leaves Spare at -30.00 this month.
+    ok(backend.invoke(["category", "add", "Spare"]))
+    add_transfer(backend, source="Spare", target="Transport", cents=3000, month=THIS_MONTH)
+    for command in (
+        ["category", "delete", "Spare", "--move-to", "Food"],
+        ["category", "merge", "Spare", "--into", "Food"],
+    ):
+        refused(
+            backend,
+            command,
+            1,
+            f"Food would have a budget of -30.00 for {THIS_MONTH:%Y-%m} (1 month below zero) "
+            "once it takes over Spare's transfers (--allow-overdraw does it anyway)",
+        )
+    ok(backend.invoke(["category", "set-budget", "Food", "30"]))
+    ok(backend.invoke(["category", "delete", "Spare", "--move-to", "Food"]))
+    assert categories(backend)["Food"]["budget"] == "0.00"
+
+
+def test_allow_overdraw_moves_it_anyway(backend: Backend) -> None:
+    first_run(backend)
+    ok(backend.invoke(["category", "add", "Spare"]))
+    add_transfer(backend, source="Spare", target="Transport", cents=3000, month=THIS_MONTH)
+    ok(backend.invoke(["category", "delete", "Spare", "--move-to", "Food", "--allow-overdraw"]))
+    assert categories(backend)["Food"]["budget"] == "-30.00"
 
 
 def test_merge_refusals(backend: Backend) -> None:

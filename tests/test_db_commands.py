@@ -15,9 +15,11 @@ from click.testing import CliRunner, Result
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import SCHEMA_HEAD, Database
+from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.errors import EXIT_CONFIG, EXIT_DB_UNAVAILABLE, EXIT_SCHEMA
+from budget_tracker.models import TABLE_NAMES
 from budget_tracker.services.health import endpoints_step, tls_step, url_step
+from budget_tracker.unit_of_work import Database
 from tests.conftest import (
     PG_PASSWORD,
     Backend,
@@ -36,6 +38,7 @@ STEPS = [
     "schema",
     "tables",
     "round-trip",
+    "data",
     "pool",
 ]
 NEON_POOLED = (
@@ -95,6 +98,16 @@ def test_check_passes_on_a_migrated_database(backend: Backend) -> None:
     assert f"PASS  schema         revision {SCHEMA_HEAD} = code head {SCHEMA_HEAD}" in result.stdout
     # The round trip was rolled back: nothing was written.
     assert backend.snapshot()["users"] == []
+    assert "PASS  data           rows: users 0, categories 0, expenses 0" in result.stdout
+
+
+def test_check_counts_the_rows_of_every_table(backend: Backend) -> None:
+    assert backend.invoke(["add-expense", "12.50", "Food"]).exit_code == 0
+    result = backend.invoke(["db", "check", "--format", "json"])
+    data = {step["step"]: step for step in json.loads(result.stdout)["steps"]}["data"]
+    assert data["status"] == "pass"
+    assert set(data["rows"]) == set(TABLE_NAMES)
+    assert data["rows"] | {"users": 1, "categories": 4, "expenses": 1} == data["rows"]
 
 
 def test_check_json(backend: Backend) -> None:
@@ -126,6 +139,7 @@ def test_check_on_an_unmigrated_database(empty_pg: tuple[str, Database]) -> None
         "schema": "FAIL",
         "tables": "FAIL",
         "round-trip": "SKIP",
+        "data": "SKIP",
     }
     assert (
         f"FAIL  schema         revision none, code head {SCHEMA_HEAD}: run `budget db upgrade`"
@@ -159,6 +173,7 @@ def test_check_when_the_server_is_unreachable(tmp_path: Path) -> None:
         "schema": "skip",
         "tables": "skip",
         "round-trip": "skip",
+        "data": "skip",
         "pool": "pass",
     }
     assert report["steps"][3]["detail"].startswith("cannot reach the database server")

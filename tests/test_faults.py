@@ -45,11 +45,11 @@ from sqlalchemy.orm import Session
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import Database
 from budget_tracker.migrate import upgrade
 from budget_tracker.models import BudgetTransfer, Expense
 from budget_tracker.services.expenses import add_expense
 from budget_tracker.services.transfers import transfer_budget
+from budget_tracker.unit_of_work import Database
 from tests import network_guard
 from tests.conftest import (
     IN_CI,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from budget_tracker.db import SCHEMA_HEAD
+from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.migrate import head_revision
 from budget_tracker.models import TABLE_NAMES
 from tests.conftest import create_pg_database, drop_pg_database, pg_env

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks.wireproxy import WireLog, WireProxy
 from budget_tracker.config import DEFAULT_PRE_PING_IDLE, load_settings
-from budget_tracker.db import Database
+from budget_tracker.unit_of_work import Database
 from tests.conftest import PG_DIRECT, admin_execute, pg_url
 
 PING = "SELECT 1"
@@ -96,7 +96,7 @@ def test_idle_connection_whose_backend_died_is_replaced_without_a_retry(
         dead = database.run(backend_pid, write=False)
         admin_execute(f"SELECT pg_terminate_backend({dead})")
         time.sleep(IDLE * 1.5)
-        with caplog.at_level("INFO", logger="budget_tracker.db"):
+        with caplog.at_level("INFO", logger="budget_tracker.engine"):
             alive = database.run(backend_pid, write=False, on_retry=retries)
         log = settled(proxy)
     finally:

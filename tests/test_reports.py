@@ -129,11 +129,11 @@ def report(backend: Backend, *args: str) -> str:
 FEBRUARY_TABLE = """\
 Budget report for Alice <alice@example.com>: February 2028
 
-Category   Budget    Spent  Remaining       Used  Spent vs budget
+Category   Budget    Spent  Available       Used  Spent vs budget
 --------  -------  -------  ---------  ---------  ----------------------  -
 Food       340.00   350.25     -10.25     103.0%  [####################]  !
 Fun         50.00    60.00     -10.00     120.0%  [####################]  !
-Gifts        0.00    30.00     -30.00  no budget  [####################]  !
+Gifts           -    30.00     -30.00  no budget  [####################]  !
 Rent       960.00   900.00      60.00      93.8%  [###################.]
 Savings    200.00     0.00     200.00       0.0%  [....................]
 --------  -------  -------  ---------  ---------  ----------------------  -
@@ -173,22 +173,26 @@ def test_one_month_json(backend: Backend) -> None:
         "transfers_out": "0.00",
         "budget": "340.00",
         "spent": "350.25",
-        "remaining": "-10.25",
+        "available": "-10.25",
         "percent_used": "103.0",
         "over_budget": True,
+        "unbudgeted": False,
     }
     by_name = {row["category"]: row for row in data["categories"]}
     assert [row["category"] for row in data["categories"]] == list(BUDGETS)
     assert by_name["Gifts"]["percent_used"] is None
-    assert by_name["Gifts"]["over_budget"] is True
+    assert by_name["Gifts"]["budget"] is None
+    assert by_name["Gifts"]["over_budget"] is False
+    assert by_name["Gifts"]["unbudgeted"] is True
     assert (by_name["Rent"]["transfers_out"], by_name["Rent"]["budget"]) == ("40.00", "960.00")
     assert by_name["Savings"]["spent"] == "0.00"
     assert data["totals"] == {
         "budget": "1550.00",
         "spent": "1340.25",
-        "remaining": "209.75",
+        "available": "209.75",
         "percent_used": "86.5",
         "over_budget": False,
+        "unbudgeted": False,
     }
     assert "top_expenses" not in data
 
@@ -201,7 +205,7 @@ def test_one_month_csv(backend: Backend) -> None:
     assert [(row["row"], row["category"], row["budget"], row["spent"]) for row in rows] == [
         ("category", "Food", "340.00", "350.25"),
         ("category", "Fun", "50.00", "60.00"),
-        ("category", "Gifts", "0.00", "30.00"),
+        ("category", "Gifts", "", "30.00"),
         ("category", "Rent", "960.00", "900.00"),
         ("category", "Savings", "200.00", "0.00"),
         ("total", "", "1550.00", "1340.25"),
@@ -214,9 +218,10 @@ def test_one_month_csv(backend: Backend) -> None:
         "transfers_out": "0.00",
         "budget": "340.00",
         "spent": "350.25",
-        "remaining": "-10.25",
+        "available": "-10.25",
         "percent_used": "103.0",
         "over_budget": "true",
+        "unbudgeted": "false",
     }
     assert (rows[2]["percent_used"], rows[5]["percent_used"]) == ("", "86.5")
 
@@ -228,7 +233,7 @@ def test_january_ends_on_the_31st(backend: Backend) -> None:
     assert numbers == {
         "Food": ("274.50", "100.10"),
         "Fun": ("75.50", "10.00"),
-        "Gifts": ("0.00", "0.00"),
+        "Gifts": (None, "0.00"),
         "Rent": ("1000.00", "0.00"),
         "Savings": ("200.00", "0.00"),
     }
@@ -254,7 +259,7 @@ def test_range_sums_the_months_budgets(backend: Backend) -> None:
     assert numbers == {
         "Food": ("900.00", "914.50", "455.35"),
         "Fun": ("150.00", "175.50", "70.00"),
-        "Gifts": ("0.00", "0.00", "30.00"),
+        "Gifts": ("0.00", None, "30.00"),
         "Rent": ("3000.00", "2960.00", "900.00"),
         "Savings": ("600.00", "600.00", "0.00"),
     }
@@ -269,7 +274,7 @@ def test_category_and_top(backend: Backend) -> None:
     assert report(backend, "--month", "2028-02", "--category", "food", "--top", "5") == (
         "Budget report for Alice <alice@example.com>: February 2028\n"
         "\n"
-        "Category  Budget   Spent  Remaining    Used  Spent vs budget\n"
+        "Category  Budget   Spent  Available    Used  Spent vs budget\n"
         "--------  ------  ------  ---------  ------  ----------------------  -\n"
         "Food      340.00  350.25     -10.25  103.0%  [####################]  !\n"
         "--------  ------  ------  ---------  ------  ----------------------  -\n"
@@ -303,15 +308,15 @@ def test_category_and_top(backend: Backend) -> None:
 TREND_TABLE = """\
 Budget report for Alice <alice@example.com>: December 2027 to April 2028
 
-Month     Budget    Spent  Difference  Spent vs budget
--------  -------  -------  ----------  ----------------------
-2027-12  1550.00     7.77     1542.23  [#...................]
-2028-01  1550.00   110.10     1439.90  [#...................]
-2028-02  1550.00  1340.25      209.75  [#################...]
-2028-03  1550.00     5.00     1545.00  [#...................]
-2028-04  1550.00     0.00     1550.00  [....................]
--------  -------  -------  ----------  ----------------------
-Average  1550.00   292.62     1257.38  [####................]
+Month     Budget    Spent  Available  Spent vs budget
+-------  -------  -------  ---------  ----------------------
+2027-12  1550.00     7.77    1542.23  [#...................]
+2028-01  1550.00   110.10    1439.90  [#...................]
+2028-02  1550.00  1340.25     209.75  [#################...]
+2028-03  1550.00     5.00    1545.00  [#...................]
+2028-04  1550.00     0.00    1550.00  [....................]
+-------  -------  -------  ---------  ----------------------
+Average  1550.00   292.62    1257.38  [####................]
 """
 
 
@@ -326,16 +331,16 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
     data = json.loads(report(backend, *args, "--format", "json"))
     assert data["category"] == "Food"
     assert data["months"] == [
-        {"month": "2027-12", "budget": "300.00", "spent": "7.77", "difference": "292.23"},
-        {"month": "2028-01", "budget": "274.50", "spent": "100.10", "difference": "174.40"},
-        {"month": "2028-02", "budget": "340.00", "spent": "350.25", "difference": "-10.25"},
-        {"month": "2028-03", "budget": "300.00", "spent": "5.00", "difference": "295.00"},
-        {"month": "2028-04", "budget": "300.00", "spent": "0.00", "difference": "300.00"},
+        {"month": "2027-12", "budget": "300.00", "spent": "7.77", "available": "292.23"},
+        {"month": "2028-01", "budget": "274.50", "spent": "100.10", "available": "174.40"},
+        {"month": "2028-02", "budget": "340.00", "spent": "350.25", "available": "-10.25"},
+        {"month": "2028-03", "budget": "300.00", "spent": "5.00", "available": "295.00"},
+        {"month": "2028-04", "budget": "300.00", "spent": "0.00", "available": "300.00"},
     ]
-    assert data["totals"] == {"budget": "1514.50", "spent": "463.12", "difference": "1051.38"}
-    assert data["average"] == {"budget": "302.90", "spent": "92.62", "difference": "210.28"}
+    assert data["totals"] == {"budget": "1514.50", "spent": "463.12", "available": "1051.38"}
+    assert data["average"] == {"budget": "302.90", "spent": "92.62", "available": "210.28"}
     assert report(backend, *args, "--format", "csv") == (
-        "month,budget,spent,difference\n"
+        "month,budget,spent,available\n"
         "2027-12,300.00,7.77,292.23\n"
         "2028-01,274.50,100.10,174.40\n"
         "2028-02,340.00,350.25,-10.25\n"
@@ -347,7 +352,7 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
     assert table.splitlines()[0] == (
         "Budget report for Alice <alice@example.com> (Food): December 2027 to April 2028"
     )
-    assert "2028-02  340.00  350.25      -10.25  [####################]  !" in table
+    assert "2028-02  340.00  350.25     -10.25  [####################]  !" in table
 
 
 def test_trend_defaults_to_the_last_twelve_months(backend: Backend) -> None:
@@ -456,12 +461,12 @@ def test_first_run_on_an_empty_database(backend: Backend) -> None:
     assert result.exit_code == 0, result.stderr
     assert "Welcome! Created local user me@localhost" in result.stderr
     assert result.stdout.splitlines()[4:] == [
-        "Entertainment    0.00   0.00       0.00     -  [....................]",
-        "Food             0.00   0.00       0.00     -  [....................]",
-        "Transport        0.00   0.00       0.00     -  [....................]",
-        "Utilities        0.00   0.00       0.00     -  [....................]",
+        "Entertainment       -   0.00       0.00     -  [....................]",
+        "Food                -   0.00       0.00     -  [....................]",
+        "Transport           -   0.00       0.00     -  [....................]",
+        "Utilities           -   0.00       0.00     -  [....................]",
         "-------------  ------  -----  ---------  ----  ----------------------",
-        "Total            0.00   0.00       0.00     -  [....................]",
+        "Total               -   0.00       0.00     -  [....................]",
     ]
 
 

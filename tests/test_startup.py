@@ -103,6 +103,7 @@ def test_add_expense_imports_only_what_it_needs(backend: Backend) -> None:
     ours = {m for m in modules if m.startswith("budget_tracker.")}
     assert sorted(ours & set(COMMAND_MODULES)) == ["budget_tracker.cli.expenses"]
     assert sorted(m for m in ours if m.startswith("budget_tracker.services.")) == [
+        "budget_tracker.services.budgets",
         "budget_tracker.services.categories",
         "budget_tracker.services.expenses",
         "budget_tracker.services.users",

@@ -12,9 +12,9 @@ from benchmarks.wireproxy import WireProxy
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import Database
 from budget_tracker.models import Category, Expense, User
 from budget_tracker.services.streaming import stream_rows
+from budget_tracker.unit_of_work import Database
 from tests.conftest import Backend
 from tests.test_reports import ALICE, seed
 from tests.test_wire import proxy, settled

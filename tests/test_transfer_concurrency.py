@@ -27,7 +27,6 @@ from decimal import Decimal
 
 import pytest
 
-from budget_tracker.db import Database
 from budget_tracker.errors import InsufficientBudget
 from budget_tracker.models import Category, Expense, User
 from budget_tracker.services.transfers import (
@@ -36,6 +35,7 @@ from budget_tracker.services.transfers import (
     transfer_budget,
     undo_transfer,
 )
+from budget_tracker.unit_of_work import Database
 from tests.conftest import Backend
 
 EMAIL = "bank@example.com"

@@ -14,10 +14,10 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from budget_tracker.db import UNIT_KEY_INFO, Database
 from budget_tracker.errors import InsufficientBudget
 from budget_tracker.models import BudgetTransfer, Category, Expense, User
 from budget_tracker.services.transfers import month_balances, transfer_budget, undo_transfer
+from budget_tracker.unit_of_work import UNIT_KEY_INFO, Database
 from tests.cli_helpers import error_text
 from tests.conftest import PG_DIRECT, Backend, libpq_dsn
 

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 
 import psycopg2
@@ -25,7 +26,14 @@ from sqlalchemy import text
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import Database, first_line, is_transient, scrub
+from budget_tracker.driver_errors import (
+    DRIVER_ERROR_RULES,
+    Retry,
+    first_line,
+    is_connection_lost,
+    is_transient,
+    scrub,
+)
 from budget_tracker.errors import (
     EXIT_DB_UNAVAILABLE,
     EXIT_REFUSED,
@@ -35,6 +43,7 @@ from budget_tracker.errors import (
     SchemaNotMigrated,
 )
 from budget_tracker.triage import diagnose
+from budget_tracker.unit_of_work import Database
 from tests.conftest import (
     PG_PASSWORD,
     PG_POOLED,
@@ -119,17 +128,21 @@ def test_debug_shows_the_traceback_but_not_the_password(pg_database: str) -> Non
     assert_no_secret(result.stdout, result.stderr)
 
 
-def test_closed_port_is_retried_then_diagnosed() -> None:
+def test_closed_port_is_diagnosed_at_once() -> None:
     url = f"postgresql://budget:{WRONG_PASSWORD}@127.0.0.1:1/budget"
-    result = run_cli(["-v", *READ_COMMAND], {"DATABASE_URL": url, "BUDGET_RETRY_SECONDS": "0.5"})
+    started = time.monotonic()
+    result = run_cli(["-v", *READ_COMMAND], {"DATABASE_URL": url, "BUDGET_RETRY_SECONDS": "30"})
+    elapsed = time.monotonic() - started
     assert result.returncode == EXIT_DB_UNAVAILABLE
     assert error_line(result.stderr).startswith(
         "Error: cannot reach the database server: check the host and port in DATABASE_URL, "
         'sslmode=require, and any firewall or VPN on the port (connection to server at "127.0.0.1"'
         ", port 1 failed: Connection refused)"
     )
-    # Connection refused is what a restarting pooler answers, so it is retried (and logged).
-    assert re.search(r"WARNING transient database error on attempt 1; retry 1 in", result.stderr)
+    # Never connected: a refusal is a wrong port or a stopped server, not a restart to wait
+    # out, so it is not retried (the process start-up is most of the time).
+    assert "retry" not in result.stderr
+    assert elapsed < 10
     assert_no_secret(result.stdout, result.stderr)
 
 
@@ -357,6 +370,42 @@ def test_a_plain_bug_is_not_disguised() -> None:
 )
 def test_what_is_retried(message: str, pgcode: str | None, transient: bool) -> None:
     assert is_transient(operational(message, pgcode)) is transient
+
+
+def test_refused_is_retried_only_once_connected() -> None:
+    refused = operational("connection to server failed: Connection refused")
+    assert is_transient(refused, connected_before=True)
+    assert not is_transient(refused, connected_before=False)
+    # Neon's proxy while a compute wakes up from zero: retried even on the first connect.
+    waking = operational("ERROR:  couldn't connect to compute node")
+    assert is_transient(waking, connected_before=False)
+
+
+@pytest.mark.parametrize(
+    ("message", "pgcode", "lost"),
+    [
+        ("terminating connection due to administrator command", "57P01", True),
+        ("FATAL:  server conn crashed?", None, True),
+        ("SSL connection has been closed unexpectedly", None, True),
+        ("could not serialize access due to concurrent update", "40001", False),
+        ("FATAL:  the database system is starting up", None, False),
+    ],
+)
+def test_what_means_the_connection_is_lost(message: str, pgcode: str | None, lost: bool) -> None:
+    assert is_connection_lost(operational(message, pgcode)) is lost
+
+
+def test_one_table_serves_retry_and_triage() -> None:
+    # Every rule matches something, and a diagnosis always has both its cause and its check.
+    for rule in DRIVER_ERROR_RULES:
+        assert rule.pattern is not None or rule.sqlstates
+        assert (rule.cause is None) is (rule.check is None)
+    # The triage quotes the same rule the retry loop decided on: a retried error that ran
+    # out of retries gets that rule's words.
+    lost = [rule for rule in DRIVER_ERROR_RULES if rule.retry is Retry.LOST]
+    assert len(lost) == 1
+    error = diagnose(operational("server conn crashed?"))
+    assert str(error) == lost[0].diagnosis("server conn crashed?")
 
 
 def test_passwords_are_scrubbed_from_driver_messages() -> None:

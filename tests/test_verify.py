@@ -11,7 +11,7 @@ from sqlalchemy import event, text, update
 from sqlalchemy.orm import Session
 
 from budget_tracker.models import Expense
-from budget_tracker.services.reports import Period
+from budget_tracker.services.budgets import Period
 from budget_tracker.services.verify import verify_report
 from tests.conftest import Backend
 from tests.test_reports import ALICE, EXPENSES, seed

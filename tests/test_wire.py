@@ -26,8 +26,9 @@ from benchmarks.wireproxy import WireLog, WireProxy
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import Database, create_app_engine, server_version_tuple
+from budget_tracker.engine import create_app_engine, server_version_tuple
 from budget_tracker.models import BudgetTransfer, Category, Expense, User
+from budget_tracker.unit_of_work import Database
 from tests.conftest import PG_DIRECT, PG_POOLED, Backend, pg_url
 
 # Text that breaks naive quoting: quotes, backslashes (which escape only when

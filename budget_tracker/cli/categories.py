@@ -35,7 +35,7 @@ CATEGORY_COLUMNS = (
     Column("color", "Colour"),
     Column("budget", "Budget", ">"),
     Column("spent", "Spent", ">"),
-    Column("left", "Left", ">"),
+    Column("available", "Available", ">"),
 )
 
 
@@ -106,6 +106,7 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
       budget category list
       budget category list --month 2026-03 --format json
     """
+    from budget_tracker.services.budgets import Figures
     from budget_tracker.services.categories import list_categories
 
     day = month or dt.date.today()
@@ -118,15 +119,16 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
             **category_json(row),
             "budget": row.budget,
             "spent": row.spent,
-            "left": row.left,
+            "available": row.available,
         }
         for row in listing.rows
     ]
+    total = Figures.total(listing.rows)
     footer = {
         "name": f"Total {listing.month:%Y-%m}",
-        "budget": sum((row.budget for row in listing.rows), Decimal("0.00")),
-        "spent": sum((row.spent for row in listing.rows), Decimal("0.00")),
-        "left": sum((row.left for row in listing.rows), Decimal("0.00")),
+        "budget": total.budget,
+        "spent": total.spent,
+        "available": total.available,
     }
     emit(
         rows,
@@ -210,14 +212,27 @@ def _moved(removal: Any) -> str:
     "move_to",
     metavar="OTHER",
     type=NAME,
-    help="Move its expenses and transfers to OTHER first (its monthly budget is dropped).",
+    help="Fold it into OTHER: its expenses, transfers and budget move there (as merge).",
+)
+@click.option(
+    "--allow-overdraw",
+    is_flag=True,
+    help="Move it even if OTHER would be left with a budget below zero in some month.",
 )
 @user_option
 @click.pass_obj
-def delete(state: AppState, name: str, move_to: str | None, user_email: str | None) -> None:
+def delete(
+    state: AppState,
+    name: str,
+    move_to: str | None,
+    allow_overdraw: bool,
+    user_email: str | None,
+) -> None:
     """Delete a category. Refused while it has expenses or transfers, unless --move-to.
 
-    To keep its monthly budget as well, use `budget category merge` instead.
+    With --move-to OTHER it is folded into OTHER exactly as `budget category merge` does:
+    budgets are combined, so no month of OTHER loses budget. Refused (exit 1) when OTHER
+    would be left with a budget below zero in some month, unless --allow-overdraw.
 
     \b
     Example:
@@ -227,7 +242,13 @@ def delete(state: AppState, name: str, move_to: str | None, user_email: str | No
     from budget_tracker.services.categories import delete_category
 
     removal = state.database.run(
-        lambda session: delete_category(session, user_email=user_email, name=name, move_to=move_to),
+        lambda session: delete_category(
+            session,
+            user_email=user_email,
+            name=name,
+            move_to=move_to,
+            allow_overdraw=allow_overdraw,
+        ),
         write=True,
     )
     announce_first_run(removal.first_run)
@@ -235,18 +256,31 @@ def delete(state: AppState, name: str, move_to: str | None, user_email: str | No
         click.echo(f"Deleted category {removal.source}")
     else:
         click.echo(f"Deleted category {removal.source}; {_moved(removal)}")
+        info(
+            f"{removal.target}'s monthly budget is now "
+            f"{format_amount(removal.target_budget or Decimal(0))}"
+        )
 
 
 @category.command("merge")
 @click.argument("source", type=NAME)
 @click.option("--into", "target", required=True, metavar="TARGET", type=NAME, help="Keep this one.")
+@click.option(
+    "--allow-overdraw",
+    is_flag=True,
+    help="Merge even if TARGET would be left with a budget below zero in some month.",
+)
 @user_option
 @click.pass_obj
-def merge(state: AppState, source: str, target: str, user_email: str | None) -> None:
+def merge(
+    state: AppState, source: str, target: str, allow_overdraw: bool, user_email: str | None
+) -> None:
     """Merge SOURCE into TARGET: move every expense and transfer, add SOURCE's monthly
     budget to TARGET's, and remove SOURCE, all in one transaction.
 
     Transfers between the two net out inside the merged category and are removed.
+    Refused (exit 1) when TARGET would be left with a budget below zero in some month
+    (only an overdrawn transfer makes that possible), unless --allow-overdraw.
 
     \b
     Example:
@@ -256,7 +290,11 @@ def merge(state: AppState, source: str, target: str, user_email: str | None) -> 
 
     removal = state.database.run(
         lambda session: merge_categories(
-            session, user_email=user_email, source=source, target=target
+            session,
+            user_email=user_email,
+            source=source,
+            target=target,
+            allow_overdraw=allow_overdraw,
         ),
         write=True,
     )

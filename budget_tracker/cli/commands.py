@@ -24,6 +24,7 @@ _EXPENSES = "budget_tracker.cli.expenses"
 _TRANSFERS = "budget_tracker.cli.transfers"
 _REPORTS = "budget_tracker.cli.reports"
 _IO = "budget_tracker.cli.io"
+_PORTABLE = "budget_tracker.cli.portable"
 
 ALL: dict[str, Entry] = {
     "add-expense": Entry(
@@ -65,7 +66,7 @@ ALL: dict[str, Entry] = {
     "db": Entry(
         "budget_tracker.cli.db",
         "db_group",
-        "Check the database, migrate it, and show its schema revision.",
+        "Check the database, migrate it, copy it, and show its schema revision.",
     ),
     "import": Entry(
         _IO,
@@ -79,5 +80,15 @@ ALL: dict[str, Entry] = {
         _IO,
         "export_command",
         "Export expenses, ordered by date, in the format `budget import` reads back.",
+    ),
+    "backup": Entry(
+        _PORTABLE,
+        "backup_command",
+        "Write the whole budget to FILE (`-` for stdout), one portable versioned file.",
+    ),
+    "restore": Entry(
+        _PORTABLE,
+        "restore_command",
+        "Load a backup FILE (`-` for stdin) into the database in use, which must be empty.",
     ),
 }

@@ -1,4 +1,4 @@
-"""`budget db check|upgrade|current`: database health, migrations and the schema revision."""
+"""`budget db check|upgrade|current|copy`: health, migrations, revision, and copying."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from budget_tracker.cli.output import dump_json, info, style
+from budget_tracker.cli.portable import copy_command
 from budget_tracker.cli.state import AppState
 
 if TYPE_CHECKING:
@@ -17,13 +18,17 @@ MARKS = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "skip": ("SKIP", "y
 
 @click.group("db")
 def db_group() -> None:
-    """Check the database, migrate it, and show its schema revision.
+    """Check the database, migrate it, copy it, and show its schema revision.
 
     \b
     Example:
       budget db check
       budget db upgrade
+      budget db copy --from local --to "$DATABASE_URL"
     """
+
+
+db_group.add_command(copy_command)
 
 
 @db_group.command("check")
@@ -123,7 +128,7 @@ def _current_revision(settings: Settings) -> str | None:
     """The revision recorded in the database, read over the direct URL."""
     from sqlalchemy.pool import NullPool
 
-    from budget_tracker.db import create_app_engine
+    from budget_tracker.engine import create_app_engine
     from budget_tracker.migrate import current_revision
 
     path = settings.sqlite_path

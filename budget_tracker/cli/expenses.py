@@ -31,6 +31,7 @@ from budget_tracker.cli.params import (
     NAME,
     ROW_ID,
     format_option,
+    options_checked,
     user_option,
 )
 from budget_tracker.cli.state import AppState
@@ -105,29 +106,15 @@ def add_expense(
 
 
 def warn_if_over_budget(category: str, month: Any) -> None:
-    """The over-budget warning of add-expense and edit-expense (`month`: a `MonthBudget`)."""
-    if month.over_by > 0:
+    """The over-budget warning of add-expense and edit-expense (`month`: a `MonthBudget`),
+    by the one over-budget rule of `services.budgets`."""
+    figures = month.figures
+    if figures.over_budget:
         warn(
             f"{category} is over its {month.month:%Y-%m} budget: spent "
-            f"{format_amount(month.spent)} of {format_amount(month.budget)} "
-            f"({format_amount(month.over_by)} over)"
+            f"{format_amount(figures.spent)} of {format_amount(figures.spent + figures.available)} "
+            f"({format_amount(figures.over_by)} over)"
         )
-
-
-def _month_range(
-    month: dt.date | None, date_from: dt.date | None, date_to: dt.date | None
-) -> tuple[dt.date | None, dt.date | None]:
-    if month is not None:
-        if date_from is not None or date_to is not None:
-            raise click.UsageError("use either --month or --from/--to, not both")
-        following = (month + dt.timedelta(days=32)).replace(day=1)
-        return month, following - dt.timedelta(days=1)
-    if date_from is not None and date_to is not None and date_from > date_to:
-        raise click.BadParameter(
-            f"--from {date_from.isoformat()} is after --to {date_to.isoformat()}",
-            param_hint="'--from'",
-        )
-    return date_from, date_to
 
 
 @click.command("expenses")
@@ -165,10 +152,12 @@ def list_expenses(
       budget expenses --month 2026-03 --category food
       budget expenses --search lunch --min 10 --format csv
     """
+    from budget_tracker.services.budgets import date_range
     from budget_tracker.services.expenses import ExpenseFilter
     from budget_tracker.services.expenses import list_expenses as list_
 
-    start, end = _month_range(month, date_from, date_to)
+    with options_checked():
+        start, end = date_range(month, date_from, date_to)
     if min_amount is not None and max_amount is not None and min_amount > max_amount:
         raise click.BadParameter(
             f"--min {min_amount} is larger than --max {max_amount}", param_hint="'--min'"

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from budget_tracker.cli.output import announce_first_run, info
-from budget_tracker.cli.params import DATE, NAME, user_option
+from budget_tracker.cli.params import DATE, NAME, options_checked, user_option
 from budget_tracker.errors import DatabaseUnavailable
 
 IMPORT_FIELDS = ("date", "amount", "category", "description")
@@ -211,12 +211,11 @@ def export_command(
       budget export -o history.csv
       budget export --from 2026-01-01 --to 2026-03-31 --format json --transfers
     """
+    from budget_tracker.services.budgets import date_range
     from budget_tracker.services.exporter import export
 
-    if date_from and date_to and date_from > date_to:
-        raise click.BadParameter(
-            f"--from {date_from} is after --to {date_to}", param_hint="'--from'"
-        )
+    with options_checked():
+        date_range(None, date_from, date_to)
     if output is not None and str(output) == "-":
         output = None  # `-o -` is stdout, as `-` is for every command that takes a file
     if transfers and fmt == "csv" and output is None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -16,6 +17,18 @@ import click
 from budget_tracker.money import AmountError, parse_amount
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def options_checked() -> Iterator[None]:
+    """Report a service's refusal of how options combine (`--month` with `--from`, a
+    period that ends before it starts) as a usage error: usage line, hint, exit 2."""
+    from budget_tracker.errors import InvalidInput
+
+    try:
+        yield
+    except InvalidInput as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 class AmountType(click.ParamType[Decimal]):
@@ -157,5 +170,20 @@ def format_option(f: F) -> F:
 ID_MAX = 2**63 - 1
 """The largest id either database stores (BIGINT); larger numbers are bad input, not a
 driver overflow."""
-ROW_ID = click.IntRange(min=1, max=ID_MAX)
-COUNT = click.IntRange(min=1, max=ID_MAX)
+
+
+class PositiveInt(click.IntRange):
+    """An id or a count: 1 or more, and at most `ID_MAX`."""
+
+    def __init__(self) -> None:
+        super().__init__(min=1)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number > ID_MAX:
+            self.fail(f"{number} is too large (at most {ID_MAX})", param, ctx)
+        return number
+
+
+ROW_ID = PositiveInt()
+COUNT = PositiveInt()

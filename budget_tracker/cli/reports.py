@@ -23,18 +23,20 @@ from budget_tracker.cli.output import (
     user_json,
     write_csv,
 )
-from budget_tracker.cli.params import COUNT, MONTH, NAME, format_option, user_option
+from budget_tracker.cli.params import (
+    COUNT,
+    MONTH,
+    NAME,
+    format_option,
+    options_checked,
+    user_option,
+)
 from budget_tracker.errors import EXIT_REFUSED
 
 if TYPE_CHECKING:
     from budget_tracker.cli.state import AppState
-    from budget_tracker.services.reports import (
-        Amounts,
-        CategoryReport,
-        Period,
-        ReportUser,
-        TrendReport,
-    )
+    from budget_tracker.services.budgets import Figures, Period
+    from budget_tracker.services.reports import CategoryReport, ReportUser, TrendReport
     from budget_tracker.services.verify import Verification
 
 BAR_WIDTH = 20
@@ -58,15 +60,16 @@ def _period(
     *,
     default_months: int = 1,
 ) -> Period:
-    from budget_tracker.services.reports import resolve_period
+    from budget_tracker.services.budgets import resolve_period
 
-    return resolve_period(
-        today=dt.date.today(),
-        month=month,
-        from_month=from_month,
-        to_month=to_month,
-        default_months=default_months,
-    )
+    with options_checked():
+        return resolve_period(
+            today=dt.date.today(),
+            month=month,
+            from_month=from_month,
+            to_month=to_month,
+            default_months=default_months,
+        )
 
 
 @click.command("report")
@@ -189,11 +192,11 @@ def verify(
 # --- formatting -------------------------------------------------------------------------
 
 
-def bar(spent: Decimal, budget: Decimal, width: int = BAR_WIDTH) -> str:
+def bar(spent: Decimal, budget: Decimal | None, width: int = BAR_WIDTH) -> str:
     """Spent against budget as `[####......]`; full when over budget or without a budget."""
     if spent <= 0:
         filled = 0
-    elif budget <= 0 or spent >= budget:
+    elif budget is None or budget <= 0 or spent >= budget:
         filled = width
     else:
         filled = int((spent * width / budget).to_integral_value(rounding=ROUND_HALF_UP))
@@ -226,14 +229,20 @@ def _period_json(period: Period) -> dict[str, Any]:
     }
 
 
-def _amounts_json(amounts: Amounts) -> dict[str, Any]:
+def _flagged(figures: Figures) -> bool:
+    """Marked `!`: over budget, or spending without a budget."""
+    return figures.over_budget or figures.unbudgeted
+
+
+def _amounts_json(amounts: Figures) -> dict[str, Any]:
     percent_used = amounts.percent_used
     return {
         "budget": amounts.budget,
         "spent": amounts.spent,
-        "remaining": amounts.remaining,
+        "available": amounts.available,
         "percent_used": str(percent_used) if percent_used is not None else None,
         "over_budget": amounts.over_budget,
+        "unbudgeted": amounts.unbudgeted,
     }
 
 
@@ -241,7 +250,7 @@ CATEGORY_COLUMNS = (
     Column("category", "Category"),
     Column("budget", "Budget", ">"),
     Column("spent", "Spent", ">"),
-    Column("remaining", "Remaining", ">"),
+    Column("available", "Available", ">"),
     Column("used", "Used", ">"),
     Column("bar", "Spent vs budget"),
     Column("flag", ""),
@@ -254,9 +263,10 @@ CATEGORY_CSV_COLUMNS = (
     Column("transfers_out", "transfers_out"),
     Column("budget", "budget"),
     Column("spent", "spent"),
-    Column("remaining", "remaining"),
+    Column("available", "available"),
     Column("percent_used", "percent_used"),
     Column("over_budget", "over_budget"),
+    Column("unbudgeted", "unbudgeted"),
 )
 TOP_COLUMNS = (
     Column("date", "Date"),
@@ -273,15 +283,19 @@ def _columns(columns: tuple[Column, ...], rows: list[dict[str, Any]]) -> tuple[C
     return tuple(column for column in columns if column.key != "flag")
 
 
-def _table_row(name: str, amounts: Amounts) -> dict[str, Any]:
+def _budget_text(budget: Decimal | None) -> Decimal | str:
+    return "-" if budget is None else budget
+
+
+def _table_row(name: str, amounts: Figures) -> dict[str, Any]:
     return {
         "category": name,
-        "budget": amounts.budget,
+        "budget": _budget_text(amounts.budget),
         "spent": amounts.spent,
-        "remaining": amounts.remaining,
+        "available": amounts.available,
         "used": _percent_text(amounts.percent_used, amounts.spent),
         "bar": bar(amounts.spent, amounts.budget),
-        "flag": OVER_MARKER if amounts.over_budget else "",
+        "flag": OVER_MARKER if _flagged(amounts) else "",
     }
 
 
@@ -322,6 +336,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
         csv_rows.append({"row": "total", **_amounts_json(totals)})
         for row in csv_rows:
             row["over_budget"] = "true" if row["over_budget"] else "false"
+            row["unbudgeted"] = "true" if row["unbudgeted"] else "false"
         write_csv(csv_rows, CATEGORY_CSV_COLUMNS, sys.stdout)
         sys.stdout.flush()
         return
@@ -332,7 +347,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
         return
     rows = [_table_row(line.category, line) for line in result.lines]
     footer = _table_row("Total", totals)
-    styles = [OVER_STYLE if line.over_budget else None for line in result.lines]
+    styles = [OVER_STYLE if _flagged(line) else None for line in result.lines]
     columns = _columns(CATEGORY_COLUMNS, [*rows, footer])
     click.echo(render_table(rows, columns, footer=footer, styles=styles))
     if result.top:
@@ -358,7 +373,7 @@ TREND_COLUMNS = (
     Column("month", "Month"),
     Column("budget", "Budget", ">"),
     Column("spent", "Spent", ">"),
-    Column("difference", "Difference", ">"),
+    Column("available", "Available", ">"),
     Column("bar", "Spent vs budget"),
     Column("flag", ""),
 )
@@ -366,24 +381,24 @@ TREND_CSV_COLUMNS = (
     Column("month", "month"),
     Column("budget", "budget"),
     Column("spent", "spent"),
-    Column("difference", "difference"),
+    Column("available", "available"),
 )
 
 
-def _trend_row(label: str, amounts: Amounts) -> dict[str, Any]:
+def _trend_row(label: str, amounts: Figures) -> dict[str, Any]:
     return {
         "month": label,
-        "budget": amounts.budget,
+        "budget": _budget_text(amounts.budget),
         "spent": amounts.spent,
-        "difference": amounts.remaining,
+        "available": amounts.available,
         "bar": bar(amounts.spent, amounts.budget),
-        "flag": OVER_MARKER if amounts.over_budget else "",
+        "flag": OVER_MARKER if _flagged(amounts) else "",
     }
 
 
 def _print_trend(trend: TrendReport, fmt: str) -> None:
-    def numbers(amounts: Amounts) -> dict[str, Any]:
-        return {"budget": amounts.budget, "spent": amounts.spent, "difference": amounts.remaining}
+    def numbers(amounts: Figures) -> dict[str, Any]:
+        return {"budget": amounts.budget, "spent": amounts.spent, "available": amounts.available}
 
     if fmt == "json":
         data = {
@@ -406,7 +421,7 @@ def _print_trend(trend: TrendReport, fmt: str) -> None:
     click.echo()
     rows = [_trend_row(f"{line.month:%Y-%m}", line) for line in trend.lines]
     footer = _trend_row("Average", trend.average)
-    styles = [OVER_STYLE if line.over_budget else None for line in trend.lines]
+    styles = [OVER_STYLE if _flagged(line) else None for line in trend.lines]
     columns = _columns(TREND_COLUMNS, [*rows, footer])
     click.echo(render_table(rows, columns, footer=footer, styles=styles))
 
@@ -427,7 +442,7 @@ def _print_verification(result: Verification) -> None:
         totals = report.totals
         click.echo(
             f"verified: {where}: {_plural(len(report.lines), 'category', 'categories')}, "
-            f"budget {totals.budget}, spent {totals.spent} "
+            f"budget {'none' if totals.budget is None else totals.budget}, spent {totals.spent} "
             f"({_plural(result.expenses, 'expense')} from {result.source})"
         )
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from budget_tracker.db import Database
+    from budget_tracker.unit_of_work import Database
 
 
 class AppState:
@@ -32,9 +32,10 @@ class AppState:
         self._configure_logging()
         if self._database is None:
             from budget_tracker.config import load_settings
-            from budget_tracker.db import Database
+            from budget_tracker.unit_of_work import Database
 
             self._database = Database(load_settings())
+            self._database.on_long_retry = say_still_retrying
         return self._database
 
     def _configure_logging(self) -> None:
@@ -63,3 +64,15 @@ class AppState:
         if self._owns_database and self._database is not None:
             self._database.close()
             self._database = None
+
+
+def say_still_retrying(attempt: int, elapsed: float, detail: str) -> None:
+    """Tell a person at a terminal why the command is waiting (scripts see only the result)."""
+    import sys
+
+    if sys.stderr.isatty():
+        print(
+            f"budget: database unavailable, still retrying ({elapsed:.0f}s, attempt {attempt}): "
+            f"{detail}",
+            file=sys.stderr,
+        )

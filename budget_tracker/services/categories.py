@@ -1,9 +1,8 @@
 """Categories: lookup by name (case-insensitive), budgets per month, and their CRUD rules.
 
-A category's budget for a month is its `monthly_budget` plus the budget transfers into it
-minus the transfers out of it for that month (`budget_transfers.month` is the month's first
-day). The SQL pieces that compute this live here so every command (add-expense's warning,
-`category list`, reports) computes it the same way, in SQL.
+What a budget, spent and available mean is defined in `services.budgets`; the SQL pieces
+that compute a category's month figures (`spent_in`, `transfers_net`) live here so every
+command (add-expense's warning, `category list`, transfers) computes them the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     CursorResult,
     ScalarSelect,
@@ -23,22 +23,22 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from budget_tracker.errors import Conflict, NotFound
+from budget_tracker.errors import Conflict, InsufficientBudget, NotFound
 from budget_tracker.models import BudgetTransfer, Category, Expense, Money, name_key
+from budget_tracker.money import format_amount, from_cents, to_cents
+from budget_tracker.services.budgets import Figures, budget_or_none, month_label, month_span
 from budget_tracker.services.users import FirstRun, acting_user
 
-ZERO = Decimal("0.00")
 
-
-def month_span(day: dt.date) -> tuple[dt.date, dt.date]:
-    """The first day of `day`'s month and the first day of the next month."""
-    start = day.replace(day=1)
-    return start, (start + dt.timedelta(days=32)).replace(day=1)
+def _cents(column: SQLColumnExpression[Decimal]) -> ColumnElement[int]:
+    """A Money column as its stored integer cents, for arithmetic with plain integers."""
+    return type_coerce(column, BigInteger())
 
 
 def _money(expression: ColumnElement[Any]) -> ColumnElement[Decimal]:
@@ -95,7 +95,8 @@ def transfers_net(
 
 @dataclass(frozen=True)
 class MonthBudget:
-    """A category's budget and spending for one month."""
+    """A category's budget parts and spending for one month; `figures` says what they
+    mean (budget or none, available, over budget) by the rules of `services.budgets`."""
 
     month: dt.date
     monthly_budget: Decimal
@@ -103,21 +104,11 @@ class MonthBudget:
     spent: Decimal
 
     @property
-    def budget(self) -> Decimal:
-        return self.monthly_budget + self.transfers
-
-    @property
-    def has_budget(self) -> bool:
-        """A category with no monthly budget and no transfers that month has no budget to
-        exceed (the starter categories begin that way): no over-budget warning for it."""
-        return self.monthly_budget != 0 or self.transfers != 0
-
-    @property
-    def over_by(self) -> Decimal:
-        """How far spending exceeds the budget (zero when within it or without a budget)."""
-        if not self.has_budget:
-            return ZERO
-        return max(ZERO, self.spent - self.budget)
+    def figures(self) -> Figures:
+        budget = budget_or_none(
+            self.monthly_budget, self.transfers, transferred=self.transfers != 0
+        )
+        return Figures(budget=budget, spent=self.spent)
 
 
 def unknown_category(session: Session, *, user_id: int, name: str) -> NotFound:
@@ -164,17 +155,11 @@ def _ensure_name_free(
 
 
 @dataclass(frozen=True)
-class CategoryRow:
+class CategoryRow(Figures):
     id: int
     name: str
     color: str | None
     monthly_budget: Decimal
-    budget: Decimal
-    spent: Decimal
-
-    @property
-    def left(self) -> Decimal:
-        return self.budget - self.spent
 
 
 @dataclass(frozen=True)
@@ -206,7 +191,9 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
             name=row.name,
             color=row.color,
             monthly_budget=row.monthly_budget,
-            budget=row.monthly_budget + row.transfers,
+            budget=budget_or_none(
+                row.monthly_budget, row.transfers, transferred=row.transfers != 0
+            ),
             spent=row.spent,
         )
         for row in result
@@ -268,12 +255,38 @@ def rename_category(
     return _change(category, first_run, old_name=old_name)
 
 
+def lock_categories(session: Session, *, user_id: int, names: list[str]) -> list[Category]:
+    """The user's categories named `names` (any case), in that order, row-locked.
+
+    Every change to a category's budget first locks the category rows involved, always in
+    id order (`SELECT … FOR UPDATE … ORDER BY id`), so two such changes of one category
+    run one after the other and cannot deadlock; each then reads the current committed
+    figures (`populate_existing`) rather than a stale copy. On SQLite a writing unit of
+    work already holds the database's write lock (`BEGIN IMMEDIATE`).
+    """
+    keys = [name_key(name) for name in names]
+    found = {
+        category.name_key: category
+        for category in session.scalars(
+            select(Category)
+            .where(Category.user_id == user_id, Category.name_key.in_(keys))
+            .order_by(Category.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    for name, key in zip(names, keys, strict=True):
+        if key not in found:
+            raise unknown_category(session, user_id=user_id, name=name)
+    return [found[key] for key in keys]
+
+
 def set_category_budget(
     session: Session, *, user_email: str | None, name: str, monthly_budget: Decimal
 ) -> CategoryChange:
     """Set the monthly budget (zero removes it); transfers already made are kept."""
     user, first_run = acting_user(session, user_email=user_email)
-    category = find_category(session, user_id=user.id, name=name)
+    (category,) = lock_categories(session, user_id=user.id, names=[name])
     old_budget = category.monthly_budget
     category.monthly_budget = monthly_budget
     session.flush()
@@ -346,21 +359,80 @@ def _counted(number: int, noun: str) -> str:
 def _two_categories(
     session: Session, *, user_id: int, source: str, target: str
 ) -> tuple[Category, Category]:
-    source_category = find_category(session, user_id=user_id, name=source)
-    target_category = find_category(session, user_id=user_id, name=target)
-    if source_category.id == target_category.id:
+    """SOURCE and TARGET, both row-locked (in id order) for the rest of the transaction."""
+    if name_key(source) == name_key(target):
+        # Both must exist for the message to be right.
+        lock_categories(session, user_id=user_id, names=[source])
         raise Conflict(f"{source!r} and {target!r} are the same category")
+    source_category, target_category = lock_categories(
+        session, user_id=user_id, names=[source, target]
+    )
     return source_category, target_category
 
 
+def overdrawn_months(
+    session: Session, *, source: Category, target: Category
+) -> list[tuple[dt.date, Decimal]]:
+    """The months in which SOURCE and TARGET together have a negative budget, and that
+    budget: what one category made of both would start with (transfers between the two
+    net out). Only an overdrawn transfer (`--allow-overdraw`) makes a budget negative."""
+    both = (source.id, target.id)
+    signed = case(
+        (BudgetTransfer.to_category_id.in_(both), _cents(BudgetTransfer.amount)), else_=0
+    ) - case((BudgetTransfer.from_category_id.in_(both), _cents(BudgetTransfer.amount)), else_=0)
+    base = to_cents(source.monthly_budget) + to_cents(target.monthly_budget)
+    net = func.sum(signed)
+    rows = session.execute(
+        select(BudgetTransfer.month, net.label("net"))
+        .where(
+            BudgetTransfer.user_id == source.user_id,
+            or_(BudgetTransfer.from_category_id.in_(both), BudgetTransfer.to_category_id.in_(both)),
+        )
+        .group_by(BudgetTransfer.month)
+        .having(net + base < 0)
+        .order_by(BudgetTransfer.month)
+    )
+    return [(row.month, from_cents(row.net + base)) for row in rows]
+
+
+def _fold(
+    session: Session, *, source: Category, target: Category, allow_overdraw: bool
+) -> tuple[int, int, int]:
+    """Fold SOURCE into TARGET under their row locks: the budgets add up, every expense
+    and ledger entry moves, and SOURCE is removed. Refused when TARGET would be left with
+    a negative budget in some month, unless `allow_overdraw`."""
+    if not allow_overdraw:
+        overdrawn = overdrawn_months(session, source=source, target=target)
+        if overdrawn:
+            month, budget = overdrawn[0]
+            raise InsufficientBudget(
+                f"{target.name} would have a budget of {format_amount(budget)} for "
+                f"{month_label(month)} ({_counted(len(overdrawn), 'month')} below zero) "
+                "once it takes over "
+                f"{source.name}'s transfers (--allow-overdraw does it anyway)"
+            )
+    moved = _move_contents(session, source=source, target=target)
+    # Safe as a Python read-modify-write: both rows are locked until COMMIT.
+    target.monthly_budget = target.monthly_budget + source.monthly_budget
+    session.delete(source)
+    session.flush()
+    return moved
+
+
 def delete_category(
-    session: Session, *, user_email: str | None, name: str, move_to: str | None
+    session: Session,
+    *,
+    user_email: str | None,
+    name: str,
+    move_to: str | None,
+    allow_overdraw: bool = False,
 ) -> CategoryRemoval:
     """Delete a category. Refused while it has expenses or transfers, unless `move_to`
-    names another category to receive them (its monthly budget is dropped, not moved)."""
+    names another category to take them over: then it is folded into that one exactly
+    as `merge_categories` does (budgets combined, so no month loses budget)."""
     user, first_run = acting_user(session, user_email=user_email)
     if move_to is None:
-        category = find_category(session, user_id=user.id, name=name)
+        (category,) = lock_categories(session, user_id=user.id, names=[name])
         expenses, transfers = session.execute(
             select(
                 select(func.count()).where(Expense.category_id == category.id).scalar_subquery(),
@@ -383,26 +455,33 @@ def delete_category(
         session.delete(category)
         session.flush()
         return CategoryRemoval(category.name, None, 0, 0, 0, None, first_run)
-    source, target = _two_categories(session, user_id=user.id, source=name, target=move_to)
-    moved = _move_contents(session, source=source, target=target)
-    session.delete(source)
-    session.flush()
-    return CategoryRemoval(source.name, target.name, *moved, target.monthly_budget, first_run)
+    return merge_categories(
+        session,
+        user_email=user_email,
+        source=name,
+        target=move_to,
+        allow_overdraw=allow_overdraw,
+    )
 
 
 def merge_categories(
-    session: Session, *, user_email: str | None, source: str, target: str
+    session: Session,
+    *,
+    user_email: str | None,
+    source: str,
+    target: str,
+    allow_overdraw: bool = False,
 ) -> CategoryRemoval:
     """Fold SOURCE into TARGET: its expenses and ledger entries move, its monthly budget is
-    added to TARGET's, and SOURCE is removed. One transaction (the caller's)."""
+    added to TARGET's, and SOURCE is removed. One transaction (the caller's), under both
+    categories' row locks, so concurrent merges into one TARGET all add up."""
     user, first_run = acting_user(session, user_email=user_email)
     source_category, target_category = _two_categories(
         session, user_id=user.id, source=source, target=target
     )
-    moved = _move_contents(session, source=source_category, target=target_category)
-    target_category.monthly_budget += source_category.monthly_budget
-    session.delete(source_category)
-    session.flush()
+    moved = _fold(
+        session, source=source_category, target=target_category, allow_overdraw=allow_overdraw
+    )
     return CategoryRemoval(
         source_category.name,
         target_category.name,

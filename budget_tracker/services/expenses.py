@@ -16,18 +16,18 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from budget_tracker.db import committed_earlier
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
+from budget_tracker.services.budgets import month_span
 from budget_tracker.services.categories import (
     MonthBudget,
     find_category,
-    month_span,
     spent_in,
     transfers_net,
     unknown_category,
 )
 from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
+from budget_tracker.unit_of_work import committed_earlier
 
 
 @dataclass(frozen=True)

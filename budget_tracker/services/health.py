@@ -23,9 +23,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool
 
 from budget_tracker.config import SECURE_SSLMODES, Settings, is_loopback
-from budget_tracker.db import SCHEMA_HEAD, Database
+from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.errors import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED, EXIT_SCHEMA
 from budget_tracker.models import TABLE_NAMES, User
+from budget_tracker.unit_of_work import Database
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 MASK = "***"
@@ -79,15 +80,17 @@ def check_database(database: Database) -> HealthReport:
     steps.append(connection_step)
     steps.append(tls_step(settings, live))
     if live is None:
-        later = ("server", "schema", "tables", "round-trip")
+        later = ("server", "schema", "tables", "round-trip", "data")
         steps.extend(Step(name, SKIP, "skipped: no connection") for name in later)
     else:
         steps.append(live.server)
         steps.extend(_schema_steps(live.tables, live.revision))
         if all(step.status == PASS for step in steps[-2:]):
             steps.append(_round_trip(database))
+            steps.append(_data(database))
         else:
             steps.append(Step("round-trip", SKIP, "skipped: the schema is not at head"))
+            steps.append(Step("data", SKIP, "skipped: the schema is not at head"))
     steps.append(pool_step(database))
     return HealthReport(tuple(steps))
 
@@ -355,6 +358,23 @@ def _round_trip(database: Database) -> Step:
         f"wrote and read back a row in {elapsed:.1f} ms (rolled back)",
         {"ms": round(elapsed, 1)},
     )
+
+
+def _data(database: Database) -> Step:
+    """Rows per table, to compare a database before and after a copy or a restore."""
+    from budget_tracker.services.portable import row_counts
+    from budget_tracker.triage import diagnose
+
+    try:
+        with database.engine.connect() as connection:
+            counts = row_counts(connection, TABLE_NAMES)
+    except Exception as exc:
+        error = diagnose(exc)
+        if error is None:
+            raise
+        return Step("data", FAIL, str(error), {}, error.exit_code)
+    detail = ", ".join(f"{name} {count:,}" for name, count in counts.items())
+    return Step("data", PASS, f"rows: {detail}", {"rows": counts})
 
 
 def _query_value(url: URL, key: str) -> str | None:

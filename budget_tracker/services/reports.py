@@ -1,7 +1,7 @@
 """Reports: budget against spending per category or per month, aggregated in SQL.
 
-A category's budget for one month is its `monthly_budget` plus the transfers into it minus
-the transfers out of it for that month; over a range of months the budgets are summed.
+The figures (budget, spent, available, "no budget") are defined in `services.budgets`;
+over a range of months the budgets are summed.
 Each report is one grouped statement whatever the number of categories (plus one for
 `top` expenses when asked), so it costs the same few round trips on Neon for a user with
 three categories or three hundred, and a month of a ten-year history reads only that month
@@ -11,7 +11,6 @@ through the `(user_id, spent_on, ...)` index.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -30,114 +29,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from budget_tracker.errors import InvalidInput, NotFound
+from budget_tracker.errors import NotFound
 from budget_tracker.models import BudgetTransfer, Category, Expense, Money, User, name_key
 from budget_tracker.money import CENT
+from budget_tracker.services.budgets import Figures, Period, add_months, budget_or_none
 from budget_tracker.services.users import FirstRun, acting_user
 
 TREND_DEFAULT_MONTHS = 12
-PERCENT_PLACES = Decimal("0.1")
-ZERO = Decimal("0.00")
-
-
-def add_months(month: dt.date, count: int) -> dt.date:
-    """The first day of the month `count` months after (or before) `month`'s month."""
-    index = month.year * 12 + month.month - 1 + count
-    return dt.date(index // 12, index % 12 + 1, 1)
+"""The trend's default range, in months, ending with `--to`."""
 
 
 @dataclass(frozen=True)
-class Period:
-    """Whole months from `first` to `last` inclusive (both the first day of their month)."""
-
-    first: dt.date
-    last: dt.date
-
-    @property
-    def end(self) -> dt.date:
-        """The first day after the period (exclusive bound for dates)."""
-        return add_months(self.last, 1)
-
-    @property
-    def months(self) -> int:
-        return (self.last.year - self.first.year) * 12 + self.last.month - self.first.month + 1
-
-    def month_starts(self) -> list[dt.date]:
-        return [add_months(self.first, offset) for offset in range(self.months)]
-
-    def contains(self, day: dt.date) -> bool:
-        return self.first <= day < self.end
-
-    @property
-    def label(self) -> str:
-        if self.months == 1:
-            return self.first.strftime("%B %Y")
-        return f"{self.first.strftime('%B %Y')} to {self.last.strftime('%B %Y')}"
-
-
-def resolve_period(
-    *,
-    today: dt.date,
-    month: dt.date | None = None,
-    from_month: dt.date | None = None,
-    to_month: dt.date | None = None,
-    default_months: int = 1,
-) -> Period:
-    """The period named by `--month` or `--from/--to` (months), else a default.
-
-    `--to` defaults to the current month; `--from` defaults to `default_months - 1` months
-    before `--to` (the month itself for the category report, a year for the trend).
-    """
-    if month is not None:
-        if from_month is not None or to_month is not None:
-            raise InvalidInput("--month cannot be combined with --from/--to")
-        first = month.replace(day=1)
-        return Period(first, first)
-    last = (to_month or today).replace(day=1)
-    first = from_month.replace(day=1) if from_month else add_months(last, 1 - default_months)
-    if first > last:
-        raise InvalidInput(
-            f"--from {first:%Y-%m} is after --to {last:%Y-%m}: the period would be empty"
-        )
-    return Period(first, last)
-
-
-def percent(part: Decimal, whole: Decimal) -> Decimal | None:
-    """`part` as a percentage of `whole` to one decimal place; None without a budget."""
-    if whole <= 0:
-        return None
-    return (part * 100 / whole).quantize(PERCENT_PLACES, rounding=ROUND_HALF_UP)
-
-
-@dataclass(frozen=True)
-class Amounts:
-    budget: Decimal
-    spent: Decimal
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.budget - self.spent
-
-    @property
-    def percent_used(self) -> Decimal | None:
-        return percent(self.spent, self.budget)
-
-    @property
-    def over_budget(self) -> bool:
-        return self.spent > self.budget
-
-    @staticmethod
-    def total(lines: Iterable[Amounts]) -> Amounts:
-        """The sum of several lines' budgets and spending (a report's totals row)."""
-        budget = spent = ZERO
-        for line in lines:
-            budget += line.budget
-            spent += line.spent
-        return Amounts(budget=budget, spent=spent)
-
-
-@dataclass(frozen=True)
-class CategoryLine(Amounts):
+class CategoryLine(Figures):
     category: str
     base_budget: Decimal
     transfers_in: Decimal
@@ -174,18 +77,13 @@ class CategoryReport:
     first_run: FirstRun | None
 
     @property
-    def totals(self) -> Amounts:
-        return Amounts.total(self.lines)
+    def totals(self) -> Figures:
+        return Figures.total(self.lines)
 
 
 @dataclass(frozen=True)
-class MonthLine(Amounts):
+class MonthLine(Figures):
     month: dt.date
-
-    @property
-    def difference(self) -> Decimal:
-        """Budget minus spent: positive when under budget."""
-        return self.remaining
 
 
 @dataclass(frozen=True)
@@ -197,16 +95,21 @@ class TrendReport:
     first_run: FirstRun | None
 
     @property
-    def totals(self) -> Amounts:
-        return Amounts.total(self.lines)
+    def totals(self) -> Figures:
+        return Figures.total(self.lines)
 
     @property
-    def average(self) -> Amounts:
-        """Per-month average over every month of the period (empty months count), to the cent."""
+    def average(self) -> Figures:
+        """Per-month average over every month of the period (empty months count), to the
+        cent; months without a budget count as zero budget when any month has one."""
         totals, count = self.totals, Decimal(len(self.lines) or 1)
-        return Amounts(
-            budget=(totals.budget / count).quantize(CENT, rounding=ROUND_HALF_UP),
-            spent=(totals.spent / count).quantize(CENT, rounding=ROUND_HALF_UP),
+
+        def mean(amount: Decimal) -> Decimal:
+            return (amount / count).quantize(CENT, rounding=ROUND_HALF_UP)
+
+        return Figures(
+            budget=None if totals.budget is None else mean(totals.budget),
+            spent=mean(totals.spent),
         )
 
 
@@ -279,7 +182,6 @@ def category_lines(
             _money(base).label("base_budget"),
             _money(moved_in).label("transfers_in"),
             _money(moved_out).label("transfers_out"),
-            _money(base + moved_in - moved_out).label("budget"),
             _money(func.coalesce(_cents(spent.c.amount), 0)).label("spent"),
         )
         .outerjoin(spent, spent.c.category_id == Category.id)
@@ -296,7 +198,11 @@ def category_lines(
             base_budget=row.base_budget,
             transfers_in=row.transfers_in,
             transfers_out=row.transfers_out,
-            budget=row.budget,
+            budget=budget_or_none(
+                row.base_budget,
+                row.transfers_in - row.transfers_out,
+                transferred=bool(row.transfers_in or row.transfers_out),
+            ),
             spent=row.spent,
         )
         for row in session.execute(statement)
@@ -381,13 +287,14 @@ def monthly_trend(
 
     moved_in = moved(t.to_category_id, "moved_in")
     moved_out = moved(t.from_category_id, "moved_out")
-    budget = base.c.cents + func.coalesce(moved_in.c.cents, 0) - func.coalesce(moved_out.c.cents, 0)
     statement = (
         select(
             months.c.month,
             base.c.categories,
             base.c.name,
-            _money(budget).label("budget"),
+            _money(base.c.cents).label("base"),
+            _money(func.coalesce(moved_in.c.cents, 0)).label("moved_in"),
+            _money(func.coalesce(moved_out.c.cents, 0)).label("moved_out"),
             _money(func.coalesce(spent.c.cents, 0)).label("spent"),
         )
         .select_from(months)
@@ -400,7 +307,18 @@ def monthly_trend(
     rows = session.execute(statement).all()
     if category is not None and rows and rows[0].categories == 0:
         raise NotFound(f"no category {category!r} for {user.email}")
-    lines = tuple(MonthLine(month=row.month, budget=row.budget, spent=row.spent) for row in rows)
+    lines = tuple(
+        MonthLine(
+            month=row.month,
+            budget=budget_or_none(
+                row.base,
+                row.moved_in - row.moved_out,
+                transferred=bool(row.moved_in or row.moved_out),
+            ),
+            spent=row.spent,
+        )
+        for row in rows
+    )
     return TrendReport(
         user=_report_user(user),
         period=period,

@@ -56,7 +56,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from budget_tracker.db import unit_key
 from budget_tracker.errors import Conflict, InsufficientBudget, InvalidInput, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
@@ -67,8 +66,10 @@ from budget_tracker.models import (
     normalize_email,
 )
 from budget_tracker.money import format_amount
-from budget_tracker.services.categories import month_span, spent_in, transfers_net, unknown_category
+from budget_tracker.services.budgets import month_label, month_span
+from budget_tracker.services.categories import spent_in, transfers_net, unknown_category
 from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
+from budget_tracker.unit_of_work import unit_key
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,6 @@ class TransferOutcome:
     first_run: FirstRun | None = None
 
 
-def month_label(month: dt.date) -> str:
-    return f"{month:%Y-%m}"
-
-
 def transfer_budget(
     session: Session,
     *,
@@ -146,6 +143,9 @@ def transfer_budget(
             "categories"
         )
     first_run = None
+    # Build the insert's expression tree now, before any row lock is held: in a one-shot
+    # process that is the first transfer, and the locks are held until COMMIT.
+    _guarded_insert()
     if user_email:
         email = normalize_email(user_email)
         locked = _lock(session, _lock_statement("email"), keys=keys, email=email)
@@ -198,6 +198,7 @@ def undo_transfer(
     if original is None:
         acting_user(session, user_email=user_email)  # says so when the user is unknown or ambiguous
         raise NotFound(f"no transfer {transfer_id}: see `budget transfers`")
+    _guarded_insert()  # built before the locks are taken (see transfer_budget)
     locked = _lock(
         session,
         _lock_statement("ids"),

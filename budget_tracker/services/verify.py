@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from budget_tracker.errors import InvalidInput
 from budget_tracker.models import BudgetTransfer, Category, Expense, name_key
 from budget_tracker.money import AmountError, from_cents, parse_amount
-from budget_tracker.services.reports import CategoryReport, Period, category_report
+from budget_tracker.services.budgets import Period
+from budget_tracker.services.reports import CategoryReport, category_report
 from budget_tracker.services.streaming import stream_rows
 
 EXPENSE_FILE_COLUMNS = ("date", "amount", "category", "description")
@@ -42,12 +43,15 @@ class Mismatch:
     category: str
     measure: str
     """`spent` or `budget`."""
-    sql: Decimal
-    independent: Decimal
+    sql: Decimal | None
+    independent: Decimal | None
+    """None: no budget."""
 
     @property
-    def difference(self) -> Decimal:
-        """What the report says minus what the raw rows say."""
+    def difference(self) -> Decimal | None:
+        """What the report says minus what the raw rows say (None when either has no budget)."""
+        if self.sql is None or self.independent is None:
+            return None
         return self.sql - self.independent
 
 
@@ -72,6 +76,12 @@ class _Tally:
     name: str
     budget: Decimal = ZERO
     spent: Decimal = ZERO
+    has_budget: bool = False
+    """A monthly budget, or a transfer touched the category in the period."""
+
+    @property
+    def budget_or_none(self) -> Decimal | None:
+        return self.budget if self.has_budget else None
 
 
 def verify_report(
@@ -103,7 +113,7 @@ def verify_report(
         monthly = from_cents(monthly_cents)
         # Summed month by month, as the budget is defined, not multiplied.
         budget = sum((monthly for _ in period.month_starts()), ZERO)
-        tallies[category_id] = _Tally(name=name, budget=budget)
+        tallies[category_id] = _Tally(name=name, budget=budget, has_budget=monthly != 0)
         by_key[name_key(name)] = category_id
     # One streamed pass over the period's raw money rows: each transfer moves budget from
     # one category to another; each expense (unless they come from the file) is spending.
@@ -134,6 +144,7 @@ def verify_report(
         else:
             tallies[category_id].budget -= amount
             tallies[to_id].budget += amount
+            tallies[category_id].has_budget = tallies[to_id].has_budget = True
     if from_file is None:
         source = "database"
     else:
@@ -164,11 +175,14 @@ def _compare(
         line = reported.get(key)
         tally = tallies[by_key[key]] if key in by_key else None
         name = line.category if line is not None else tally.name if tally is not None else key
-        for measure in ("budget", "spent"):
-            sql = getattr(line, measure) if line is not None else ZERO
-            independent = getattr(tally, measure) if tally is not None else ZERO
-            if sql != independent:
-                mismatches.append(Mismatch(name, measure, sql, independent))
+        sql_budget = line.budget if line is not None else None
+        independent_budget = tally.budget_or_none if tally is not None else None
+        if sql_budget != independent_budget:
+            mismatches.append(Mismatch(name, "budget", sql_budget, independent_budget))
+        sql_spent = line.spent if line is not None else ZERO
+        independent_spent = tally.spent if tally is not None else ZERO
+        if sql_spent != independent_spent:
+            mismatches.append(Mismatch(name, "spent", sql_spent, independent_spent))
     return tuple(mismatches)
 
 

@@ -1,0 +1,194 @@
+"""The budget of a category for a period, and the calendar of months budgets are kept in.
+
+One vocabulary for every command:
+
+* **budget** — what a category may spend in a period: its monthly budget plus budget
+  transfers into it minus transfers out of it, month by month (summed over a range).
+  A category with no monthly budget and no transfers has *no budget*: `None`, not zero.
+* **spent** — the sum of its expenses in the period.
+* **available** — budget minus spent (negative when overspent; minus what was spent when
+  there is no budget).
+* **over budget** — a category *with* a budget whose available amount is below zero. The
+  add-expense warning and the report's `!` mark use this one rule; spending in a category
+  without a budget is *unbudgeted* (the report marks it too, add-expense does not warn).
+
+Months are `datetime.date`s on the first day of the month; periods are whole months.
+This module imports neither click nor SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from budget_tracker.errors import InvalidInput
+
+ZERO = Decimal("0.00")
+PERCENT_PLACES = Decimal("0.1")
+
+
+# --- months ------------------------------------------------------------------------------
+
+
+def month_start(day: dt.date) -> dt.date:
+    """The first day of `day`'s month."""
+    return day.replace(day=1)
+
+
+def add_months(month: dt.date, count: int) -> dt.date:
+    """The first day of the month `count` months after (or before) `month`'s month."""
+    index = month.year * 12 + month.month - 1 + count
+    if not 0 < index // 12 <= 9999:
+        raise InvalidInput(f"{month:%Y-%m} plus {count} months is outside the calendar")
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def month_span(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The first day of `day`'s month and the first day of the next month."""
+    start = month_start(day)
+    return start, add_months(start, 1)
+
+
+def month_label(month: dt.date) -> str:
+    """`YYYY-MM`, the way months are typed and printed."""
+    return f"{month:%Y-%m}"
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole months from `first` to `last` inclusive (both the first day of their month)."""
+
+    first: dt.date
+    last: dt.date
+
+    @property
+    def end(self) -> dt.date:
+        """The first day after the period (exclusive bound for dates)."""
+        return add_months(self.last, 1)
+
+    @property
+    def months(self) -> int:
+        return (self.last.year - self.first.year) * 12 + self.last.month - self.first.month + 1
+
+    def month_starts(self) -> list[dt.date]:
+        return [add_months(self.first, offset) for offset in range(self.months)]
+
+    def contains(self, day: dt.date) -> bool:
+        return self.first <= day < self.end
+
+    @property
+    def label(self) -> str:
+        if self.months == 1:
+            return self.first.strftime("%B %Y")
+        return f"{self.first.strftime('%B %Y')} to {self.last.strftime('%B %Y')}"
+
+
+def resolve_period(
+    *,
+    today: dt.date,
+    month: dt.date | None = None,
+    from_month: dt.date | None = None,
+    to_month: dt.date | None = None,
+    default_months: int = 1,
+) -> Period:
+    """The period named by `--month` or `--from/--to` (months), else a default.
+
+    `--to` defaults to the current month; `--from` defaults to `default_months - 1` months
+    before `--to` (the month itself for the category report, a year for the trend).
+    """
+    if month is not None:
+        if from_month is not None or to_month is not None:
+            raise InvalidInput("--month cannot be combined with --from/--to")
+        first = month_start(month)
+        return Period(first, first)
+    last = month_start(to_month or today)
+    first = month_start(from_month) if from_month else add_months(last, 1 - default_months)
+    if first > last:
+        raise InvalidInput(
+            f"--from {first:%Y-%m} is after --to {last:%Y-%m}: the period would be empty"
+        )
+    return Period(first, last)
+
+
+def date_range(
+    month: dt.date | None, date_from: dt.date | None, date_to: dt.date | None
+) -> tuple[dt.date | None, dt.date | None]:
+    """Inclusive day bounds from `--month` or `--from/--to` (days); either may be open."""
+    if month is not None:
+        if date_from is not None or date_to is not None:
+            raise InvalidInput("use either --month or --from/--to, not both")
+        start, following = month_span(month)
+        return start, following - dt.timedelta(days=1)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise InvalidInput(f"--from {date_from.isoformat()} is after --to {date_to.isoformat()}")
+    return date_from, date_to
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+def percent(part: Decimal, whole: Decimal | None) -> Decimal | None:
+    """`part` as a percentage of `whole` to one decimal place (half up); None when
+    there is no positive whole to divide by."""
+    if whole is None or whole <= 0:
+        return None
+    return (part * 100 / whole).quantize(PERCENT_PLACES, rounding=ROUND_HALF_UP)
+
+
+def budget_or_none(base: Decimal, transfers: Decimal, *, transferred: bool) -> Decimal | None:
+    """A budget from its parts: None when there is no monthly budget and no transfer
+    touched the category in the period (`transferred`)."""
+    if base == 0 and not transferred:
+        return None
+    return base + transfers
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A category's (or a total's) budget, spending and availability for a period."""
+
+    budget: Decimal | None
+    """None: no budget in the period (never zero in place of "none")."""
+    spent: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        """Budget minus spent; without a budget, minus what was spent."""
+        return (self.budget or ZERO) - self.spent
+
+    @property
+    def has_budget(self) -> bool:
+        return self.budget is not None
+
+    @property
+    def over_budget(self) -> bool:
+        """The one over-budget rule: a budget exists and less than nothing is available."""
+        return self.budget is not None and self.available < 0
+
+    @property
+    def unbudgeted(self) -> bool:
+        """Spending in a period without a budget."""
+        return self.budget is None and self.spent > 0
+
+    @property
+    def over_by(self) -> Decimal:
+        """How far spending exceeds the budget (zero within it, and without a budget)."""
+        return -self.available if self.over_budget else ZERO
+
+    @property
+    def percent_used(self) -> Decimal | None:
+        return percent(self.spent, self.budget)
+
+    @staticmethod
+    def total(lines: Iterable[Figures]) -> Figures:
+        """Several lines added up: the budgets that exist, and all spending. The total has
+        no budget only when no line has one."""
+        budget: Decimal | None = None
+        spent = ZERO
+        for line in lines:
+            if line.budget is not None:
+                budget = (budget or ZERO) + line.budget
+            spent += line.spent
+        return Figures(budget=budget, spent=spent)
