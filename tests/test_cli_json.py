@@ -65,7 +65,7 @@ PRINTERS: list[tuple[Shape, list[str], Pick]] = [
 ]
 # Listings that add figures to the entity (the month's budget and spending, counts).
 EXTRA_KEYS = {
-    ("category", "list"): {"budget", "spent", "left"},
+    ("category", "list"): {"budget", "spent", "available"},
     ("user", "list"): {"categories", "expenses"},
 }
 CREATING = {"add-expense", "transfer", "category add", "user add"}
