@@ -142,7 +142,7 @@ class BudgetGroup(click.Group):
         except BudgetError as exc:
             if state.debug:
                 raise
-            _fail(str(exc), exc.exit_code)
+            _fail(_for_people(exc), exc.exit_code)
         except Exception as exc:
             if state.debug:
                 raise
@@ -202,6 +202,20 @@ _exit_gc_skipped = False
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
+
+
+def _for_people(exc: BudgetError) -> str:
+    """A domain error's message, with the command-line flag that overrides it, if any.
+
+    The services' errors carry data and plain wording; flags exist only here.
+    """
+    from budget_tracker.errors import BudgetBelowZero, InsufficientBudget
+
+    if isinstance(exc, InsufficientBudget):
+        return f"{exc} (--allow-overdraw moves it anyway)"
+    if isinstance(exc, BudgetBelowZero):
+        return f"{exc} (--allow-overdraw does it anyway)"
+    return str(exc)
 
 
 def _usage_error(exc: click.exceptions.UsageError) -> NoReturn:

@@ -138,7 +138,7 @@ def import_command(
     with _progress(file) as progress:
         summary = state.database.run(
             lambda session: import_expenses(
-                session, email=user_email, path=file, options=options, progress=progress
+                session, user_email=user_email, path=file, options=options, progress=progress
             ),
             write=True,
         )
@@ -235,7 +235,7 @@ def export_command(
                 )
             return export(
                 session,
-                email=user_email,
+                user_email=user_email,
                 stream=_restart(stream),
                 fmt=fmt,
                 date_from=date_from,

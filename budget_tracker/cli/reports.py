@@ -118,12 +118,12 @@ def report(
     if top is not None and (by == "month" or fmt == "csv"):
         raise click.UsageError("--top works with the category report in table or json format")
     if by == "month":
-        from budget_tracker.services.reports import monthly_trend
+        from budget_tracker.services.reports import TREND_DEFAULT_MONTHS, monthly_trend
 
-        period = _period(month, from_month, to_month, default_months=12)
+        period = _period(month, from_month, to_month, default_months=TREND_DEFAULT_MONTHS)
         trend = state.database.run(
             lambda session: monthly_trend(
-                session, email=user_email, period=period, category=category
+                session, user_email=user_email, period=period, category=category
             ),
             write=False,
         )
@@ -135,7 +135,7 @@ def report(
     period = _period(month, from_month, to_month)
     result = state.database.run(
         lambda session: category_report(
-            session, email=user_email, period=period, category=category, top=top or 0
+            session, user_email=user_email, period=period, category=category, top=top or 0
         ),
         write=False,
     )
@@ -179,7 +179,7 @@ def verify(
     period = _period(month, from_month, to_month)
     result = state.database.run(
         lambda session: verify_report(
-            session, email=user_email, period=period, from_file=from_file
+            session, user_email=user_email, period=period, from_file=from_file
         ),
         write=False,
     )

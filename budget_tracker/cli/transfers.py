@@ -193,11 +193,12 @@ def list_transfers(
     """
     from budget_tracker.services.transfers import list_transfers as ledger
 
-    records, first_run = state.database.run(
+    listing = state.database.run(
         lambda session: ledger(session, user_email=user_email, month=month, category=category),
         write=False,
     )
-    announce_first_run(first_run)
+    announce_first_run(listing.first_run)
+    records = listing.rows
     rows: list[dict[str, Any]] = [
         {
             "id": record.id,

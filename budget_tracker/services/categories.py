@@ -29,10 +29,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from budget_tracker.errors import Conflict, InsufficientBudget, NotFound
+from budget_tracker.errors import BudgetBelowZero, Conflict, NotFound
 from budget_tracker.models import BudgetTransfer, Category, Expense, Money, name_key
-from budget_tracker.money import format_amount, from_cents, to_cents
-from budget_tracker.services.budgets import Figures, budget_or_none, month_label, month_span
+from budget_tracker.money import from_cents, to_cents
+from budget_tracker.services.budgets import Figures, budget_or_none, month_span
 from budget_tracker.services.users import FirstRun, acting_user
 
 
@@ -405,12 +405,7 @@ def _fold(
         overdrawn = overdrawn_months(session, source=source, target=target)
         if overdrawn:
             month, budget = overdrawn[0]
-            raise InsufficientBudget(
-                f"{target.name} would have a budget of {format_amount(budget)} for "
-                f"{month_label(month)} ({_counted(len(overdrawn), 'month')} below zero) "
-                "once it takes over "
-                f"{source.name}'s transfers (--allow-overdraw does it anyway)"
-            )
+            raise BudgetBelowZero(target.name, budget, month, len(overdrawn), source.name)
     moved = _move_contents(session, source=source, target=target)
     # Safe as a Python read-modify-write: both rows are locked until COMMIT.
     target.monthly_budget = target.monthly_budget + source.monthly_budget

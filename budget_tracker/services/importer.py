@@ -157,7 +157,7 @@ StagingRow = tuple[int, str, int, str, str, str]
 def import_expenses(
     session: Session,
     *,
-    email: str | None,
+    user_email: str | None,
     path: Path,
     options: ImportOptions,
     progress: ProgressCallback | None = None,
@@ -169,7 +169,7 @@ def import_expenses(
     With `dry_run` everything runs inside a savepoint that is rolled back.
     """
     savepoint = session.begin_nested() if options.dry_run else None
-    user, first_run = acting_user(session, user_email=email)
+    user, first_run = acting_user(session, user_email=user_email)
     reader = _RowReader(path, options, progress)
     _create_staging(session)
     _load_staging(session, reader.rows())

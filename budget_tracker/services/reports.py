@@ -130,13 +130,13 @@ def _report_user(user: User) -> ReportUser:
 def category_report(
     session: Session,
     *,
-    email: str | None,
+    user_email: str | None,
     period: Period,
     category: str | None = None,
     top: int = 0,
 ) -> CategoryReport:
     """Budget, transfers and spending per category for `period`, in one grouped statement."""
-    user, first_run = acting_user(session, user_email=email)
+    user, first_run = acting_user(session, user_email=user_email)
     lines = category_lines(session, user_id=user.id, period=period, category=category)
     if category is not None and not lines:
         raise NotFound(f"no category {category!r} for {user.email}")
@@ -233,7 +233,7 @@ def top_expenses(
 
 
 def monthly_trend(
-    session: Session, *, email: str | None, period: Period, category: str | None = None
+    session: Session, *, user_email: str | None, period: Period, category: str | None = None
 ) -> TrendReport:
     """Budget and spending per month of `period` (all categories, or one), one statement.
 
@@ -241,7 +241,7 @@ def monthly_trend(
     `(user_id, spent_on, ...)` and the SQL is the same on SQLite and PostgreSQL (no backend
     date functions).
     """
-    user, first_run = acting_user(session, user_email=email)
+    user, first_run = acting_user(session, user_email=user_email)
     e, t = Expense, BudgetTransfer
     months = (
         values(column("month", Date), column("next_month", Date), name="months")

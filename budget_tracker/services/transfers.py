@@ -65,8 +65,7 @@ from budget_tracker.models import (
     name_key,
     normalize_email,
 )
-from budget_tracker.money import format_amount
-from budget_tracker.services.budgets import month_label, month_span
+from budget_tracker.services.budgets import month_span
 from budget_tracker.services.categories import spent_in, transfers_net, unknown_category
 from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
 from budget_tracker.unit_of_work import unit_key
@@ -102,6 +101,14 @@ class TransferRecord:
     created_at: dt.datetime
     reverses_id: int | None
     undone_by_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TransferListing:
+    """The acting user's ledger entries, oldest first."""
+
+    rows: list[TransferRecord]
+    first_run: FirstRun | None
 
 
 @dataclass(frozen=True)
@@ -241,7 +248,7 @@ def list_transfers(
     user_email: str | None,
     month: dt.date | None = None,
     category: str | None = None,
-) -> tuple[list[TransferRecord], FirstRun | None]:
+) -> TransferListing:
     """The acting user's ledger, oldest first, optionally for one month and/or category."""
     user, first_run = acting_user(session, user_email=user_email)
     source, target, undo = aliased(Category), aliased(Category), aliased(BudgetTransfer)
@@ -271,7 +278,7 @@ def list_transfers(
         _record_of(transfer, source_name, target_name, undone_by)
         for transfer, source_name, target_name, undone_by in session.execute(statement)
     ]
-    return records, first_run
+    return TransferListing(rows=records, first_run=first_run)
 
 
 # --- the steps -------------------------------------------------------------------------
@@ -555,11 +562,7 @@ def _refused(
     if already_undone is not None:
         raise Conflict(f"transfer {reverses_id} was already undone by transfer {already_undone}")
     if source.available < amount:
-        raise InsufficientBudget(
-            f"{from_category.name} has only {format_amount(source.available)} available "
-            f"for {month_label(month)}; cannot move {format_amount(amount)} "
-            "(--allow-overdraw moves it anyway)"
-        )
+        raise InsufficientBudget(from_category.name, source.available, amount, month)
     # Unreachable while the locks hold; refuse rather than guess.
     raise Conflict("the transfer was refused for a reason that changed while checking: try again")
 
