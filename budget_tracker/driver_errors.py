@@ -182,6 +182,32 @@ DRIVER_ERROR_RULES: tuple[DriverErrorRule, ...] = (
         cause="the SQLite file stayed locked by another process",
         check="try again when the other `budget` command finishes",
     ),
+    _rule(
+        Retry.PERMANENT,
+        r"database or disk is full|no space left on device|could not extend file",
+        sqlstates=("53100",),
+        cause="the disk holding the database is full",
+        check="free some space, then run the command again (nothing was written)",
+    ),
+    _rule(
+        Retry.PERMANENT,
+        r"file is not a database|database disk image is malformed",
+        cause="the SQLite file is not a usable Budget Tracker database",
+        check="move it away, or set BUDGET_DB_PATH to another file",
+    ),
+    _rule(
+        Retry.PERMANENT,
+        r"unable to open database file|attempt to write a readonly database",
+        cause="the SQLite file cannot be opened for writing",
+        check="check that BUDGET_DB_PATH names a file you own in a writable directory",
+    ),
+    _rule(
+        Retry.PERMANENT,
+        r"permission denied for",
+        sqlstates=("42501",),
+        cause="the database role lacks a privilege this command needs",
+        check="grant the role access to the app's tables, or use the role that owns them",
+    ),
     # PgBouncer could not get a server connection in time / is retrying a server login.
     _rule(Retry.TRANSIENT, r"query_wait_timeout|server_login_retry"),
     # Anything else that does not exist (a table, a column) will not appear on retry.

@@ -21,14 +21,12 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from budget_tracker.config import Settings
 from budget_tracker.driver_errors import first_line, is_connection_lost
+from budget_tracker.schema_version import create_private_file
 
 if TYPE_CHECKING:
     import sqlite3
 
 log = logging.getLogger(__name__)
-
-SCHEMA_HEAD = "0008"
-"""The Alembic revision this code expects; a test keeps it equal to the scripts' head."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_BEGIN_OPTION = "budget_sqlite_begin"
@@ -201,8 +199,8 @@ def create_sqlite_engine(url: URL, **overrides: Any) -> Engine:
     reading), as SQLAlchemy's SQLite documentation recommends.
     """
     path = url.database
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if path and path != ":memory:" and not Path(path).exists():
+        create_private_file(Path(path))
     options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
     options.update(overrides)
     engine = create_engine(url, **options)
@@ -223,32 +221,6 @@ def create_sqlite_engine(url: URL, **overrides: Any) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
-
-
-def ensure_sqlite_schema(path: Path, migration_url: URL) -> None:
-    """Migrate a SQLite file to head when it is new or behind (Alembic imported only then).
-
-    The check reads `alembic_version` with the standard library, so the common case costs
-    one local query and no Alembic import.
-    """
-    current = None
-    if path.exists():
-        import sqlite3  # PostgreSQL commands never need it
-
-        conn = sqlite3.connect(path)
-        try:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-            current = row[0] if row else None
-        except sqlite3.DatabaseError:
-            current = None
-        finally:
-            conn.close()
-    if current == SCHEMA_HEAD:
-        return
-    from budget_tracker.migrate import upgrade
-
-    log.info("migrating %s to schema %s", path, SCHEMA_HEAD)
-    upgrade(migration_url)
 
 
 # --- Connection health, invalidation and observability -------------------------------

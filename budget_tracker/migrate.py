@@ -5,22 +5,13 @@ Importing this module imports Alembic, so only code paths that migrate import it
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
 from alembic import command
-
-
-def script_location() -> Path:
-    """The migration scripts: inside the installed package, or `alembic/` in a checkout."""
-    packaged = Path(__file__).parent / "migrations"
-    if (packaged / "env.py").is_file():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "alembic"
+from budget_tracker.schema_version import script_location
 
 
 def alembic_config(url: URL | None = None) -> Config:

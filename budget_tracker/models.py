@@ -25,9 +25,11 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Insert,
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     false,
     func,
@@ -38,6 +40,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
 from budget_tracker.money import from_cents, to_cents
+from budget_tracker.rules import (
+    DESCRIPTION_MAX,
+    EMAIL_MAX,
+    NAME_MAX,
+)
+from budget_tracker.rules import name_key as name_key  # re-exported: services derive keys
+from budget_tracker.rules import normalize_email as normalize_email
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -46,10 +55,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-NAME_MAX = 50
-DESCRIPTION_MAX = 200
-EMAIL_MAX = 254
 
 
 class Money(TypeDecorator[Decimal]):
@@ -73,15 +78,6 @@ class Money(TypeDecorator[Decimal]):
     def coerce_compared_value(self, op: Any, value: Any) -> Any:
         # Comparisons and arithmetic with Python numbers are in money, not in cents.
         return self
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def name_key(name: str) -> str:
-    """The case-insensitive identity of a category name (`Food` and `FOOD` are one)."""
-    return " ".join(name.split()).casefold()
 
 
 class Base(DeclarativeBase):
@@ -128,6 +124,8 @@ class Category(Base):
     name_key: Mapped[str] = mapped_column(String(NAME_MAX))
     color: Mapped[str | None] = mapped_column(String(7))
     monthly_budget: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    """The opening budget: in force in every month before the category's first standing
+    change in `category_budgets` (in every month, when it has none). Zero: no budget."""
     created_at: Mapped[dt.datetime] = _created_at()
 
     __table_args__ = (
@@ -211,6 +209,70 @@ class BudgetTransfer(Base):
         Index(None, "from_category_id", "month"),
         Index(None, "to_category_id", "month"),
         Index(None, "user_id", "month"),
+    )
+
+
+class UnitOutcome(Base):
+    """What a committed unit of work returned, kept under its key for a retry to report.
+
+    Written in the unit's own transaction (`budget_tracker.outcomes`), so it exists exactly
+    when the unit's changes do: a retry after a lost COMMIT acknowledgement reads it back
+    instead of running the work again. Rows are needed only for the seconds a retry can
+    take, and are pruned by age.
+    """
+
+    __tablename__ = "unit_outcomes"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    result: Mapped[str] = mapped_column(Text)
+    """The unit's return value as tagged JSON (`outcomes.encode`)."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def insert_new_only(dialect_name: str, model: type[Base], *unique: str) -> Insert:
+    """`INSERT ... ON CONFLICT (unique) DO NOTHING` for `model` on PostgreSQL and SQLite.
+
+    For rows that must exist once however many commands create them at the same time
+    (the default user, its starter categories, categories an import creates): the loser
+    of a race skips the row instead of failing on the unique key, then reads the winner's.
+    Add `.values(...)` and `.returning(...)`: what it returns is what this statement made.
+    """
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+
+
+class CategoryBudget(Base):
+    """A change of a category's monthly budget: from `month` on (until its next standing
+    change), or, with `one_month`, for that one month only (the month after returns to
+    the standing budget). Before its first standing change a category has its opening
+    `categories.monthly_budget`."""
+
+    __tablename__ = "category_budgets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)  # implied by the category key below
+    category_id: Mapped[int] = mapped_column(Integer)
+    month: Mapped[dt.date] = mapped_column(Date)
+    """First day of the (first) month it applies to."""
+    amount: Mapped[Decimal] = mapped_column(Money)
+    one_month: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "category_id"],
+            ["categories.user_id", "categories.id"],
+            name="fk_category_budgets_user_id_category_id_categories",
+        ),
+        # Also the index of the lookup "the standing budget in force in month M":
+        # (category_id, one_month = false, month <= M) ORDER BY month DESC LIMIT 1.
+        UniqueConstraint("category_id", "one_month", "month"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
 
 

@@ -38,15 +38,19 @@ def diagnose(exc: BaseException) -> BudgetError | None:
         from sqlalchemy import exc as sa_exc
     except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
         return None
+    from budget_tracker.driver_errors import diagnosis, first_line, sqlstate
+
     if isinstance(exc, sa_exc.TimeoutError):
         return DatabaseUnavailable(
             "no database connection became free in time (pool exhausted): look for other "
             "commands holding connections, or raise BUDGET_POOL_TIMEOUT / BUDGET_POOL_SIZE"
         )
+    if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
+        # Raised before the statement reached the server (a value the driver cannot
+        # send); str(exc) would show the SQL and its parameters.
+        return DatabaseUnavailable(f"database error: {type(exc.orig).__name__}: {first_line(exc)}")
     if not isinstance(exc, sa_exc.DBAPIError):
         return None
-    from budget_tracker.driver_errors import diagnosis, first_line, sqlstate
-
     detail = first_line(exc)
     code = sqlstate(exc)
     if code in ("42P01", "42703") or _SCHEMA_MESSAGE.search(detail):
@@ -56,6 +60,5 @@ def diagnose(exc: BaseException) -> BudgetError | None:
     known = diagnosis(detail, code)
     if known is not None:
         return DatabaseUnavailable(known)
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
-        return DatabaseUnavailable(f"database error: {detail}")
-    return None
+    # Any other driver error: still one line, never the statement or its parameters.
+    return DatabaseUnavailable(f"database error: {detail}")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
@@ -31,10 +31,10 @@ from budget_tracker.driver_errors import first_line, is_transient
 from budget_tracker.engine import (
     SQLITE_BEGIN_OPTION,
     create_app_engine,
-    ensure_sqlite_schema,
     instrument_engine,
 )
 from budget_tracker.errors import BudgetError
+from budget_tracker.schema_version import ensure_sqlite_schema
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ class Database:
         """Called before a retry that would end more than a second after the unit of work
         started, with the attempt number, the seconds spent so far and the error's line."""
         self._connected = False
+        self.migrate_sqlite = True
+        """Bring a SQLite file to the schema head on first use (off for `budget db check`)."""
 
     @cached_property
     def engine(self) -> Engine:
@@ -113,7 +115,7 @@ class Database:
             engine = self._given_engine
         else:
             path = self.settings.sqlite_path
-            if path is not None:
+            if path is not None and self.migrate_sqlite:
                 ensure_sqlite_schema(path, self.settings.migration_url)
             engine = create_app_engine(self.settings)
         instrument_engine(engine)
@@ -181,30 +183,58 @@ class Database:
         *,
         write: bool = True,
         on_retry: Callable[[int, BaseException], None] | None = None,
+        record_outcome: bool | None = None,
     ) -> T:
         """Run `work` in one transaction, retrying all of it on transient failures.
 
         Retries use exponential backoff with full jitter until `BUDGET_RETRY_SECONDS` have
         passed; a `BudgetError` or a permanent database error is raised at once. The
         session tells `work` which attempt it is (`attempt_number`) and carries a key that
-        is the same on every attempt (`unit_key`), so a write whose COMMIT was
-        acknowledged too late to be seen can be recognised instead of repeated
-        (`committed_earlier`).
+        is the same on every attempt (`unit_key`).
+
+        A writing unit (`record_outcome` defaults to `write`) stores what `work` returned
+        under that key in the same transaction (`budget_tracker.outcomes`). When an
+        attempt fails after `work` returned, the COMMIT may have been applied with its
+        acknowledgement lost: the next attempt first looks for the recorded result and
+        returns it instead of running `work` against its own changes.
         """
+        from budget_tracker import outcomes
+
+        record = write if record_outcome is None else record_outcome
         policy = self.retry_policy
         deadline = policy.deadline()
         started = policy.clock()
-        info: dict[str, Any] = {UNIT_KEY_INFO: uuid.uuid4().hex}
+        key = uuid.uuid4().hex
+        info: dict[str, Any] = {UNIT_KEY_INFO: key}
         attempt = 0
+        commit_uncertain = False
         while True:
             attempt += 1
             info[ATTEMPT_INFO] = attempt
+            work_returned = False
             try:
                 with self.transaction(write=write, info=dict(info)) as session:
-                    result = work(session)
+                    found, result = (
+                        outcomes.recorded(session, key=key)
+                        if record and commit_uncertain
+                        else (False, None)
+                    )
+                    if not found:
+                        result = work(session)
+                        if record:
+                            outcomes.record(session, key=key, result=result)
+                    work_returned = True
             except BudgetError:
                 raise
             except DBAPIError as exc:
+                if work_returned:
+                    # Failed in COMMIT: it may have been applied with the answer lost.
+                    commit_uncertain = True
+                elif record and commit_uncertain and outcomes.is_outcome_conflict(exc):
+                    # The earlier attempt's COMMIT was still being applied when this one
+                    # recorded its outcome under the same key: it did commit; read it.
+                    log.info("unit of work %s: an earlier attempt committed; reading it", key)
+                    continue
                 if not is_transient(exc, connected_before=self._connected):
                     raise
                 delay = policy.next_delay(attempt, deadline)
@@ -232,7 +262,7 @@ class Database:
             else:
                 if attempt > 1:
                     log.info("unit of work succeeded after %d retries", attempt - 1)
-                return result
+                return cast(T, result)
 
     def close(self) -> None:
         if "engine" in self.__dict__ and self._given_engine is None:

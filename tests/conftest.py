@@ -29,6 +29,7 @@ from budget_tracker.migrate import upgrade
 from budget_tracker.models import TABLE_NAMES
 from budget_tracker.unit_of_work import Database
 from tests import network_guard
+from tests.fault_proxy import CommitAckDropper, app_database
 
 # Before any test (or fixture) runs: the suite must never reach a non-loopback host.
 network_guard.install()
@@ -83,7 +84,7 @@ class Backend:
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table: compare before and after to prove nothing was written."""
-        return {table: self.rows(f"SELECT * FROM {table} ORDER BY id") for table in TABLE_NAMES}
+        return {table: self.rows(f"SELECT * FROM {table} ORDER BY 1") for table in TABLE_NAMES}
 
 
 def pg_url(base: str, database: str) -> URL:
@@ -216,3 +217,32 @@ def backend(
         if request.param == "postgresql":
             _truncate(database)
         database.close()
+
+
+@pytest.fixture
+def fault_db(pg_server: None) -> Iterator[str]:
+    """A migrated database of its own, so terminating its backends disturbs nobody else."""
+    name = create_pg_database("budget_faults")
+    try:
+        upgrade(pg_url(PG_DIRECT, name))
+        yield name
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
+def lossy(fault_db: str) -> Iterator[tuple[CommitAckDropper, Database]]:
+    """`fault_db` reached through a proxy that, when armed, loses a COMMIT's answer."""
+    pooled = make_url(PG_POOLED)
+    proxy = CommitAckDropper((pooled.host or "127.0.0.1", pooled.port or 6432))
+    url = (
+        pg_url(PG_POOLED, fault_db)
+        .set(port=proxy.port, query={"sslmode": "disable", "gssencmode": "disable"})
+        .render_as_string(hide_password=False)
+    )
+    database = app_database(url)
+    try:
+        yield proxy, database
+    finally:
+        database.close()
+        proxy.close()

@@ -12,6 +12,7 @@ lock, in `pg_stat_activity`), not for a length of time.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from budget_tracker.services.categories import (
 )
 from budget_tracker.services.transfers import transfer_budget
 from budget_tracker.unit_of_work import Database
-from tests.cli_helpers import TODAY, category_id, first_run, ok
+from tests.cli_helpers import TODAY, first_run, ok
 from tests.conftest import PG_DIRECT, Backend, libpq_dsn
 
 T = TypeVar("T")
@@ -120,10 +121,10 @@ def interleaved(
 
 
 def budget_of(backend: Backend, name: str) -> Decimal:
-    cents = backend.scalar(
-        "SELECT monthly_budget FROM categories WHERE id = :id", id=category_id(backend, name)
-    )
-    return Decimal(cents) / 100
+    """The category's monthly budget for this month (its budget history applied)."""
+    result = ok(backend.invoke(["category", "list", "--format", "json"]))
+    rows = {row["name"]: row for row in json.loads(result.stdout)["categories"]}
+    return Decimal(rows[name]["monthly_budget"])
 
 
 def setup(backend: Backend, **budgets: str) -> None:
@@ -137,8 +138,8 @@ def test_two_merges_into_one_target_both_add_up(backend: Backend, admin: Any) ->
     interleaved(
         backend,
         admin,
-        lambda s: merge_categories(s, user_email=ME, source="One", target="Target"),
-        lambda s: merge_categories(s, user_email=ME, source="Two", target="Target"),
+        lambda s: merge_categories(s, user_email=ME, source="One", target="Target", today=TODAY),
+        lambda s: merge_categories(s, user_email=ME, source="Two", target="Target", today=TODAY),
     )
     assert budget_of(backend, "Target") == Decimal("103.00")
 
@@ -148,8 +149,8 @@ def test_delete_move_to_and_merge_into_one_target_both_add_up(backend: Backend, 
     interleaved(
         backend,
         admin,
-        lambda s: delete_category(s, user_email=ME, name="One", move_to="Target"),
-        lambda s: merge_categories(s, user_email=ME, source="Two", target="Target"),
+        lambda s: delete_category(s, user_email=ME, name="One", move_to="Target", today=TODAY),
+        lambda s: merge_categories(s, user_email=ME, source="Two", target="Target", today=TODAY),
     )
     assert budget_of(backend, "Target") == Decimal("130.00")
 
@@ -159,9 +160,9 @@ def test_set_budget_reports_the_budget_it_really_replaced(backend: Backend, admi
     changed = interleaved(
         backend,
         admin,
-        lambda s: merge_categories(s, user_email=ME, source="One", target="Target"),
+        lambda s: merge_categories(s, user_email=ME, source="One", target="Target", today=TODAY),
         lambda s: set_category_budget(
-            s, user_email=ME, name="Target", monthly_budget=Decimal("40")
+            s, user_email=ME, name="Target", monthly_budget=Decimal("40"), month=MONTH
         ),
     )
     assert (changed.old_budget, changed.monthly_budget) == (Decimal("105.00"), Decimal("40.00"))
@@ -177,7 +178,7 @@ def test_a_transfer_checks_the_budget_a_concurrent_set_budget_left(
             backend,
             admin,
             lambda s: set_category_budget(
-                s, user_email=ME, name="Source", monthly_budget=Decimal("10")
+                s, user_email=ME, name="Source", monthly_budget=Decimal("10"), month=MONTH
             ),
             lambda s: transfer_budget(
                 s,

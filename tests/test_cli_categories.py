@@ -111,7 +111,8 @@ def test_list_shows_this_months_budget_and_spending(backend: Backend) -> None:
     assert other_month.stdout.splitlines()[:3] == [
         "id,name,color,budget,spent,available",
         "3,Entertainment,#9B59B6,,0.00,0.00",
-        "1,Food,#E67E22,1299.00,500.00,799.00",
+        # set-budget applies from this month on: last year Food had only the transfer.
+        "1,Food,#E67E22,999.00,500.00,499.00",
     ]
 
 
@@ -155,9 +156,10 @@ def test_rename(backend: Backend) -> None:
 def test_set_budget(backend: Backend) -> None:
     first_run(backend)
     result = ok(backend.invoke(["category", "set-budget", "FOOD", "400"]))
-    assert result.stdout == "Set the monthly budget of Food to 400.00 (was 0.00)\n"
+    now = f"{THIS_MONTH:%Y-%m}"
+    assert result.stdout == f"Set the monthly budget of Food to 400.00 from {now} on (was 0.00)\n"
     assert ok(backend.invoke(["category", "set-budget", "food", "0"])).stdout == (
-        "Set the monthly budget of Food to 0.00 (was 400.00)\n"
+        f"Set the monthly budget of Food to 0.00 from {now} on (was 400.00)\n"
     )
     refused(
         backend,

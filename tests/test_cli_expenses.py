@@ -403,7 +403,7 @@ def test_expenses_empty(backend: Backend) -> None:
             ["--min", "5", "--max", "4"],
             "Invalid value for '--min': --min 5.00 is larger than --max 4.00",
         ),
-        (["--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1."),
+        (["--limit", "0"], "Invalid value for '--limit': '0' is not positive"),
         (
             ["--format", "xml"],
             "Invalid value for '--format': 'xml' is not one of 'table', 'json', 'csv'.",
@@ -468,7 +468,7 @@ def test_edit_expense_refusals_write_nothing(spending: Backend) -> None:
     assert bad_amount.exit_code == 2
     bad_id = spending.invoke(["edit-expense", "abc", "--amount", "1"])
     assert bad_id.exit_code == 2
-    assert bad_id.stderr == "Error: Invalid value for 'ID': 'abc' is not a valid integer range.\n"
+    assert bad_id.stderr == "Error: Invalid value for 'ID': 'abc' is not a positive whole number\n"
     assert spending.snapshot() == before
 
 

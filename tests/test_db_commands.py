@@ -15,9 +15,9 @@ from click.testing import CliRunner, Result
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.errors import EXIT_CONFIG, EXIT_DB_UNAVAILABLE, EXIT_SCHEMA
 from budget_tracker.models import TABLE_NAMES
+from budget_tracker.schema_version import SCHEMA_HEAD
 from budget_tracker.services.health import endpoints_step, tls_step, url_step
 from budget_tracker.unit_of_work import Database
 from tests.conftest import (
@@ -146,8 +146,8 @@ def test_check_on_an_unmigrated_database(empty_pg: tuple[str, Database]) -> None
         in result.stdout
     )
     assert (
-        "FAIL  tables         missing: users, categories, expenses, budget_transfers: run "
-        "`budget db upgrade`" in result.stdout
+        "FAIL  tables         missing: users, categories, expenses, budget_transfers, "
+        "unit_outcomes: run `budget db upgrade`" in result.stdout
     )
 
 
@@ -268,15 +268,20 @@ def test_check_names_the_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     db_path = tmp_path / "from-dotenv.db"
     (tmp_path / ".env").write_text(f"BUDGET_DB_PATH={db_path}\n")
     monkeypatch.chdir(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "budget_tracker", "db", "check"],
-        env={k: v for k, v in os.environ.items() if k != "BUDGET_DB_PATH"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-    )
+
+    def budget(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "budget_tracker", *args],
+            env={k: v for k, v in os.environ.items() if k != "BUDGET_DB_PATH"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+        )
+
+    assert budget("db", "upgrade").returncode == 0  # `db check` itself never migrates
+    result = budget("db", "check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[0] == (
         f"PASS  configuration  variables set: BUDGET_DB_PATH; .env file: {tmp_path / '.env'} "

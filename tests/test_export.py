@@ -6,15 +6,25 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from budget_tracker.models import BudgetTransfer, Category, Expense, User
 from budget_tracker.money import MAX_AMOUNT
+from budget_tracker.rules import check_description
 from tests.cli_helpers import error_text
 from tests.conftest import Backend
 
@@ -35,7 +45,7 @@ def seed(backend: Backend) -> int:
             (food, "12.50", dt.date(2026, 3, 2), 'Lunch, "good"'),
             (rent, "900", dt.date(2026, 3, 1), "March"),
             (food, "3.10", dt.date(2026, 3, 2), ""),
-            (food, "3.10", dt.date(2026, 4, 1), "two\nlines"),
+            (food, "3.10", dt.date(2026, 4, 1), "two;lines"),
         ]
         for category, amount, day, description in rows:
             session.add(
@@ -65,7 +75,7 @@ EXPORTED = (
     HEADER + "2026-03-01,900.00,Rent,March\n"
     '2026-03-02,12.50,Food,"Lunch, ""good"""\n'
     "2026-03-02,3.10,Food,\n"
-    '2026-04-01,3.10,Food,"two\nlines"\n'
+    "2026-04-01,3.10,Food,two;lines\n"
 )
 
 
@@ -183,12 +193,14 @@ def test_export_import_export_round_trip(backend: Backend, tmp_path: Path) -> No
 
 
 CATEGORY_NAMES = ("Food", "Café au lait", "Rent, flat", 'Say "hi"', "Tab;semi")
+# Any text a description may hold (one line, no control or invisible format characters).
 descriptions = st.text(
     alphabet=st.one_of(
-        st.characters(blacklist_categories=("Cs", "Cc")), st.sampled_from(',;"\n\t')
+        st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Zl", "Zp")),
+        st.sampled_from(',;" '),
     ),
     max_size=60,
-).map(str.strip)
+).map(check_description)
 rows_strategy = st.lists(
     st.tuples(
         st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2099, 12, 31)),
@@ -242,3 +254,156 @@ def test_generated_rows_round_trip_exactly(
     assert again.stderr.splitlines()[-1] == (
         f"Imported exported.csv: 0 new, {len(rows)} already present ({len(rows)} rows)."
     )
+
+
+# --- where -o writes ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """A directory for exports alone (a SQLite database may sit in tmp_path)."""
+    directory = tmp_path / "out"
+    directory.mkdir()
+    return directory
+
+
+def test_a_regular_file_is_replaced_keeping_its_permission_bits(
+    backend: Backend, out: Path
+) -> None:
+    seed(backend)
+    target = out / "history.csv"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    result = backend.invoke(["export", "-o", str(target)])
+    assert result.exit_code == 0, result.stderr
+    assert target.read_text(encoding="utf-8") == EXPORTED
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [path.name for path in out.iterdir()] == ["history.csv"]
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_replaced(backend: Backend, out: Path) -> None:
+    seed(backend)
+    real = out / "real.csv"
+    real.write_text("old\n")
+    real.chmod(0o604)
+    link = out / "link.csv"
+    link.symlink_to(real)
+    result = backend.invoke(["export", "-o", str(link)])
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text(encoding="utf-8") == EXPORTED
+    assert stat.S_IMODE(real.stat().st_mode) == 0o604
+
+
+def test_a_fifo_is_written_into_not_replaced(backend: Backend, out: Path) -> None:
+    seed(backend)
+    fifo = out / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = backend.invoke(["export", "-o", str(fifo)])
+    reader.join(30)
+    assert result.exit_code == 0, result.stderr
+    assert received == [EXPORTED.encode()]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert [path.name for path in out.iterdir()] == ["pipe"]
+
+
+def device(directory: Path, name: str, minor: int) -> Path:
+    """A copy of a memory device (`null` is 1,3, `full` is 1,7) under `directory`.
+
+    The tests write to copies, never to /dev itself: were `-o` ever to replace what it
+    names again, it would destroy only the copy.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("creating a device node needs root (CI runs as root)")
+    node = directory / name
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    return node
+
+
+def is_device(path: Path, minor: int) -> bool:
+    status = path.lstat()
+    return stat.S_ISCHR(status.st_mode) and status.st_rdev == os.makedev(1, minor)
+
+
+@pytest.fixture(autouse=True)
+def _dev_null_survives() -> Iterator[None]:
+    yield
+    assert is_device(Path("/dev/null"), 3)
+
+
+def test_a_device_is_written_into_not_replaced(backend: Backend, out: Path) -> None:
+    seed(backend)
+    null = device(out, "null", 3)
+    result = backend.invoke(["export", "-o", str(null), "--transfers"])
+    assert result.exit_code == 0, result.stderr
+    assert is_device(null, 3)
+
+
+def test_dash_is_stdout(backend: Backend, out: Path) -> None:
+    seed(backend)
+    result = backend.invoke(["export", "-o", "-"])
+    assert (result.exit_code, result.stdout, result.stderr) == (0, EXPORTED, "")
+    assert list(out.iterdir()) == []
+
+
+def test_a_missing_directory_is_one_line(backend: Backend, out: Path) -> None:
+    seed(backend)
+    target = out / "nowhere" / "history.csv"
+    result = backend.invoke(["export", "-o", str(target)])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"Error: cannot write {target}: no directory {target.parent}\n"
+
+
+def test_a_full_device_is_one_line(backend: Backend, out: Path) -> None:
+    seed(backend)
+    full = device(out, "full", 7)
+    result = backend.invoke(["export", "-o", str(full)])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: cannot write {full}: No space left on device\n"
+    assert is_device(full, 7)
+
+
+def test_a_failed_write_keeps_the_old_file(backend: Backend, out: Path) -> None:
+    """The disk fills up mid-export (a file size limit, in a real `budget` process)."""
+    seed(backend)
+    with backend.database.transaction() as session:
+        session.execute(
+            text(
+                "INSERT INTO expenses (user_id, category_id, amount, spent_on, description) "
+                "SELECT user_id, id, 100, :day, :text FROM categories"
+            ),
+            {"day": dt.date(2026, 5, 1), "text": "x" * 150},
+        )
+        for _ in range(6):  # 2 categories * 2**6 = 128 rows of ~170 bytes: > 16 KiB
+            session.execute(
+                text(
+                    "INSERT INTO expenses (user_id, category_id, amount, spent_on, description)"
+                    " SELECT user_id, category_id, amount, spent_on, description FROM expenses"
+                    " WHERE spent_on = :day"
+                ),
+                {"day": dt.date(2026, 5, 1)},
+            )
+    target = out / "history.csv"
+    target.write_text("old\n")
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "budget_tracker", "export", "-o", str(target)],
+        env={**os.environ, **backend.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit_file_size,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"Error: cannot write {target}: File too large; {target} was left as it was\n"
+    )
+    assert target.read_text() == "old\n"
+    assert [path.name for path in out.iterdir()] == ["history.csv"]

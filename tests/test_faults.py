@@ -17,7 +17,6 @@ so the shared one on :6432 that other test sessions use is never interrupted.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import shutil
@@ -44,8 +43,6 @@ from sqlalchemy.orm import Session
 
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
-from budget_tracker.config import load_settings
-from budget_tracker.migrate import upgrade
 from budget_tracker.models import BudgetTransfer, Expense
 from budget_tracker.services.expenses import add_expense
 from budget_tracker.services.transfers import transfer_budget
@@ -55,17 +52,15 @@ from tests.conftest import (
     IN_CI,
     PG_DIRECT,
     PG_POOLED,
-    create_pg_database,
-    drop_pg_database,
     libpq_dsn,
     pg_url,
 )
+from tests.fault_proxy import WORKERS, CommitAckDropper, app_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pgbouncer")]
 
 DAY = dt.date(2026, 5, 14)
 MONTH = DAY.replace(day=1)
-WORKERS = 4
 
 
 # --- a private PgBouncer that can be restarted --------------------------------------------
@@ -168,31 +163,6 @@ def bouncer(pg_server: None) -> Iterator[PrivateBouncer]:
     finally:
         private.stop()  # whatever happened in the tests, nothing is left running
         shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-def fault_db(pg_server: None) -> Iterator[str]:
-    """A migrated database of its own, so terminating its backends disturbs nobody else."""
-    name = create_pg_database("budget_faults")
-    try:
-        upgrade(pg_url(PG_DIRECT, name))
-        yield name
-    finally:
-        drop_pg_database(name)
-
-
-def app_database(url: str, **env: str) -> Database:
-    return Database(
-        load_settings(
-            {
-                "DATABASE_URL": url,
-                "BUDGET_RETRY_SECONDS": "20",
-                "BUDGET_CONNECT_TIMEOUT": "2",
-                "BUDGET_POOL_SIZE": str(WORKERS),
-                **env,
-            }
-        )
-    )
 
 
 def direct_rows(database_name: str, sql: str) -> list[tuple[Any, ...]]:
@@ -353,97 +323,6 @@ def test_server_backends_terminated_during_the_workload(
 # --- a lost COMMIT acknowledgement --------------------------------------------------------
 
 
-class CommitAckDropper:
-    """A TCP proxy that, when armed, swallows the server's answer to the next COMMIT.
-
-    The COMMIT reaches the server and commits; the proxy then closes both sides instead
-    of passing `CommandComplete("COMMIT")` on, so the client sees the connection die
-    without knowing whether its transaction committed. Connections must use
-    sslmode=disable (and gssencmode=disable) so the protocol is readable.
-    """
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.armed = threading.Event()
-        self.dropped = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self) -> None:
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
-            threading.Thread(target=self._answers, args=(server, client), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        _close(source, target)
-
-    def _answers(self, server: socket.socket, client: socket.socket) -> None:
-        """Forward server messages (type byte, int32 length, body), watching for COMMIT."""
-        buffer = b""
-        try:
-            while data := server.recv(65536):
-                buffer += data
-                forward = bytearray()
-                while len(buffer) >= 5:
-                    size = 1 + int.from_bytes(buffer[1:5], "big")
-                    if len(buffer) < size:
-                        break
-                    message, buffer = buffer[:size], buffer[size:]
-                    is_commit_ack = message[:1] == b"C" and message[5:].startswith(b"COMMIT")
-                    if is_commit_ack and self.armed.is_set():
-                        self.armed.clear()
-                        self.dropped += 1
-                        client.sendall(forward)
-                        break  # the acknowledgement is lost with the connection
-                    forward += message
-                else:
-                    client.sendall(forward)
-                    continue
-                break
-        except OSError:
-            pass
-        _close(server, client)
-
-
-def _close(*sockets: socket.socket) -> None:
-    for sock in sockets:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-
-@pytest.fixture
-def lossy(fault_db: str) -> Iterator[tuple[CommitAckDropper, Database]]:
-    pooled = make_url(PG_POOLED)
-    proxy = CommitAckDropper((pooled.host or "127.0.0.1", pooled.port or 6432))
-    url = (
-        pg_url(PG_POOLED, fault_db)
-        .set(port=proxy.port, query={"sslmode": "disable", "gssencmode": "disable"})
-        .render_as_string(hide_password=False)
-    )
-    database = app_database(url)
-    try:
-        yield proxy, database
-    finally:
-        database.close()
-        proxy.close()
-
-
 def count(database: Database, model: type[Any], key: str | None = None) -> int:
     with database.transaction(write=False) as session:
         statement = select(func.count()).select_from(model)
@@ -548,6 +427,8 @@ def test_without_a_key_a_lost_ack_would_double_the_write(
             idempotency_key=None,
         ),
         on_retry=lambda attempt, _exc: retries.append(attempt),
+        # Without the recorded outcome either: nothing tells the retry what committed.
+        record_outcome=False,
     )
     assert (proxy.dropped, retries) == (1, [1])
     with database.transaction(write=False) as session:

@@ -75,14 +75,14 @@ def test_bom_semicolons_and_quoted_fields(backend: Backend, tmp_path: Path) -> N
     csv_file = write(
         tmp_path / "bank.csv",
         'Date;Amount;Category;Description\n2026-03-01;12.50;Food;"Lunch; with ""Ann"", Bob"\n'
-        '2026-03-02;4.20;Food;"two\nlines"\n',
+        '2026-03-02;4.20;Food;"two  spaces"\n',
         bom=True,
     )
     result = backend.invoke(["import", str(csv_file)])
     assert result.exit_code == 0, result.stderr
     assert expenses(backend) == [
         ("2026-03-01", "12.5", "Food", 'Lunch; with "Ann", Bob'),
-        ("2026-03-02", "4.2", "Food", "two\nlines"),
+        ("2026-03-02", "4.2", "Food", "two  spaces"),
     ]
 
 
@@ -184,7 +184,7 @@ def test_not_utf8_line_is_a_bad_row(backend: Backend, tmp_path: Path) -> None:
     result = backend.invoke(["import", str(path)])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[1] == (
-        "  line 2, column description: 'Caf\\udce9' is not valid text (NUL or not UTF-8)"
+        "  line 2, column description: 'Caf\\udce9' contains bytes that are not UTF-8"
     )
 
 

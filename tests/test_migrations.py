@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.migrate import head_revision
 from budget_tracker.models import TABLE_NAMES
+from budget_tracker.schema_version import SCHEMA_HEAD
 from tests.conftest import create_pg_database, drop_pg_database, pg_env
 
 ROOT = Path(__file__).resolve().parent.parent

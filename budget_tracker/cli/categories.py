@@ -55,6 +55,12 @@ def category() -> None:
 @click.option(
     "--budget", type=BUDGET_AMOUNT, default="0", show_default=True, help="Monthly budget."
 )
+@click.option(
+    "--from",
+    "from_month",
+    type=MONTH,
+    help="The budget starts this month (YYYY-MM); no budget before. Default: every month.",
+)
 @click.option("--color", type=COLOR, help="Colour as #RRGGBB.")
 @result_format_option
 @user_option
@@ -63,6 +69,7 @@ def add(
     state: AppState,
     name: str,
     budget: Decimal,
+    from_month: dt.date | None,
     color: str | None,
     fmt: str,
     user_email: str | None,
@@ -72,12 +79,18 @@ def add(
     \b
     Example:
       budget category add Rent --budget 900 --color "#C0392B"
+      budget category add Gym --budget 40 --from 2026-09
     """
     from budget_tracker.services.categories import add_category
 
     added = state.database.run(
         lambda session: add_category(
-            session, user_email=user_email, name=name, monthly_budget=budget, color=color
+            session,
+            user_email=user_email,
+            name=name,
+            monthly_budget=budget,
+            color=color,
+            from_month=from_month,
         ),
         write=True,
     )
@@ -85,9 +98,10 @@ def add(
     if fmt == "json":
         print_json(category_json(added))
         return
+    since = f" from {added.month:%Y-%m}" if added.month is not None else ""
     click.echo(
         f"Added category {added.id}: {added.name} "
-        f"(monthly budget {format_amount(added.monthly_budget)})"
+        f"(monthly budget {format_amount(added.monthly_budget)}{since})"
     )
 
 
@@ -167,28 +181,111 @@ def rename(state: AppState, name: str, new_name: str, user_email: str | None) ->
 @category.command("set-budget")
 @click.argument("name", type=NAME)
 @click.argument("amount", type=BUDGET_AMOUNT)
+@click.option(
+    "--from",
+    "from_month",
+    type=MONTH,
+    help="From this month on (YYYY-MM), until a later change; default: this month.",
+)
+@click.option("--month", "one_month", type=MONTH, help="For this one month only (YYYY-MM).")
 @user_option
 @click.pass_obj
-def set_budget(state: AppState, name: str, amount: Decimal, user_email: str | None) -> None:
-    """Set a category's monthly budget (0 removes it; this month's transfers still count).
+def set_budget(
+    state: AppState,
+    name: str,
+    amount: Decimal,
+    from_month: dt.date | None,
+    one_month: dt.date | None,
+    user_email: str | None,
+) -> None:
+    """Set a category's monthly budget from a month on (0 removes it; transfers still count).
+
+    Earlier months keep their budgets; a later change that already exists stays in force
+    from its own month. With --month the budget applies to that one month only, and the
+    month after returns to the standing budget.
 
     \b
     Example:
       budget category set-budget Food 400
+      budget category set-budget Food 350 --from 2026-01
+      budget category set-budget Gifts 200 --month 2026-12
     """
     from budget_tracker.services.categories import set_category_budget
 
+    if from_month is not None and one_month is not None:
+        raise click.UsageError("use either --from or --month, not both")
+    month = one_month or from_month or dt.date.today()
     changed = state.database.run(
         lambda session: set_category_budget(
-            session, user_email=user_email, name=name, monthly_budget=amount
+            session,
+            user_email=user_email,
+            name=name,
+            monthly_budget=amount,
+            month=month,
+            one_month=one_month is not None,
         ),
         write=True,
     )
     announce_first_run(changed.first_run)
     old = format_amount(changed.old_budget or Decimal(0))
+    when = f"for {month:%Y-%m} only" if changed.one_month else f"from {month:%Y-%m} on"
     click.echo(
         f"Set the monthly budget of {changed.name} to "
-        f"{format_amount(changed.monthly_budget)} (was {old})"
+        f"{format_amount(changed.monthly_budget)} {when} (was {old})"
+    )
+
+
+HISTORY_COLUMNS = (
+    Column("from", "From"),
+    Column("to", "To"),
+    Column("amount", "Budget", ">"),
+    Column("kind", "Kind"),
+)
+
+
+@category.command("budgets")
+@click.argument("name", type=NAME)
+@format_option
+@user_option
+@click.pass_obj
+def budgets(state: AppState, name: str, fmt: str, user_email: str | None) -> None:
+    """List a category's monthly budgets over time, and its one-month overrides.
+
+    `from` empty: since the beginning; `to` empty: until further notice. JSON output is
+    an object: {"category": NAME, "budgets": [{"from", "to", "amount", "one_month"}]}.
+
+    \b
+    Example:
+      budget category budgets Food
+      budget category budgets Food --format json
+    """
+    from budget_tracker.services.categories import budget_history
+
+    result = state.database.run(
+        lambda session: budget_history(session, user_email=user_email, name=name), write=False
+    )
+    announce_first_run(result.first_run)
+    rows: list[dict[str, Any]] = [
+        {
+            "from": f"{period.first:%Y-%m}" if period.first else None,
+            "to": f"{period.last:%Y-%m}" if period.last else None,
+            "amount": period.amount,
+            "kind": "one month" if period.one_month else "standing",
+            "one_month": period.one_month,
+        }
+        for period in result.periods
+    ]
+    emit(
+        [{key: value for key, value in row.items() if key != "one_month"} for row in rows]
+        if fmt != "json"
+        else rows,
+        HISTORY_COLUMNS,
+        fmt,
+        json_data={
+            "category": result.category,
+            "budgets": [{k: v for k, v in row.items() if k != "kind"} for row in rows],
+        },
+        empty_message=f"{result.category} has no budget",
     )
 
 
@@ -247,6 +344,7 @@ def delete(
             user_email=user_email,
             name=name,
             move_to=move_to,
+            today=dt.date.today(),
             allow_overdraw=allow_overdraw,
         ),
         write=True,
@@ -294,6 +392,7 @@ def merge(
             user_email=user_email,
             source=source,
             target=target,
+            today=dt.date.today(),
             allow_overdraw=allow_overdraw,
         ),
         write=True,

@@ -58,7 +58,9 @@ def check(ctx: click.Context, state: AppState, fmt: str) -> None:
     """
     from budget_tracker.services.health import check_database
 
-    report = check_database(state.database)
+    database = state.database
+    database.migrate_sqlite = False  # a check reports the schema; it never changes it
+    report = check_database(database)
     if fmt == "json":
         click.echo(dump_json(report.as_dict()))
     else:
@@ -111,6 +113,7 @@ def current(state: AppState) -> None:
     """
     from budget_tracker.errors import SchemaNotMigrated
     from budget_tracker.migrate import head_revision
+    from budget_tracker.schema_version import is_unknown_revision, newer_than_this_version
 
     revision = _current_revision(state.database.settings)
     head = head_revision()
@@ -118,6 +121,8 @@ def current(state: AppState) -> None:
         click.echo(f"{revision} (head)")
         return
     click.echo(revision or "none")
+    if is_unknown_revision(revision):
+        raise newer_than_this_version(str(revision))
     raise SchemaNotMigrated(
         f"the database is at revision {revision or 'none'}, this version's head is {head}: "
         "run `budget db upgrade`"
@@ -130,10 +135,13 @@ def _current_revision(settings: Settings) -> str | None:
 
     from budget_tracker.engine import create_app_engine
     from budget_tracker.migrate import current_revision
+    from budget_tracker.schema_version import sqlite_revision
 
     path = settings.sqlite_path
-    if path is not None and not path.exists():
-        return None  # don't create an empty file just to look at it
+    if path is not None:
+        # Read with the standard library: never creates the file, and a file that is not
+        # a database is one line.
+        return sqlite_revision(path) if path.exists() else None
     engine = create_app_engine(settings, url=settings.migration_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:

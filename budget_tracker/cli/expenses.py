@@ -27,9 +27,9 @@ from budget_tracker.cli.params import (
     COUNT,
     DATE,
     DESCRIPTION,
+    ID,
     MONTH,
     NAME,
-    ROW_ID,
     format_option,
     options_checked,
     user_option,
@@ -197,7 +197,7 @@ def list_expenses(
 
 
 @click.command("edit-expense")
-@click.argument("expense_id", metavar="ID", type=ROW_ID)
+@click.argument("expense_id", metavar="ID", type=ID)
 @click.option("--amount", type=AMOUNT, help="New amount.")
 @click.option("--category", type=NAME, help="New category (any case).")
 @click.option("--description", type=DESCRIPTION, help='New description ("" clears it).')
@@ -251,7 +251,7 @@ def edit_expense(
 
 
 @click.command("delete-expense")
-@click.argument("expense_id", metavar="ID", type=ROW_ID)
+@click.argument("expense_id", metavar="ID", type=ID)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @result_format_option
 @user_option

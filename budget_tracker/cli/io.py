@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import click
 
 from budget_tracker.cli.output import announce_first_run, info
 from budget_tracker.cli.params import DATE, NAME, options_checked, user_option
-from budget_tracker.errors import DatabaseUnavailable
+from budget_tracker.errors import BudgetError, DatabaseUnavailable, InvalidInput
 
 IMPORT_FIELDS = ("date", "amount", "category", "description")
 DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
@@ -141,6 +142,8 @@ def import_command(
                 session, user_email=user_email, path=file, options=options, progress=progress
             ),
             write=True,
+            # A dry run writes nothing, not even the record of its outcome.
+            record_outcome=not dry_run,
         )
     announce_first_run(summary.first_run)
     if summary.created_categories:
@@ -181,8 +184,9 @@ def _progress(file: Path) -> Iterator[Any]:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write to this file (replaced only when the export succeeds)  [default: stdout]",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    help="Write to this file (replaced only when the export succeeds; a FIFO or device is "
+    "written into, never replaced; - is stdout)  [default: stdout]",
 )
 @click.option(
     "--transfers",
@@ -228,10 +232,11 @@ def export_command(
 
         def work(session: Any) -> Any:
             # A retried unit of work starts the files again; stdout cannot be taken back.
-            if isinstance(stream, _Stdout) and stream.written:
+            if any(getattr(out, "written", False) for out in (stream, tstream)):
                 raise DatabaseUnavailable(
                     "the database connection was lost after the export had started writing "
-                    "to stdout; run it again (with -o FILE a lost connection is retried)"
+                    "to stdout, a pipe or a device; run it again (with -o FILE a lost "
+                    "connection is retried)"
                 )
             return export(
                 session,
@@ -258,15 +263,20 @@ def transfers_file(output: Path) -> Path:
     return output.with_name(f"{output.stem}.transfers{output.suffix or '.csv'}")
 
 
-class _Stdout:
-    """stdout, remembering whether anything was written (a retry must not repeat it)."""
+class _WriteThrough:
+    """stdout, a FIFO or a device: remembers whether anything was written to it.
 
-    def __init__(self) -> None:
+    What went there cannot be taken back, so a retried unit of work must not write it
+    again.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
         self.written = False
 
     def write(self, text: str) -> int:
         self.written = True
-        return sys.stdout.write(text)
+        return int(self.stream.write(text))
 
 
 def _restart(stream: Any) -> Any:
@@ -279,17 +289,58 @@ def _restart(stream: Any) -> Any:
 
 @contextmanager
 def _destination(path: Path | None, *, optional: bool = False) -> Iterator[Any]:
-    """stdout, or a temporary file beside `path` that replaces it only on success."""
+    """Where an export goes: stdout (no path), a file replaced only on success, or a
+    FIFO or device written into.
+
+    Only a regular file, or a path where nothing is yet, is written under a temporary
+    name beside it and renamed over it when the export succeeds, keeping an existing
+    file's permission bits. A symlink is followed: its target is what is written (the
+    link stays). Anything else (`/dev/null`, a FIFO, a terminal) is written through and
+    never replaced. A failure to write is one line, and a file that was there is kept.
+    """
     if path is None:
-        yield None if optional else _Stdout()
-        if not optional:
-            sys.stdout.flush()
+        if optional:
+            yield None
+            return
+        yield _WriteThrough(sys.stdout)
+        sys.stdout.flush()
         return
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    target = Path(os.path.realpath(path))
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        mode: int | None = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise _cannot_write(path, exc, existed=False) from None
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
+            with target.open("w", encoding="utf-8", newline="") as handle:
+                yield _WriteThrough(handle)
+        except OSError as exc:
+            raise _cannot_write(path, exc, existed=False) from None
+        return
+    try:
+        handle_fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc, existed=mode is not None) from None
+    try:
+        if mode is not None:
+            os.chmod(temporary, stat.S_IMODE(mode))
+        with os.fdopen(handle_fd, "w", encoding="utf-8", newline="") as stream:
             yield stream
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
+        os.replace(temporary, target)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc, existed=mode is not None) from None
         raise
+
+
+def _cannot_write(path: Path, exc: OSError, *, existed: bool) -> BudgetError:
+    """One line for an output that could not be written (exit 2 for a missing folder)."""
+    if isinstance(exc, FileNotFoundError) and not path.parent.is_dir():
+        return InvalidInput(f"cannot write {path}: no directory {path.parent}")
+    reason = exc.strerror or str(exc)
+    kept = f"; {path} was left as it was" if existed else ""
+    return BudgetError(f"cannot write {path}: {reason}{kept}")

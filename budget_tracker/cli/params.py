@@ -6,15 +6,15 @@ Bad input fails in click with exit code 2 and a one-line message naming the valu
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from budget_tracker.money import AmountError, parse_amount
+from budget_tracker import rules
+from budget_tracker.money import parse_amount
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +31,16 @@ def options_checked() -> Iterator[None]:
         raise click.UsageError(str(exc)) from None
 
 
+def _refuse(
+    param_type: click.ParamType[Any],
+    exc: rules.RuleViolation,
+    param: click.Parameter | None,
+    ctx: click.Context | None,
+) -> NoReturn:
+    """A broken rule of `budget_tracker.rules` as click's one-line usage error (exit 2)."""
+    param_type.fail(exc.reason, param, ctx)
+
+
 class AmountType(click.ParamType[Decimal]):
     """A positive amount with at most two decimals (`12`, `12.5`, `12.50`)."""
 
@@ -42,12 +52,29 @@ class AmountType(click.ParamType[Decimal]):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Decimal:
-        if isinstance(value, Decimal):
-            return value
         try:
+            if isinstance(value, Decimal):
+                return rules.check_amount(value, allow_zero=self.allow_zero)
             return parse_amount(str(value), allow_zero=self.allow_zero)
-        except AmountError as exc:
-            self.fail(str(exc), param, ctx)
+        except rules.RuleViolation as exc:
+            _refuse(self, exc, param, ctx)
+
+
+class IntType(click.ParamType[int]):
+    """A positive whole number in ASCII digits: an id, or a count such as `--limit`."""
+
+    name = "integer"
+
+    def __init__(self, *, maximum: int = rules.ID_MAX) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return rules.check_int(value, field=self.name, maximum=self.maximum)
+            return rules.parse_int(str(value), field=self.name, maximum=self.maximum)
+        except rules.RuleViolation as exc:
+            _refuse(self, exc, param, ctx)
 
 
 class DateType(click.ParamType[dt.date]):
@@ -58,20 +85,22 @@ class DateType(click.ParamType[dt.date]):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> dt.date:
-        if isinstance(value, dt.date):
-            return value
-        text = str(value).strip().lower()
-        today = dt.date.today()
-        if text == "today":
-            return today
-        if text == "yesterday":
-            return today - dt.timedelta(days=1)
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            self.fail(f"{value!r} is not a date (use YYYY-MM-DD, today or yesterday)", param, ctx)
         try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a real date", param, ctx)
+            if isinstance(value, dt.date):
+                return rules.check_date(value)
+            text = str(value).strip(rules.ASCII_SPACE).lower()
+            today = dt.date.today()
+            if text == "today":
+                return rules.check_date(today)
+            if text == "yesterday":
+                return rules.check_date(today - dt.timedelta(days=1))
+            return rules.parse_date(str(value))
+        except rules.RuleViolation as exc:
+            if "use YYYY-MM-DD" in exc.reason:
+                self.fail(
+                    f"{value!r} is not a date (use YYYY-MM-DD, today or yesterday)", param, ctx
+                )
+            _refuse(self, exc, param, ctx)
 
 
 class MonthType(click.ParamType[dt.date]):
@@ -82,13 +111,12 @@ class MonthType(click.ParamType[dt.date]):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> dt.date:
-        if isinstance(value, dt.date):
-            return value.replace(day=1)
-        text = str(value).strip()
-        match = re.fullmatch(r"(\d{4})-(\d{2})", text)
-        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
-            self.fail(f"{value!r} is not a month (use YYYY-MM)", param, ctx)
-        return dt.date(int(match.group(1)), int(match.group(2)), 1)
+        try:
+            if isinstance(value, dt.date):
+                return rules.check_month(value)
+            return rules.parse_month(str(value))
+        except rules.RuleViolation as exc:
+            _refuse(self, exc, param, ctx)
 
 
 class ColorType(click.ParamType[str]):
@@ -97,28 +125,26 @@ class ColorType(click.ParamType[str]):
     name = "color"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).strip()
-        if not re.fullmatch(r"#[0-9a-fA-F]{6}", text):
-            self.fail(f"{value!r} is not a colour (use #RRGGBB)", param, ctx)
-        return text.upper()
+        try:
+            return rules.check_color(str(value))
+        except rules.RuleViolation as exc:
+            _refuse(self, exc, param, ctx)
 
 
 class TextType(click.ParamType[str]):
-    """Free text, trimmed, refused when empty (unless allowed) or longer than `max_length`."""
+    """One line of text, trimmed and NFC-normalized; refused when empty (unless allowed),
+    longer than `max_length`, or holding control or invisible formatting characters."""
 
     name = "text"
 
-    def __init__(self, max_length: int, *, allow_empty: bool = False) -> None:
-        self.max_length = max_length
-        self.allow_empty = allow_empty
+    def __init__(self, check: Callable[[str], str]) -> None:
+        self.check = check
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).strip()
-        if not text and not self.allow_empty:
-            self.fail("must not be empty", param, ctx)
-        if len(text) > self.max_length:
-            self.fail(f"is {len(text)} characters long; the limit is {self.max_length}", param, ctx)
-        return text
+        try:
+            return self.check(str(value))
+        except rules.RuleViolation as exc:
+            _refuse(self, exc, param, ctx)
 
 
 class EmailType(click.ParamType[str]):
@@ -127,20 +153,23 @@ class EmailType(click.ParamType[str]):
     name = "email"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).strip().lower()
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+", text) or len(text) > 254:
-            self.fail(f"{value!r} is not an e-mail address", param, ctx)
-        return text
+        try:
+            return rules.check_email(str(value))
+        except rules.RuleViolation as exc:
+            _refuse(self, exc, param, ctx)
 
 
 AMOUNT = AmountType()
 BUDGET_AMOUNT = AmountType(allow_zero=True)
+ID = IntType()
+COUNT = IntType(maximum=rules.COUNT_MAX)
 DATE = DateType()
 MONTH = MonthType()
 COLOR = ColorType()
 EMAIL = EmailType()
-NAME = TextType(50)
-DESCRIPTION = TextType(200, allow_empty=True)
+NAME = TextType(rules.check_name)
+USER_NAME = TextType(rules.check_user_name)
+DESCRIPTION = TextType(rules.check_description)
 
 
 def user_option(f: F) -> F:
@@ -165,25 +194,3 @@ def format_option(f: F) -> F:
         show_default=True,
         help="Output format; json and csv are for scripts (amounts as strings).",
     )(f)
-
-
-ID_MAX = 2**63 - 1
-"""The largest id either database stores (BIGINT); larger numbers are bad input, not a
-driver overflow."""
-
-
-class PositiveInt(click.IntRange):
-    """An id or a count: 1 or more, and at most `ID_MAX`."""
-
-    def __init__(self) -> None:
-        super().__init__(min=1)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if number > ID_MAX:
-            self.fail(f"{number} is too large (at most {ID_MAX})", param, ctx)
-        return number
-
-
-ROW_ID = PositiveInt()
-COUNT = PositiveInt()

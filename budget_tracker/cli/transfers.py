@@ -21,9 +21,9 @@ from budget_tracker.cli.output import (
 from budget_tracker.cli.params import (
     AMOUNT,
     DESCRIPTION,
+    ID,
     MONTH,
     NAME,
-    ROW_ID,
     format_option,
     user_option,
 )
@@ -52,7 +52,7 @@ TRANSFER_COLUMNS = (
 @click.option(
     "--undo",
     "undo_id",
-    type=ROW_ID,
+    type=ID,
     metavar="ID",
     help="Reverse transfer ID by recording the opposite move (see `budget transfers`).",
 )

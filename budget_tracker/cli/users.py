@@ -7,10 +7,8 @@ from dataclasses import asdict
 import click
 
 from budget_tracker.cli.output import Column, emit, print_json, result_format_option, user_json
-from budget_tracker.cli.params import EMAIL, TextType, format_option
+from budget_tracker.cli.params import EMAIL, USER_NAME, format_option
 from budget_tracker.cli.state import AppState
-
-USER_NAME = TextType(100)
 
 USER_COLUMNS = (
     Column("id", "ID", ">"),

@@ -192,3 +192,68 @@ class Figures:
                 budget = (budget or ZERO) + line.budget
             spent += line.spent
         return Figures(budget=budget, spent=spent)
+
+
+# --- budget history ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """A recorded change of a category's monthly budget (see `models.CategoryBudget`)."""
+
+    month: dt.date
+    amount: Decimal
+    one_month: bool = False
+
+
+def standing_budget(opening: Decimal, changes: Iterable[BudgetChange], month: dt.date) -> Decimal:
+    """The standing budget in force in `month`: the latest standing change on or before
+    it, else the opening budget (one-month overrides left aside)."""
+    latest: BudgetChange | None = None
+    for change in changes:
+        eligible = not change.one_month and change.month <= month
+        if eligible and (latest is None or change.month > latest.month):
+            latest = change
+    return opening if latest is None else latest.amount
+
+
+def budget_in_month(opening: Decimal, changes: Iterable[BudgetChange], month: dt.date) -> Decimal:
+    """A category's monthly budget for `month`: its one-month override, else the standing
+    budget in force (zero means no budget)."""
+    changes = list(changes)
+    for change in changes:
+        if change.one_month and change.month == month:
+            return change.amount
+    return standing_budget(opening, changes, month)
+
+
+def combined_history(
+    first: tuple[Decimal, list[BudgetChange]], second: tuple[Decimal, list[BudgetChange]]
+) -> tuple[Decimal, list[BudgetChange]]:
+    """One category's opening budget and changes whose budget in every month is the sum
+    of the two given categories' budgets in that month (what a merge keeps)."""
+    (opening_a, changes_a), (opening_b, changes_b) = first, second
+    standing_months = sorted(
+        {change.month for change in [*changes_a, *changes_b] if not change.one_month}
+    )
+    override_months = sorted(
+        {change.month for change in [*changes_a, *changes_b] if change.one_month}
+    )
+    combined = [
+        BudgetChange(
+            month,
+            standing_budget(opening_a, changes_a, month)
+            + standing_budget(opening_b, changes_b, month),
+        )
+        for month in standing_months
+    ]
+    combined += [
+        BudgetChange(
+            month,
+            budget_in_month(opening_a, changes_a, month)
+            + budget_in_month(opening_b, changes_b, month),
+            one_month=True,
+        )
+        for month in override_months
+    ]
+    return opening_a + opening_b, combined

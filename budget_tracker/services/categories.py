@@ -20,19 +20,40 @@ from sqlalchemy import (
     SQLColumnExpression,
     case,
     delete,
+    false,
     func,
     or_,
     select,
+    true,
     type_coerce,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
+from budget_tracker import rules
 from budget_tracker.errors import BudgetBelowZero, Conflict, NotFound
-from budget_tracker.models import BudgetTransfer, Category, Expense, Money, name_key
-from budget_tracker.money import from_cents, to_cents
-from budget_tracker.services.budgets import Figures, budget_or_none, month_span
+from budget_tracker.models import (
+    BudgetTransfer,
+    Category,
+    CategoryBudget,
+    Expense,
+    Money,
+    name_key,
+)
+from budget_tracker.money import from_cents
+from budget_tracker.services.budgets import (
+    ZERO,
+    BudgetChange,
+    Figures,
+    add_months,
+    budget_in_month,
+    budget_or_none,
+    combined_history,
+    month_span,
+    month_start,
+)
 from budget_tracker.services.users import FirstRun, acting_user
 
 
@@ -63,6 +84,40 @@ def spent_in(
         )
         .scalar_subquery()
     )
+
+
+def budget_in(
+    category_id: SQLColumnExpression[int],
+    opening: SQLColumnExpression[Decimal],
+    month: DateArgument,
+) -> ColumnElement[Decimal]:
+    """The category's monthly budget for `month` (zero: none), as a SQL expression: its
+    one-month override, else the standing change in force (latest `month` <= the month,
+    one index probe of `(category_id, one_month, month)` however long the history), else
+    its opening budget `opening` (`categories.monthly_budget`)."""
+    override = (
+        select(CategoryBudget.amount)
+        .where(
+            CategoryBudget.category_id == category_id,
+            CategoryBudget.one_month == true(),
+            CategoryBudget.month == month,
+        )
+        .correlate_except(CategoryBudget)  # the category may be two levels out
+        .scalar_subquery()
+    )
+    standing = (
+        select(CategoryBudget.amount)
+        .where(
+            CategoryBudget.category_id == category_id,
+            CategoryBudget.one_month == false(),
+            CategoryBudget.month <= month,
+        )
+        .order_by(CategoryBudget.month.desc())
+        .limit(1)
+        .correlate_except(CategoryBudget)
+        .scalar_subquery()
+    )
+    return func.coalesce(override, standing, opening, type_=Money)
 
 
 def transfers_net(
@@ -178,10 +233,9 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
     start, end = month_span(today)
     transfers = transfers_net(Category.id, start).label("transfers")
     spent = spent_in(Category.id, start, end).label("spent")
+    monthly = budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget")
     result = session.execute(
-        select(
-            Category.id, Category.name, Category.color, Category.monthly_budget, transfers, spent
-        )
+        select(Category.id, Category.name, Category.color, monthly, transfers, spent)
         .where(Category.user_id == user.id)
         .order_by(Category.name_key)
     )
@@ -212,16 +266,15 @@ class CategoryChange:
     first_run: FirstRun | None
     old_name: str | None = None
     old_budget: Decimal | None = None
+    month: dt.date | None = None
+    """The month a budget change starts (or, with `one_month`, applies to)."""
+    one_month: bool = False
 
 
 def _change(category: Category, first_run: FirstRun | None, **extra: Any) -> CategoryChange:
+    extra.setdefault("monthly_budget", category.monthly_budget)
     return CategoryChange(
-        id=category.id,
-        name=category.name,
-        color=category.color,
-        monthly_budget=category.monthly_budget,
-        first_run=first_run,
-        **extra,
+        id=category.id, name=category.name, color=category.color, first_run=first_run, **extra
     )
 
 
@@ -232,27 +285,57 @@ def add_category(
     name: str,
     monthly_budget: Decimal,
     color: str | None,
+    from_month: dt.date | None = None,
 ) -> CategoryChange:
-    """Create a category; refused when the name (in any case) is taken."""
+    """Create a category; refused when the name (in any case) is taken. With
+    `from_month`, its budget starts that month (no budget before); without, it is the
+    opening budget of every month."""
+    name = rules.check_name(name)
+    monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
+    color = None if color is None else rules.check_color(color)
     user, first_run = acting_user(session, user_email=user_email)
     _ensure_name_free(session, user_id=user.id, name=name)
-    category = Category(user_id=user.id, name=name, color=color, monthly_budget=monthly_budget)
+    opening = monthly_budget if from_month is None else ZERO
+    category = Category(user_id=user.id, name=name, color=color, monthly_budget=opening)
     session.add(category)
-    session.flush()
-    return _change(category, first_run)
+    _flush_unless_name_taken(session, name)
+    if from_month is not None and monthly_budget != 0:
+        session.add(
+            CategoryBudget(
+                user_id=user.id,
+                category_id=category.id,
+                month=month_start(from_month),
+                amount=monthly_budget,
+            )
+        )
+        session.flush()
+    return _change(category, first_run, monthly_budget=monthly_budget, month=from_month)
 
 
 def rename_category(
     session: Session, *, user_email: str | None, name: str, new_name: str
 ) -> CategoryChange:
     """Rename a category; a change of case only (`food` -> `Food`) is allowed."""
+    new_name = rules.check_name(new_name, field="new name")
     user, first_run = acting_user(session, user_email=user_email)
-    category = find_category(session, user_id=user.id, name=name)
+    # Locked until the transaction ends: a concurrent rename of the same category waits,
+    # then no longer finds it by its old name.
+    (category,) = lock_categories(session, user_id=user.id, names=[name])
     _ensure_name_free(session, user_id=user.id, name=new_name, except_id=category.id)
     old_name = category.name
     category.name = new_name
-    session.flush()
+    _flush_unless_name_taken(session, new_name)
     return _change(category, first_run, old_name=old_name)
+
+
+def _flush_unless_name_taken(session: Session, name: str) -> None:
+    """Flush; a name another command took since `_ensure_name_free` is the same refusal."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if "name_key" not in str(exc.orig):
+            raise
+        raise Conflict(f"a category named {name!r} already exists") from None
 
 
 def lock_categories(session: Session, *, user_id: int, names: list[str]) -> list[Category]:
@@ -281,16 +364,107 @@ def lock_categories(session: Session, *, user_id: int, names: list[str]) -> list
     return [found[key] for key in keys]
 
 
+def history(session: Session, category: Category) -> list[BudgetChange]:
+    """The category's recorded budget changes, in month order (overrides last)."""
+    return [
+        BudgetChange(row.month, row.amount, row.one_month)
+        for row in session.scalars(
+            select(CategoryBudget)
+            .where(CategoryBudget.category_id == category.id)
+            .order_by(CategoryBudget.one_month, CategoryBudget.month)
+        )
+    ]
+
+
 def set_category_budget(
-    session: Session, *, user_email: str | None, name: str, monthly_budget: Decimal
+    session: Session,
+    *,
+    user_email: str | None,
+    name: str,
+    monthly_budget: Decimal,
+    month: dt.date,
+    one_month: bool = False,
 ) -> CategoryChange:
-    """Set the monthly budget (zero removes it); transfers already made are kept."""
+    """Set the monthly budget from `month` on (until a later change, which stays in
+    force from its own month), or with `one_month` for that month only. Zero means no
+    budget; transfers already made are kept. Under the category's row lock."""
+    monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
     user, first_run = acting_user(session, user_email=user_email)
     (category,) = lock_categories(session, user_id=user.id, names=[name])
-    old_budget = category.monthly_budget
-    category.monthly_budget = monthly_budget
+    month = month_start(month)
+    changes = history(session, category)
+    old_budget = budget_in_month(category.monthly_budget, changes, month)
+    existing = session.scalar(
+        select(CategoryBudget).where(
+            CategoryBudget.category_id == category.id,
+            CategoryBudget.one_month == one_month,
+            CategoryBudget.month == month,
+        )
+    )
+    if existing is not None:
+        existing.amount = monthly_budget
+    else:
+        session.add(
+            CategoryBudget(
+                user_id=user.id,
+                category_id=category.id,
+                month=month,
+                amount=monthly_budget,
+                one_month=one_month,
+            )
+        )
     session.flush()
-    return _change(category, first_run, old_budget=old_budget)
+    return _change(
+        category,
+        first_run,
+        monthly_budget=monthly_budget,
+        old_budget=old_budget,
+        month=month,
+        one_month=one_month,
+    )
+
+
+@dataclass(frozen=True)
+class BudgetPeriod:
+    """One line of a category's budget history."""
+
+    first: dt.date | None
+    """None: from the beginning (the opening budget)."""
+    last: dt.date | None
+    """None: until further notice."""
+    amount: Decimal
+    one_month: bool
+
+
+@dataclass(frozen=True)
+class BudgetHistory:
+    category: str
+    periods: list[BudgetPeriod]
+    first_run: FirstRun | None
+
+
+def budget_history(session: Session, *, user_email: str | None, name: str) -> BudgetHistory:
+    """The category's budgets over time: standing periods in order, then one-month
+    overrides. A zero amount means no budget."""
+    user, first_run = acting_user(session, user_email=user_email)
+    category = find_category(session, user_id=user.id, name=name)
+    changes = history(session, category)
+    standing = [change for change in changes if not change.one_month]
+    periods: list[BudgetPeriod] = []
+    starts: list[dt.date | None] = [None, *(change.month for change in standing)]
+    amounts = [category.monthly_budget, *(change.amount for change in standing)]
+    for index, (first, amount) in enumerate(zip(starts, amounts, strict=True)):
+        following = starts[index + 1] if index + 1 < len(starts) else None
+        last = add_months(following, -1) if following is not None else None
+        if first is None and following is not None and amount == 0:
+            continue  # no budget before the first change: nothing to list
+        periods.append(BudgetPeriod(first, last, amount, one_month=False))
+    periods += [
+        BudgetPeriod(change.month, change.month, change.amount, one_month=True)
+        for change in changes
+        if change.one_month
+    ]
+    return BudgetHistory(category=category.name, periods=periods, first_run=first_run)
 
 
 @dataclass(frozen=True)
@@ -304,6 +478,7 @@ class CategoryRemoval:
     transfers_netted: int
     """Transfers between SOURCE and TARGET, removed because they net out once merged."""
     target_budget: Decimal | None
+    """TARGET's monthly budget for the current month, after the merge."""
     first_run: FirstRun | None
 
 
@@ -371,7 +546,11 @@ def _two_categories(
 
 
 def overdrawn_months(
-    session: Session, *, source: Category, target: Category
+    session: Session,
+    *,
+    source: Category,
+    target: Category,
+    combined: tuple[Decimal, list[BudgetChange]],
 ) -> list[tuple[dt.date, Decimal]]:
     """The months in which SOURCE and TARGET together have a negative budget, and that
     budget: what one category made of both would start with (transfers between the two
@@ -380,35 +559,57 @@ def overdrawn_months(
     signed = case(
         (BudgetTransfer.to_category_id.in_(both), _cents(BudgetTransfer.amount)), else_=0
     ) - case((BudgetTransfer.from_category_id.in_(both), _cents(BudgetTransfer.amount)), else_=0)
-    base = to_cents(source.monthly_budget) + to_cents(target.monthly_budget)
-    net = func.sum(signed)
     rows = session.execute(
-        select(BudgetTransfer.month, net.label("net"))
+        select(BudgetTransfer.month, func.sum(signed).label("net"))
         .where(
             BudgetTransfer.user_id == source.user_id,
             or_(BudgetTransfer.from_category_id.in_(both), BudgetTransfer.to_category_id.in_(both)),
         )
         .group_by(BudgetTransfer.month)
-        .having(net + base < 0)
         .order_by(BudgetTransfer.month)
     )
-    return [(row.month, from_cents(row.net + base)) for row in rows]
+    opening, changes = combined
+    overdrawn = []
+    for row in rows:
+        budget = budget_in_month(opening, changes, row.month) + from_cents(row.net)
+        if budget < 0:
+            overdrawn.append((row.month, budget))
+    return overdrawn
 
 
 def _fold(
     session: Session, *, source: Category, target: Category, allow_overdraw: bool
 ) -> tuple[int, int, int]:
-    """Fold SOURCE into TARGET under their row locks: the budgets add up, every expense
-    and ledger entry moves, and SOURCE is removed. Refused when TARGET would be left with
-    a negative budget in some month, unless `allow_overdraw`."""
+    """Fold SOURCE into TARGET under their row locks: the budgets add up month by month,
+    every expense and ledger entry moves, and SOURCE is removed. Refused when TARGET would
+    be left with a negative budget in some month, unless `allow_overdraw`."""
+    combined = combined_history(
+        (source.monthly_budget, history(session, source)),
+        (target.monthly_budget, history(session, target)),
+    )
     if not allow_overdraw:
-        overdrawn = overdrawn_months(session, source=source, target=target)
+        overdrawn = overdrawn_months(session, source=source, target=target, combined=combined)
         if overdrawn:
             month, budget = overdrawn[0]
             raise BudgetBelowZero(target.name, budget, month, len(overdrawn), source.name)
     moved = _move_contents(session, source=source, target=target)
-    # Safe as a Python read-modify-write: both rows are locked until COMMIT.
-    target.monthly_budget = target.monthly_budget + source.monthly_budget
+    session.execute(
+        delete(CategoryBudget).where(CategoryBudget.category_id.in_((source.id, target.id)))
+    )
+    # Safe to compute in Python: both rows are locked until COMMIT, and every change of a
+    # category's budget takes that lock first.
+    opening, changes = combined
+    target.monthly_budget = opening
+    session.add_all(
+        CategoryBudget(
+            user_id=target.user_id,
+            category_id=target.id,
+            month=change.month,
+            amount=change.amount,
+            one_month=change.one_month,
+        )
+        for change in changes
+    )
     session.delete(source)
     session.flush()
     return moved
@@ -420,6 +621,7 @@ def delete_category(
     user_email: str | None,
     name: str,
     move_to: str | None,
+    today: dt.date,
     allow_overdraw: bool = False,
 ) -> CategoryRemoval:
     """Delete a category. Refused while it has expenses or transfers, unless `move_to`
@@ -455,6 +657,7 @@ def delete_category(
         user_email=user_email,
         source=name,
         target=move_to,
+        today=today,
         allow_overdraw=allow_overdraw,
     )
 
@@ -465,6 +668,7 @@ def merge_categories(
     user_email: str | None,
     source: str,
     target: str,
+    today: dt.date,
     allow_overdraw: bool = False,
 ) -> CategoryRemoval:
     """Fold SOURCE into TARGET: its expenses and ledger entries move, its monthly budget is
@@ -477,10 +681,7 @@ def merge_categories(
     moved = _fold(
         session, source=source_category, target=target_category, allow_overdraw=allow_overdraw
     )
-    return CategoryRemoval(
-        source_category.name,
-        target_category.name,
-        *moved,
-        target_category.monthly_budget,
-        first_run,
+    now = budget_in_month(
+        target_category.monthly_budget, history(session, target_category), month_start(today)
     )
+    return CategoryRemoval(source_category.name, target_category.name, *moved, now, first_run)

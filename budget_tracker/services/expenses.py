@@ -13,14 +13,17 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
+from budget_tracker import rules
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
+from budget_tracker.outcomes import outcome_in_rows
 from budget_tracker.services.budgets import month_span
 from budget_tracker.services.categories import (
     MonthBudget,
+    budget_in,
     find_category,
     spent_in,
     transfers_net,
@@ -69,7 +72,7 @@ def _lookup(
             User.id.label("user_id"),
             Category.id.label("category_id"),
             Category.name.label("category_name"),
-            Category.monthly_budget,
+            budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget"),
             transfers_net(Category.id, start).label("transfers"),
             spent_in(Category.id, start, end).label("spent"),
         )
@@ -118,6 +121,9 @@ def add_expense(
     `idempotency_key` is generated once per command invocation, so a retried unit of work
     can recognise an expense that was already committed.
     """
+    amount = rules.check_amount(amount)
+    spent_on = rules.check_date(spent_on)
+    description = rules.check_description(description)
     first_run: FirstRun | None = None
     who = User.email == normalize_email(user_email) if user_email else default_user_condition()
     found = _lookup(session, who=who, category=category, month=spent_on)
@@ -129,6 +135,9 @@ def add_expense(
             # ...or an unknown category, with the user's list and a "did you mean".
             raise unknown_category(session, user_id=user.id, name=category)
     if idempotency_key is not None:
+        if first_run is None:
+            # The keyed row tells a retry what happened: no outcome row needed.
+            outcome_in_rows(session)
         # Retry-safety (issue 6): on a retried unit of work an earlier attempt may have
         # committed before its acknowledgement was lost. Return that row instead of adding
         # a second one. Costs nothing on a first attempt (no query is made).
@@ -254,11 +263,19 @@ def list_expenses(
     return ExpenseListing(rows=rows, count=count, total=total, first_run=first_run)
 
 
-def _owned_expense(session: Session, *, user_id: int, expense_id: int) -> Expense:
-    """The user's expense by id; another user's id is "not found", exactly like a missing one."""
-    expense = session.scalar(
-        select(Expense).where(Expense.id == expense_id, Expense.user_id == user_id)
-    )
+def _owned_expense(
+    session: Session, *, user_id: int, expense_id: int, for_update: bool = False
+) -> Expense:
+    """The user's expense by id; another user's id is "not found", exactly like a missing one.
+
+    `for_update` locks the row until the transaction ends, so a change computed from what
+    was read cannot interleave with another command's change of the same expense.
+    """
+    rules.check_id(expense_id, field="expense id")
+    statement = select(Expense).where(Expense.id == expense_id, Expense.user_id == user_id)
+    if for_update:
+        statement = statement.with_for_update()
+    expense = session.scalar(statement)
     if expense is None:
         raise NotFound(f"no expense with id {expense_id}")
     return expense
@@ -315,8 +332,11 @@ def edit_expense(
     spent_on: dt.date | None = None,
 ) -> ExpenseChange:
     """Change the given fields of one of the acting user's expenses."""
+    amount = None if amount is None else rules.check_amount(amount)
+    description = None if description is None else rules.check_description(description)
+    spent_on = None if spent_on is None else rules.check_date(spent_on)
     user, first_run = acting_user(session, user_email=user_email)
-    expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
+    expense = _owned_expense(session, user_id=user.id, expense_id=expense_id, for_update=True)
     before = _row(session, expense)
     if category is not None:
         expense.category_id = find_category(session, user_id=user.id, name=category).id
@@ -336,10 +356,32 @@ def edit_expense(
 
 
 def delete_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseChange:
-    """Delete one of the acting user's expenses."""
+    """Delete one of the acting user's expenses.
+
+    One `DELETE ... RETURNING`: of two commands deleting the same expense at once, the one
+    whose statement removed the row reports it, and the other finds nothing to delete.
+    """
     user, first_run = acting_user(session, user_email=user_email)
-    expense = _owned_expense(session, user_id=user.id, expense_id=expense_id)
-    before = _row(session, expense)
-    session.delete(expense)
-    session.flush()
+    deleted = session.execute(
+        delete(Expense)
+        .where(Expense.id == expense_id, Expense.user_id == user.id)
+        .returning(
+            Expense.id,
+            Expense.spent_on,
+            Expense.category_id,
+            Expense.amount,
+            Expense.description,
+        )
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if deleted is None:
+        raise NotFound(f"no expense with id {expense_id}")
+    category = session.scalar(select(Category.name).where(Category.id == deleted.category_id))
+    before = ExpenseRow(
+        id=deleted.id,
+        date=deleted.spent_on,
+        category=category or "",
+        amount=deleted.amount,
+        description=deleted.description,
+    )
     return ExpenseChange(before=before, after=None, first_run=first_run)

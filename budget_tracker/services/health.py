@@ -16,6 +16,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, inspect, select, text
@@ -23,9 +24,14 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool
 
 from budget_tracker.config import SECURE_SSLMODES, Settings, is_loopback
-from budget_tracker.engine import SCHEMA_HEAD
 from budget_tracker.errors import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED, EXIT_SCHEMA
 from budget_tracker.models import TABLE_NAMES, User
+from budget_tracker.schema_version import (
+    SCHEMA_HEAD,
+    is_unknown_revision,
+    newer_than_this_version,
+    readable_by_others,
+)
 from budget_tracker.unit_of_work import Database
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -76,6 +82,16 @@ def check_database(database: Database) -> HealthReport:
         url_step(settings.database_url),
         endpoints_step(settings),
     ]
+    path = settings.sqlite_path
+    if path is not None and not path.exists():
+        # Nothing to connect to, and a check must not create the file.
+        steps.append(Step("connection", PASS, f"no database file yet at {path}"))
+        steps.append(tls_step(settings, None))
+        steps.append(_sqlite_server_step())
+        steps.extend(_schema_steps(frozenset(), None))
+        steps.append(Step("round-trip", SKIP, "skipped: the schema is not at head"))
+        steps.append(Step("pool", SKIP, "skipped: no database file"))
+        return HealthReport(tuple(steps))
     connection_step, live = _connect(database)
     steps.append(connection_step)
     steps.append(tls_step(settings, live))
@@ -124,8 +140,12 @@ def url_anatomy(url: URL) -> dict[str, Any]:
 
 def url_step(url: URL) -> Step:
     parts = url_anatomy(url)
+    data: dict[str, Any] = {"url": parts}
     if url.get_backend_name() == "sqlite":
         detail = f"driver {parts['driver']}, file {parts['database']}"
+        if parts["database"] and readable_by_others(Path(parts["database"])):
+            data["readable_by_others"] = True
+            detail += f"; warning: other users can read this file (chmod 600 {parts['database']})"
     else:
         query = " ".join(f"{key}={value}" for key, value in parts["query"].items()) or "none"
         detail = (
@@ -133,7 +153,7 @@ def url_step(url: URL) -> Step:
             f"{parts['password'] or '(none)'}, host {parts['host']}, port {parts['port'] or 5432}"
             f", database {parts['database']}, parameters {query}"
         )
-    return Step("url", PASS, detail, {"url": parts})
+    return Step("url", PASS, detail, data)
 
 
 def is_neon_pooled(url: URL) -> bool:
@@ -300,9 +320,7 @@ def _inspect(connection: Connection) -> _Live:
             protocol = info.ssl_attribute("protocol") if ssl_in_use else None
         server = Step("server", PASS, f"PostgreSQL {version}", {"version": version})
     else:
-        server = Step(
-            "server", PASS, f"SQLite {sqlite3.sqlite_version}", {"version": sqlite3.sqlite_version}
-        )
+        server = _sqlite_server_step()
     tables = frozenset(inspect(connection).get_table_names())
     revision = None
     if "alembic_version" in tables:
@@ -310,10 +328,18 @@ def _inspect(connection: Connection) -> _Live:
     return _Live(ssl_in_use, protocol, server, tables, revision)
 
 
+def _sqlite_server_step() -> Step:
+    version = sqlite3.sqlite_version
+    return Step("server", PASS, f"SQLite {version}", {"version": version})
+
+
 def _schema_steps(tables: frozenset[str], revision: str | None) -> list[Step]:
     data = {"revision": revision, "head": SCHEMA_HEAD}
     if revision == SCHEMA_HEAD:
         schema = Step("schema", PASS, f"revision {revision} = code head {SCHEMA_HEAD}", data)
+    elif is_unknown_revision(revision):
+        newer = newer_than_this_version(str(revision))
+        schema = Step("schema", FAIL, str(newer), data, newer.exit_code)
     else:
         schema = Step(
             "schema",

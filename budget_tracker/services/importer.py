@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, BinaryIO
+from unicodedata import is_normalized
 
 from sqlalchemy import (
     BigInteger,
@@ -54,8 +55,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
 from budget_tracker.errors import InvalidInput, NotFound
-from budget_tracker.models import DESCRIPTION_MAX, NAME_MAX, Category, Expense, name_key
+from budget_tracker.models import Category, Expense, insert_new_only, name_key
 from budget_tracker.money import AmountError, parse_amount, to_cents
+from budget_tracker.rules import (
+    DESCRIPTION_MAX,
+    NAME_KEY_MAX,
+    RuleViolation,
+    check_date,
+    check_description,
+    check_name,
+)
 from budget_tracker.services.users import FirstRun, acting_user
 
 FIELDS = ("date", "amount", "category", "description")
@@ -134,7 +143,7 @@ STAGING = Table(
     Column("line", Integer, nullable=False),
     Column("spent_on", Date, nullable=False),
     Column("amount", BigInteger, nullable=False),
-    Column("category_key", String(NAME_MAX), nullable=False),
+    Column("category_key", String(NAME_KEY_MAX), nullable=False),
     Column("description", String(DESCRIPTION_MAX), nullable=False),
     # Byte order on PostgreSQL: the occurrence numbering sorts by it, and the database's
     # default collation compares through the C library (slower, and no abbreviated keys).
@@ -207,15 +216,15 @@ def fingerprint(
 
 # --- reading and validating ---------------------------------------------------------------
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Exactly the grammar of money.parse_amount, with an optional minus: sign, units, cents.
-_FAST_AMOUNT = re.compile(r"(-?)(\d{1,8})(?:\.(\d{1,2}))?")
-_FAST_AMOUNT_COMMA = re.compile(r"(-?)(\d{1,8})(?:,(\d{1,2}))?")
+_FAST_AMOUNT = re.compile(r"(-?)([0-9]{1,8})(?:\.([0-9]{1,2}))?")
+_FAST_AMOUNT_COMMA = re.compile(r"(-?)([0-9]{1,8})(?:,([0-9]{1,2}))?")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 CACHE_LIMIT = 100_000
 """Distinct date and category texts remembered while reading (keeps memory bounded)."""
-_GROUPED_POINT = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_GROUPED_COMMA = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?")
+_GROUPED_POINT = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+_GROUPED_COMMA = re.compile(r"[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?")
 _DELIMITER_CANDIDATES = (",", ";", "\t")
 
 
@@ -381,10 +390,12 @@ class _RowReader:
                 description = record[description_at].strip()
                 if (
                     len(description) > DESCRIPTION_MAX
-                    or "\x00" in description
-                    or (not description.isascii() and _SURROGATE.search(description))
+                    or not description.isprintable()
+                    or (not description.isascii() and not is_normalized("NFC", description))
                 ):
-                    self._bad_description(line, titles["description"], record[description_at])
+                    description = self._description(
+                        line, titles["description"], record[description_at]
+                    )
 
             if self.bad_count != errors_before or date is None or cents is None:
                 continue
@@ -412,6 +423,8 @@ class _RowReader:
         fmt = self.options.date_format
         try:
             if fmt is not None:
+                if not cleaned.isascii():  # strptime's %d would take any script's digits
+                    raise ValueError(cleaned)
                 parsed = dt.datetime.strptime(cleaned, fmt).date()
             elif _ISO_DATE.fullmatch(cleaned):
                 parsed = dt.date.fromisoformat(cleaned)
@@ -425,6 +438,11 @@ class _RowReader:
                 self._bad(line, column, text, f"{text!r} is not a date in the format {fmt!r}")
             else:
                 self._bad(line, column, text, f"{text!r} is not a real date")
+            return None
+        try:
+            check_date(parsed)
+        except RuleViolation as exc:
+            self._bad(line, column, text, exc.reason)
             return None
         return parsed.isoformat(), parsed.strftime("%Y%m%d")
 
@@ -478,33 +496,29 @@ class _RowReader:
         name = " ".join(text.split())
         if not name:
             self._bad(line, column, text, "the category is empty")
-        elif len(name) > NAME_MAX:
-            self._bad(
-                line,
-                column,
-                text,
-                f"{text!r} is {len(name)} characters long; the limit is {NAME_MAX}",
-            )
-        elif "\x00" in name or _SURROGATE.search(name):
-            self._bad(line, column, text, f"{text!r} is not valid text (NUL or not UTF-8)")
+            return ""
+        try:
+            name = check_name(name, field="category")
+        except RuleViolation as exc:
+            self._bad(line, column, text, _why(exc))
         else:
             key = name_key(name)
             self.categories.setdefault(key, name)
             return key
         return ""
 
-    def _bad_description(self, line: int, column: str, text: str) -> None:
-        cleaned = text.strip()
-        if len(cleaned) > DESCRIPTION_MAX:
-            self._bad(
-                line,
-                column,
-                text,
-                f"the description is {len(cleaned)} characters long; the limit is "
-                f"{DESCRIPTION_MAX}",
-            )
-        else:
-            self._bad(line, column, text, f"{text!r} is not valid text (NUL or not UTF-8)")
+    def _description(self, line: int, column: str, text: str) -> str:
+        """The description by the rules (NFC, one line, within the limit); "" when bad."""
+        try:
+            return check_description(text)
+        except RuleViolation as exc:
+            self._bad(line, column, text, _why(exc))
+            return ""
+
+
+def _why(exc: RuleViolation) -> str:
+    """A broken rule worded for a bad-row line: `the description is 201 characters...`."""
+    return exc.reason if exc.reason[:1] in ("'", '"') else f"the {exc.field} {exc.reason}"
 
 
 def _closing(stream: IO[str], rows: Iterator[StagingRow]) -> Iterator[StagingRow]:
@@ -613,9 +627,17 @@ def _resolve_categories(
             "`budget category add NAME` or import with --create-categories; nothing was "
             "imported"
         )
-    session.add_all(Category(user_id=user_id, name=name) for name in missing)
-    session.flush()
-    return tuple(missing)
+    # Another import may be creating the same categories right now: insert only what is
+    # not there yet, and report only what this import created.
+    insert = insert_new_only(session.get_bind().dialect.name, Category, "user_id", "name_key")
+    created = set(
+        session.scalars(
+            insert.values(
+                [{"user_id": user_id, "name": name, "name_key": name_key(name)} for name in missing]
+            ).returning(Category.name)
+        )
+    )
+    return tuple(name for name in missing if name in created)
 
 
 def _insert_new_expenses(session: Session, *, user_id: int) -> int:

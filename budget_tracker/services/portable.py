@@ -32,6 +32,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import redirect_stderr, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any, cast
@@ -55,10 +56,17 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from budget_tracker.config import Settings
-from budget_tracker.errors import BudgetError, Conflict, InvalidInput, SchemaNotMigrated
+from budget_tracker.errors import (
+    BudgetError,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    SchemaNotMigrated,
+)
 from budget_tracker.models import Base, Money
 from budget_tracker.money import format_amount, from_cents, to_cents
 
@@ -301,8 +309,13 @@ def row_counts(connection: Connection, tables: Iterable[Table | str]) -> dict[st
 
 
 def occupied_tables(connection: Connection) -> dict[str, int]:
-    """The non-empty tables of a database (any that exist), with their row counts."""
-    names = [name for name in inspect(connection).get_table_names() if name != ALEMBIC_TABLE]
+    """The non-empty tables of a database (any that exist, in foreign-key order), with their
+    row counts."""
+    names = [
+        name
+        for name, _keys in inspect(connection).get_sorted_table_and_fkc_names()
+        if name is not None and name != ALEMBIC_TABLE
+    ]
     return {name: count for name, count in row_counts(connection, names).items() if count}
 
 
@@ -506,13 +519,17 @@ def load_into(
     `finish` runs after the last row and before COMMIT: raising there (a backup file whose
     end record is missing, say) rolls everything back.
     """
+    from sqlalchemy.exc import OperationalError
+
+    from budget_tracker.driver_errors import first_line, is_connection_lost
     from budget_tracker.engine import SQLITE_BEGIN_OPTION
     from budget_tracker.migrate import head_revision
 
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
             connection = connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        with connection.begin():
+        transaction = connection.begin()
+        try:
             before = schema_revision(connection)
             if before is not None and not known_revision(before):
                 raise SchemaNotMigrated(
@@ -549,6 +566,19 @@ def load_into(
                 )
             if revision != head_revision():
                 migrate_within(connection, "head")
+        except DBAPIError as exc:
+            with suppress(DBAPIError):  # the connection may be gone already
+                transaction.rollback()
+            if is_connection_lost(exc) or isinstance(exc, OperationalError):
+                raise DatabaseUnavailable(
+                    "a database connection was lost before the target was committed, so the "
+                    f"target is unchanged: run the command again ({first_line(exc)})"
+                ) from None
+            raise
+        except BaseException:
+            transaction.rollback()
+            raise
+        transaction.commit()
     return before
 
 
@@ -559,12 +589,23 @@ def write_rows(connection: Connection, data: TableData) -> None:
     if connection.dialect.name == "postgresql":
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         source = _CopyText(data.rows, [_COPY_TEXT[kind] for kind in shape.kinds])
+        # When the connection dies mid-COPY, psycopg2 prints the server's error chained to
+        # a SystemError on sys.stderr (from C) before raising it; the error is raised and
+        # reported in one line all the same, so that print is kept off the terminal.
+        statement = f'COPY "{shape.name}" ({columns}) FROM STDIN'
+        dbapi_error = connection.dialect.loaded_dbapi.Error
         try:
-            cursor.copy_expert(
-                f'COPY "{shape.name}" ({columns}) FROM STDIN', source, size=COPY_CHUNK_CHARS
-            )
+            with redirect_stderr(io.StringIO()):
+                cursor.copy_expert(statement, source, size=COPY_CHUNK_CHARS)
+        except dbapi_error as exc:
+            # The raw cursor bypasses SQLAlchemy: wrap its error the way SQLAlchemy would,
+            # so the error boundary (and the retry rules) see the usual exception types.
+            raise DBAPIError.instance(
+                statement, None, exc, dbapi_error, dialect=connection.dialect
+            ) from exc
         finally:
-            cursor.close()
+            with suppress(Exception):
+                cursor.close()
         if source.error is not None:
             raise source.error
         return
@@ -596,12 +637,14 @@ class _CopyText:
         self.error: Exception | None = None
         """An error raised while producing rows, re-raised after COPY (psycopg2 masks it)."""
 
-    def read(self, size: int = COPY_CHUNK_CHARS) -> str:
+    def read(self, size: int = COPY_CHUNK_CHARS) -> bytes:
+        # Bytes, not text: psycopg2 then sends them as they are, with no decoding step
+        # of its own that could fail noisily when the connection dies during the COPY.
         try:
-            return self._read(size)
+            return self._read(size).encode()
         except Exception as exc:
             self.error = exc
-            return ""  # ends the COPY; the caller raises and the transaction rolls back
+            return b""  # ends the COPY; the caller raises and the transaction rolls back
 
     def _read(self, size: int) -> str:
         parts: list[str] = []

@@ -33,6 +33,7 @@ from budget_tracker.errors import NotFound
 from budget_tracker.models import BudgetTransfer, Category, Expense, Money, User, name_key
 from budget_tracker.money import CENT
 from budget_tracker.services.budgets import Figures, Period, add_months, budget_or_none
+from budget_tracker.services.categories import budget_in
 from budget_tracker.services.users import FirstRun, acting_user
 
 TREND_DEFAULT_MONTHS = 12
@@ -150,6 +151,28 @@ def category_report(
     )
 
 
+def _months(period: Period) -> Any:
+    """The period's months as a VALUES list (the same SQL on SQLite and PostgreSQL)."""
+    return (
+        values(column("month", Date), column("next_month", Date), name="months")
+        .data([(month, add_months(month, 1)) for month in period.month_starts()])
+        .cte("months")
+    )
+
+
+def _budget_cents(period: Period, category: Any = Category) -> ColumnElement[int]:
+    """A category's monthly budgets summed over `period`, in cents, correlated to the
+    `categories` row (or alias) `category`: one index probe per month (budget history)."""
+    if period.months == 1:
+        return _cents(budget_in(category.id, category.monthly_budget, period.first))
+    months = _months(period)
+    return (
+        select(func.sum(_cents(budget_in(category.id, category.monthly_budget, months.c.month))))
+        .select_from(months)
+        .scalar_subquery()
+    )
+
+
 def category_lines(
     session: Session, *, user_id: int, period: Period, category: str | None = None
 ) -> tuple[CategoryLine, ...]:
@@ -173,7 +196,7 @@ def category_lines(
         .group_by(t.from_category_id)
         .cte("transfers_out")
     )
-    base = _cents(Category.monthly_budget) * period.months
+    base = _budget_cents(period)
     moved_in = func.coalesce(_cents(transfers_in.c.amount), 0)
     moved_out = func.coalesce(_cents(transfers_out.c.amount), 0)
     statement = (
@@ -243,11 +266,7 @@ def monthly_trend(
     """
     user, first_run = acting_user(session, user_email=user_email)
     e, t = Expense, BudgetTransfer
-    months = (
-        values(column("month", Date), column("next_month", Date), name="months")
-        .data([(month, add_months(month, 1)) for month in period.month_starts()])
-        .cte("months")
-    )
+    months = _months(period)
     chosen = select(Category.id, Category.name, Category.monthly_budget).where(
         Category.user_id == user.id
     )
@@ -255,11 +274,21 @@ def monthly_trend(
         chosen = chosen.where(Category.name_key == name_key(category))
     chosen_cte = chosen.cte("chosen")
     chosen_ids = select(chosen_cte.c.id)
-    base = select(
-        func.count().label("categories"),
-        func.max(chosen_cte.c.name).label("name"),
-        func.coalesce(func.sum(_cents(chosen_cte.c.monthly_budget)), 0).label("cents"),
-    ).cte("base")
+    names = select(func.count().label("categories"), func.max(chosen_cte.c.name).label("name")).cte(
+        "names"
+    )
+    budgets = (
+        select(
+            months.c.month,
+            func.sum(
+                _cents(budget_in(chosen_cte.c.id, chosen_cte.c.monthly_budget, months.c.month))
+            ).label("cents"),
+        )
+        .select_from(months)
+        .join(chosen_cte, true())
+        .group_by(months.c.month)
+        .cte("budgets")
+    )
     in_month = and_(
         e.user_id == user.id, e.spent_on >= months.c.month, e.spent_on < months.c.next_month
     )
@@ -290,15 +319,16 @@ def monthly_trend(
     statement = (
         select(
             months.c.month,
-            base.c.categories,
-            base.c.name,
-            _money(base.c.cents).label("base"),
+            names.c.categories,
+            names.c.name,
+            _money(func.coalesce(budgets.c.cents, 0)).label("base"),
             _money(func.coalesce(moved_in.c.cents, 0)).label("moved_in"),
             _money(func.coalesce(moved_out.c.cents, 0)).label("moved_out"),
             _money(func.coalesce(spent.c.cents, 0)).label("spent"),
         )
         .select_from(months)
-        .join(base, true())
+        .join(names, true())
+        .outerjoin(budgets, budgets.c.month == months.c.month)
         .outerjoin(spent, spent.c.month == months.c.month)
         .outerjoin(moved_in, moved_in.c.month == months.c.month)
         .outerjoin(moved_out, moved_out.c.month == months.c.month)

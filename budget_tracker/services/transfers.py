@@ -1,6 +1,7 @@
 """Budget transfers: moving part of one category's monthly budget to another, atomically.
 
-A category's budget for a month is its base `monthly_budget` plus the transfers into it for
+A category's budget for a month is its monthly budget for that month (`services.budgets`,
+its budget history applied) plus the transfers into it for
 that month minus the transfers out of it; what is *available* is that budget minus what was
 spent in the month. The ledger (`budget_transfers`) is append-only: an undo records the
 opposite move and points at the entry it reverses.
@@ -56,6 +57,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from budget_tracker import rules
 from budget_tracker.errors import Conflict, InsufficientBudget, InvalidInput, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
@@ -65,8 +67,14 @@ from budget_tracker.models import (
     name_key,
     normalize_email,
 )
+from budget_tracker.outcomes import outcome_in_rows
 from budget_tracker.services.budgets import month_span
-from budget_tracker.services.categories import spent_in, transfers_net, unknown_category
+from budget_tracker.services.categories import (
+    budget_in,
+    spent_in,
+    transfers_net,
+    unknown_category,
+)
 from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
 from budget_tracker.unit_of_work import unit_key
 
@@ -78,7 +86,7 @@ class Balance:
     category_id: int
     category: str
     base: Decimal
-    """The category's `monthly_budget`."""
+    """The category's monthly budget for the month (its budget history applied)."""
     budget: Decimal
     """`base` plus transfers in, minus transfers out, for the month."""
     spent: Decimal
@@ -141,8 +149,9 @@ def transfer_budget(
     acting user, or `source` has less than `amount` available that month and
     `allow_overdraw` is false. A key that was already committed returns that transfer.
     """
-    month = month.replace(day=1)
-    _check_amount(amount)
+    month = rules.check_month(month)
+    amount = rules.check_amount(amount)
+    note = rules.check_description(note, field="note")
     keys = [name_key(source), name_key(target)]
     if keys[0] == keys[1]:
         raise InvalidInput(
@@ -197,6 +206,7 @@ def undo_transfer(
     Refused when the transfer is unknown for the acting user, was already undone, or its
     target no longer has the amount available (unless `allow_overdraw`).
     """
+    rules.check_id(transfer_id, field="transfer id")
     original = session.scalar(
         select(BudgetTransfer)
         .join(User, User.id == BudgetTransfer.user_id)
@@ -284,14 +294,6 @@ def list_transfers(
 # --- the steps -------------------------------------------------------------------------
 
 
-def _check_amount(amount: Decimal) -> None:
-    # The CLI's AMOUNT type already refuses these; the service must hold the rule too.
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-        raise InvalidInput(f"{amount} is not a positive amount")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidInput(f"{amount} has more than two decimal places")
-
-
 def _user_filter(user_email: str | None) -> ColumnElement[bool]:
     """The acting user as a condition on `users`: the one named, else the default one."""
     if user_email:
@@ -310,7 +312,6 @@ class _Locked(NamedTuple):
     user_id: int
     name: str
     name_key: str
-    monthly_budget: Decimal
 
 
 def _table(model: type[Any]) -> Table:
@@ -351,7 +352,6 @@ def _lock_statement(by: str) -> Select[*tuple[Any, ...]]:
             categories.c.user_id,
             categories.c.name,
             categories.c.name_key,
-            categories.c.monthly_budget,
         )
         .join(users, users.c.id == categories.c.user_id)
         .where(user, wanted)
@@ -395,8 +395,22 @@ def _guarded_insert() -> Insert:
     key = bindparam("key", type_=String)
     user_id = bindparam("user_id", type_=Integer)
     reverses_id = bindparam("reverses_id", type_=Integer)
+    categories = _table(Category)
+
+    def base(category_id: Any) -> Any:
+        # Read here, in a statement after the lock, not by the locking statement: a
+        # subquery of a SELECT … FOR UPDATE keeps the snapshot from before its wait.
+        opening = (
+            select(categories.c.monthly_budget)
+            .where(categories.c.id == category_id)
+            .scalar_subquery()
+        )
+        return budget_in(category_id, opening, month)
+
     prior = (
         select(
+            base(from_id).label("from_base"),
+            base(to_id).label("to_base"),
             transfers_net(from_id, month, except_key=key).label("from_transfers"),
             spent_in(from_id, start, end).label("from_spent"),
             transfers_net(to_id, month, except_key=key).label("to_transfers"),
@@ -405,7 +419,7 @@ def _guarded_insert() -> Insert:
         .cte("prior")
         .prefix_with("MATERIALIZED")  # computed once, not once per reference
     )
-    available = bindparam("from_base", type_=Money) + prior.c.from_transfers - prior.c.from_spent
+    available = prior.c.from_base + prior.c.from_transfers - prior.c.from_spent
     row = (
         select(
             user_id,
@@ -455,6 +469,9 @@ def _record(
     # Without a key from the caller, the unit of work's own key (the same on every retry)
     # still lets a retry after a lost COMMIT acknowledgement find the row.
     key = idempotency_key if idempotency_key is not None else unit_key(session)
+    if first_run is None:
+        # The keyed ledger row tells a retry what happened: no outcome row needed.
+        outcome_in_rows(session)
     start, end = month_span(month)
     inserted = (
         session.connection()
@@ -464,7 +481,6 @@ def _record(
                 "user_id": user_id,
                 "from_id": from_category.id,
                 "to_id": to_category.id,
-                "from_base": from_category.monthly_budget,
                 "amount": amount,
                 "month": month,
                 "start": start,
@@ -499,8 +515,10 @@ def _record(
         created_at=inserted.created_at,
         reverses_id=reverses_id,
     )
-    source = _before(from_category, inserted.from_transfers, inserted.from_spent)
-    target = _before(to_category, inserted.to_transfers, inserted.to_spent)
+    source = _before(
+        from_category, inserted.from_base, inserted.from_transfers, inserted.from_spent
+    )
+    target = _before(to_category, inserted.to_base, inserted.to_transfers, inserted.to_spent)
     return TransferOutcome(
         transfer=record,
         source=_moved(source, -amount),
@@ -510,12 +528,12 @@ def _record(
     )
 
 
-def _before(category: _Locked, transfers: Decimal, spent: Decimal) -> Balance:
+def _before(category: _Locked, base: Decimal, transfers: Decimal, spent: Decimal) -> Balance:
     return Balance(
         category_id=category.id,
         category=category.name,
-        base=category.monthly_budget,
-        budget=category.monthly_budget + transfers,
+        base=base,
+        budget=base + transfers,
         spent=spent,
     )
 
@@ -576,7 +594,7 @@ def _balances_statement(
         select(
             Category.id.label("category_id"),
             Category.name.label("category"),
-            Category.monthly_budget.label("base"),
+            budget_in(Category.id, Category.monthly_budget, start).label("base"),
             transfers_net(Category.id, start).label("transfers"),
             spent_in(Category.id, start, end).label("spent"),
         )

@@ -9,8 +9,16 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, FromClause, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from budget_tracker import rules
 from budget_tracker.errors import Conflict, InvalidInput, NotFound
-from budget_tracker.models import Category, Expense, User, normalize_email
+from budget_tracker.models import (
+    Category,
+    Expense,
+    User,
+    insert_new_only,
+    name_key,
+    normalize_email,
+)
 
 DEFAULT_EMAIL = "me@localhost"
 STARTER_CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -66,16 +74,40 @@ def _default_user(users: Sequence[User]) -> User:
     )
 
 
-def create_first_user(session: Session, *, email: str | None = None) -> FirstRun:
+def create_first_user(
+    session: Session, *, email: str | None = None
+) -> tuple[User, FirstRun | None]:
     """The zero-setup first run: the default user (`email`, else the local one) and the
-    starter categories."""
-    user = User(email=email or DEFAULT_EMAIL, name=_local_name(), is_default=True)
-    session.add(user)
-    session.flush()
-    for name, color in STARTER_CATEGORIES:
-        session.add(Category(user_id=user.id, name=name, color=color, monthly_budget=Decimal(0)))
-    session.flush()
-    return FirstRun(user=user, categories=tuple(name for name, _ in STARTER_CATEGORIES))
+    starter categories.
+
+    Safe when several first commands run at once on an empty database: each inserts
+    only what is not there yet (`insert_new_only`), and only the one whose insert made
+    the user reports a first run; the others act for the user it made.
+    """
+    email = email or DEFAULT_EMAIL
+    dialect = session.get_bind().dialect.name
+    user = session.scalar(
+        insert_new_only(dialect, User, "email")
+        .values(email=email, name=_local_name(), is_default=True)
+        .returning(User)
+    )
+    if user is None:
+        return session.scalars(select(User).where(User.email == email)).one(), None
+    session.execute(
+        insert_new_only(dialect, Category, "user_id", "name_key").values(
+            [
+                {
+                    "user_id": user.id,
+                    "name": name,
+                    "name_key": name_key(name),
+                    "color": color,
+                    "monthly_budget": Decimal(0),
+                }
+                for name, color in STARTER_CATEGORIES
+            ]
+        )
+    )
+    return user, FirstRun(user=user, categories=tuple(name for name, _ in STARTER_CATEGORIES))
 
 
 def _local_name() -> str:
@@ -95,18 +127,16 @@ def acting_user(session: Session, *, user_email: str | None) -> tuple[User, Firs
     `me@localhost`, is created with the starter categories. One query in the common case.
     Returns what a first run created (or None) so the CLI can say so once.
     """
-    users = _default_candidates(session) if not user_email else ()
     if user_email:
         found = session.scalar(select(User).where(User.email == normalize_email(user_email)))
         if found is not None:
             return found, None
         if session.scalar(select(User.id).limit(1)) is not None:
             _named_user(session, user_email)  # refuses: an unknown user among others
-        first_run = create_first_user(session, email=normalize_email(user_email))
-        return first_run.user, first_run
+        return create_first_user(session, email=normalize_email(user_email))
+    users = _default_candidates(session)
     if not users:
-        first_run = create_first_user(session)
-        return first_run.user, first_run
+        return create_first_user(session)
     return _default_user(users), None
 
 
@@ -124,18 +154,27 @@ class UserRow:
 def add_user(session: Session, *, email: str, name: str) -> User:
     """Create a user; refused when the e-mail (in any case) is taken.
 
-    The first user becomes the default user. When the one user there is has not been
-    made the default (a database from before defaults existed), it becomes the default
-    now, so adding a second user leaves the first one's commands working as before.
+    One statement that inserts only a new e-mail: two commands adding the same user at
+    once get one "Added" and one refusal, never a unique-key error. The first user
+    becomes the default user; when the one user there was is not the default (a database
+    from before defaults existed), it becomes the default now, so adding a second user
+    leaves the first one's commands working as before.
     """
-    email = normalize_email(email)
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
+    email = rules.check_email(email)
+    name = rules.check_user_name(name)
+    dialect = session.get_bind().dialect.name
+    user: User | None = session.scalar(
+        insert_new_only(dialect, User, "email").values(email=email, name=name).returning(User)
+    )
+    if user is None:
         raise Conflict(f"a user {email!r} already exists")
-    existing = _default_candidates(session)
-    if len(existing) == 1 and not existing[0].is_default:
-        existing[0].is_default = True
-    user = User(email=email, name=name, is_default=not existing)
-    session.add(user)
+    others = session.scalars(
+        select(User).where(User.id != user.id).order_by(User.is_default.desc(), User.id).limit(2)
+    ).all()
+    if not others:
+        user.is_default = True
+    elif len(others) == 1 and not others[0].is_default:
+        others[0].is_default = True
     session.flush()
     return user
 

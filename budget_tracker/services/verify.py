@@ -22,13 +22,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, literal, null, select, type_coerce, union_all
+from sqlalchemy import BigInteger, literal, null, select, text, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import InvalidInput
-from budget_tracker.models import BudgetTransfer, Category, Expense, name_key
+from budget_tracker.models import BudgetTransfer, Category, CategoryBudget, Expense, name_key
 from budget_tracker.money import AmountError, from_cents, parse_amount
-from budget_tracker.services.budgets import Period
+from budget_tracker.services.budgets import BudgetChange, Period, budget_in_month
 from budget_tracker.services.reports import CategoryReport, category_report
 from budget_tracker.services.streaming import stream_rows
 
@@ -95,7 +95,10 @@ def verify_report(
 
     Budgets always come from the database's category and transfer rows; spending comes
     from the database's expense rows or, with `from_file`, from an expense CSV export.
+    Both passes read one snapshot (`_one_snapshot`): writers committing meanwhile can
+    never make them disagree.
     """
+    _one_snapshot(session, read_only=True)
     report = category_report(session, user_email=user_email, period=period)
     return check_report(session, report, from_file=from_file)
 
@@ -108,15 +111,29 @@ def check_report(
     user_id = report.user.id
     tallies: dict[int | str, _Tally] = {}
     by_key: dict[str, int | str] = {}
-    for category_id, name, monthly_cents in session.execute(
+    changes: dict[int, list[BudgetChange]] = {}
+    for category_id, month, cents, one_month in session.execute(
+        select(
+            CategoryBudget.category_id,
+            CategoryBudget.month,
+            _raw_cents(CategoryBudget.amount),
+            CategoryBudget.one_month,
+        ).where(CategoryBudget.user_id == user_id)
+    ):
+        changes.setdefault(category_id, []).append(
+            BudgetChange(month, from_cents(cents), bool(one_month))
+        )
+    for category_id, name, opening_cents in session.execute(
         select(Category.id, Category.name, _raw_cents(Category.monthly_budget)).where(
             Category.user_id == user_id
         )
     ):
-        monthly = from_cents(monthly_cents)
-        # Summed month by month, as the budget is defined, not multiplied.
-        budget = sum((monthly for _ in period.month_starts()), ZERO)
-        tallies[category_id] = _Tally(name=name, budget=budget, has_budget=monthly != 0)
+        # Month by month from the raw history rows, as the budget is defined.
+        monthly = [
+            budget_in_month(from_cents(opening_cents), changes.get(category_id, []), month)
+            for month in period.month_starts()
+        ]
+        tallies[category_id] = _Tally(name=name, budget=sum(monthly, ZERO), has_budget=any(monthly))
         by_key[name_key(name)] = category_id
     # One streamed pass over the period's raw money rows: each transfer moves budget from
     # one category to another; each expense (unless they come from the file) is spending.
@@ -167,6 +184,22 @@ def check_report(
         spent=sum((tally.spent for tally in tallies.values()), ZERO),
         mismatches=_compare(report, tallies, by_key),
     )
+
+
+def _one_snapshot(session: Session, *, read_only: bool) -> None:
+    """Make every statement of this transaction read the same snapshot.
+
+    PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so an expense
+    committed between the report and the raw pass would show as a mismatch. REPEATABLE
+    READ (READ ONLY: verification writes nothing) fixes one snapshot at the first query;
+    `SET TRANSACTION` lasts for this transaction only, so it is safe through PgBouncer in
+    transaction mode. It must come first, before any other statement of the transaction.
+    A SQLite read transaction already reads one snapshot (WAL) from its first read.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    mode = ", READ ONLY" if read_only else ""
+    session.execute(text(f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ{mode}"))
 
 
 def _compare(

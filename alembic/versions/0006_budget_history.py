@@ -1,0 +1,58 @@
+"""Budget history: changes of a category's monthly budget, per month.
+
+`category_budgets` holds standing changes (from a month on, until the next change) and
+one-month overrides. A category's existing `monthly_budget` stays its opening budget, in
+force in every month before its first change: with no changes yet, every month keeps the
+budget it had, so upgrading changes no figure. Downgrade drops the history (each category
+falls back to its opening budget).
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-30 20:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "category_budgets",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("category_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("one_month", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.func.current_timestamp(),
+            nullable=False,
+        ),
+        sa.CheckConstraint("amount >= 0", name=op.f("ck_category_budgets_amount_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["user_id", "category_id"],
+            ["categories.user_id", "categories.id"],
+            name="fk_category_budgets_user_id_category_id_categories",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_category_budgets")),
+        sa.UniqueConstraint(
+            "category_id",
+            "one_month",
+            "month",
+            name=op.f("uq_category_budgets_category_id_one_month_month"),
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("category_budgets")

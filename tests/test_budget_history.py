@@ -1,0 +1,172 @@
+"""Budget history: set-budget --from/--month, category add --from, `category budgets`,
+merges month by month, and every figure (report, trend, list, add-expense warning,
+transfer check, verify) reading the budget in force that month. Both backends."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from tests.cli_helpers import TODAY, first_run, ok
+from tests.conftest import Backend
+
+THIS_MONTH = TODAY.replace(day=1)
+
+
+def report(backend: Backend, *args: str) -> dict[str, Any]:
+    data = json.loads(ok(backend.invoke(["report", "--format", "json", *args])).stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def budgets(backend: Backend, month: str) -> dict[str, str | None]:
+    data = report(backend, "--month", month)
+    return {row["category"]: row["budget"] for row in data["categories"]}
+
+
+def history(backend: Backend, name: str) -> list[dict[str, Any]]:
+    result = ok(backend.invoke(["category", "budgets", name, "--format", "json"]))
+    data = json.loads(result.stdout)
+    assert data["category"] == name
+    rows: list[dict[str, Any]] = data["budgets"]
+    return rows
+
+
+def test_set_budget_from_a_month_keeps_earlier_months(backend: Backend) -> None:
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Food", "400", "--from", "2026-01"]))
+    ok(backend.invoke(["category", "set-budget", "Food", "150", "--from", "2026-11"]))
+    # A change for an earlier month does not override the later one.
+    result = ok(backend.invoke(["category", "set-budget", "Food", "300", "--from", "2026-06"]))
+    assert result.stdout == (
+        "Set the monthly budget of Food to 300.00 from 2026-06 on (was 400.00)\n"
+    )
+    expected = {
+        "2025-12": None,
+        "2026-01": "400.00",
+        "2026-05": "400.00",
+        "2026-06": "300.00",
+        "2026-10": "300.00",
+        "2026-11": "150.00",
+        "2027-08": "150.00",
+    }
+    assert {month: budgets(backend, month)["Food"] for month in expected} == expected
+    assert history(backend, "Food") == [
+        {"from": "2026-01", "to": "2026-05", "amount": "400.00", "one_month": False},
+        {"from": "2026-06", "to": "2026-10", "amount": "300.00", "one_month": False},
+        {"from": "2026-11", "to": None, "amount": "150.00", "one_month": False},
+    ]
+
+
+def test_one_month_override(backend: Backend) -> None:
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Food", "200", "--from", "2026-01"]))
+    result = ok(backend.invoke(["category", "set-budget", "Food", "500", "--month", "2026-12"]))
+    assert result.stdout == (
+        "Set the monthly budget of Food to 500.00 for 2026-12 only (was 200.00)\n"
+    )
+    assert [budgets(backend, m)["Food"] for m in ("2026-11", "2026-12", "2027-01")] == [
+        "200.00",
+        "500.00",
+        "200.00",
+    ]
+    table = ok(backend.invoke(["category", "budgets", "Food"])).stdout
+    assert table == (
+        "From     To       Budget  Kind\n"
+        "-------  -------  ------  ---------\n"
+        "2026-01           200.00  standing\n"
+        "2026-12  2026-12  500.00  one month\n"
+    )
+    csv_text = ok(backend.invoke(["category", "budgets", "Food", "--format", "csv"])).stdout
+    assert csv_text.splitlines() == [
+        "from,to,amount,kind",
+        "2026-01,,200.00,standing",
+        "2026-12,2026-12,500.00,one month",
+    ]
+    refused = backend.invoke(
+        ["category", "set-budget", "Food", "1", "--from", "2026-01", "--month", "2026-02"]
+    )
+    assert refused.exit_code == 2
+    assert "use either --from or --month, not both" in refused.stderr
+
+
+def test_a_new_category_has_no_budget_before_its_first_month(backend: Backend) -> None:
+    first_run(backend)
+    result = ok(backend.invoke(["category", "add", "Gym", "--budget", "40", "--from", "2026-09"]))
+    assert result.stdout == "Added category 5: Gym (monthly budget 40.00 from 2026-09)\n"
+    assert budgets(backend, "2026-08")["Gym"] is None
+    assert budgets(backend, "2026-09")["Gym"] == "40.00"
+    # Without --from the budget applies to every month, as before.
+    ok(backend.invoke(["category", "add", "Rent", "--budget", "900"]))
+    assert budgets(backend, "2001-01")["Rent"] == "900.00"
+    assert history(backend, "Rent") == [
+        {"from": None, "to": None, "amount": "900.00", "one_month": False}
+    ]
+
+
+def test_the_trend_and_its_average_follow_the_history(backend: Backend) -> None:
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Food", "100", "--from", "2026-02"]))
+    ok(backend.invoke(["category", "set-budget", "Food", "400", "--month", "2026-03"]))
+    data = report(backend, "--by", "month", "--from", "2026-01", "--to", "2026-04")
+    assert [row["budget"] for row in data["months"]] == [None, "100.00", "400.00", "100.00"]
+    assert data["average"]["budget"] == "150.00"
+    ranged = report(backend, "--from", "2026-01", "--to", "2026-04", "--category", "food")
+    assert ranged["categories"][0]["budget"] == "600.00"
+
+
+def test_merge_combines_the_budgets_month_by_month(backend: Backend) -> None:
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Food", "100", "--from", "2026-01"]))
+    ok(backend.invoke(["category", "set-budget", "Food", "150", "--from", "2026-06"]))
+    ok(backend.invoke(["category", "add", "Takeaway", "--budget", "30", "--from", "2026-03"]))
+    ok(backend.invoke(["category", "set-budget", "Takeaway", "80", "--month", "2026-07"]))
+    ok(backend.invoke(["category", "set-budget", "Food", "10", "--month", "2026-04"]))
+    months = [f"2026-{month:02}" for month in range(1, 13)]
+    before = {month: budgets(backend, month) for month in months}
+
+    def together(month: str) -> str | None:
+        parts = [before[month][name] for name in ("Food", "Takeaway")]
+        amounts = [Decimal(part) for part in parts if part is not None]
+        return f"{sum(amounts, Decimal('0.00'))}" if amounts else None
+
+    ok(backend.invoke(["category", "merge", "Takeaway", "--into", "Food"]))
+    assert {month: budgets(backend, month)["Food"] for month in months} == {
+        month: together(month) for month in months
+    }
+    assert budgets(backend, "2025-12")["Food"] is None
+
+
+def test_add_expense_warning_and_transfer_check_use_that_months_budget(
+    backend: Backend,
+) -> None:
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Food", "50", "--from", "2026-01"]))
+    ok(backend.invoke(["category", "set-budget", "Food", "500", "--from", "2026-02"]))
+    warned = ok(backend.invoke(["add-expense", "60", "Food", "--date", "2026-01-15"]))
+    assert "Food is over its 2026-01 budget: spent 60.00 of 50.00 (10.00 over)" in warned.stderr
+    quiet = ok(backend.invoke(["add-expense", "60", "Food", "--date", "2026-02-15"]))
+    assert "over" not in quiet.stderr
+    refused = backend.invoke(
+        ["transfer", "100", "--from", "Food", "--to", "Transport", "--month", "2026-01"]
+    )
+    assert refused.exit_code == 1
+    assert "Food has only -10.00 available for 2026-01" in refused.stderr
+    moved = ok(
+        backend.invoke(
+            ["transfer", "100", "--from", "Food", "--to", "Transport", "--month", "2026-02"]
+        )
+    )
+    assert "Food       340.00 available" in moved.stdout
+
+
+def test_verify_recomputes_the_history(backend: Backend) -> None:
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Food", "100", "--from", "2026-02"]))
+    ok(backend.invoke(["category", "set-budget", "Food", "250", "--month", "2026-03"]))
+    ok(backend.invoke(["add-expense", "20", "Food", "--date", "2026-03-03"]))
+    result = backend.invoke(["verify", "--from", "2026-01", "--to", "2026-04"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("verified: me@localhost, January 2026 to April 2026")
+    assert "budget 450.00, spent 20.00" in result.stdout
