@@ -95,10 +95,10 @@ def verify_report(
 
     Budgets always come from the database's category and transfer rows; spending comes
     from the database's expense rows or, with `from_file`, from an expense CSV export.
-    Both passes read one snapshot (`_one_snapshot`): writers committing meanwhile can
+    Both passes read one snapshot (`one_snapshot`): writers committing meanwhile can
     never make them disagree.
     """
-    _one_snapshot(session, read_only=True)
+    one_snapshot(session, read_only=True)
     report = category_report(session, user_email=user_email, period=period)
     return check_report(session, report, from_file=from_file)
 
@@ -186,7 +186,7 @@ def check_report(
     )
 
 
-def _one_snapshot(session: Session, *, read_only: bool) -> None:
+def one_snapshot(session: Session, *, read_only: bool) -> None:
     """Make every statement of this transaction read the same snapshot.
 
     PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so an expense
