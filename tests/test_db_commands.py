@@ -146,8 +146,8 @@ def test_check_on_an_unmigrated_database(empty_pg: tuple[str, Database]) -> None
         in result.stdout
     )
     assert (
-        "FAIL  tables         missing: users, categories, expenses, budget_transfers, "
-        "unit_outcomes: run `budget db upgrade`" in result.stdout
+        f"FAIL  tables         missing: {', '.join(TABLE_NAMES)}: run `budget db upgrade`"
+        in result.stdout
     )
 
 
