@@ -27,8 +27,11 @@ _SCHEMA_MESSAGE = re.compile(
 )
 
 
-def diagnose(exc: BaseException) -> BudgetError | None:
-    """A `BudgetError` describing `exc`, or None when it is not a database problem."""
+def diagnose(exc: BaseException, url_variable: str = "DATABASE_URL") -> BudgetError | None:
+    """A `BudgetError` describing `exc`, or None when it is not a database problem.
+
+    `url_variable` is the setting that holds the URL in use, named in the advice.
+    """
     if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.startswith("psycopg2"):
         return DatabaseUnavailable(
             "the PostgreSQL driver is not installed: install psycopg2-binary "
@@ -57,7 +60,7 @@ def diagnose(exc: BaseException) -> BudgetError | None:
         return SchemaNotMigrated(f"the database schema is missing or out of date: {MIGRATE_HINT}")
     if isinstance(exc, sa_exc.IntegrityError):
         return Conflict(f"the database refused the change: {detail}")
-    known = diagnosis(detail, code)
+    known = diagnosis(detail, code, url_variable)
     if known is not None:
         return DatabaseUnavailable(known)
     # Any other driver error: still one line, never the statement or its parameters.

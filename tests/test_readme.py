@@ -51,7 +51,7 @@ def test_top_level_options_are_in_the_readme() -> None:
 
 def python_snippet() -> str:
     section = README.split("## Use from Python", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     assert len(blocks) == 1
     return blocks[0]
 

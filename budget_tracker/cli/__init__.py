@@ -124,6 +124,7 @@ class BudgetGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         try:
             _refuse_undecodable(argv)
+            _load_env_file()
             result = super().main(argv, prog_name, complete_var, False, obj=state, **extra)
             _flush_stdout()
         except (BrokenPipeError, _PipeClosed):
@@ -141,19 +142,18 @@ class BudgetGroup(click.Group):
             _fail("aborted", EXIT_REFUSED)
         except BudgetError as exc:
             if state.debug:
-                raise
+                _show_traceback(exc)
             _fail(_for_people(exc), exc.exit_code)
         except Exception as exc:
-            if state.debug:
-                raise
             from budget_tracker.triage import diagnose
 
-            error = diagnose(exc)
-            if error is not None:
-                _fail(str(error), error.exit_code)
-            if _out_of_range(exc):
+            error = None if state.debug else diagnose(exc)
+            if error is None and not state.debug and _out_of_range(exc):
                 _fail("a date or number is outside the range budget supports", EXIT_BAD_INPUT)
-            raise
+            if error is None:
+                _show_traceback(exc)
+                sys.exit(EXIT_REFUSED)
+            _fail(str(error), error.exit_code)
         finally:
             state.close()
         sys.exit(result if isinstance(result, int) else 0)
@@ -200,7 +200,9 @@ _exit_gc_skipped = False
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    from budget_tracker.redact import scrub
+
+    click.echo(f"Error: {scrub(message)}", err=True)
     sys.exit(code)
 
 
@@ -216,6 +218,23 @@ def _for_people(exc: BudgetError) -> str:
     if isinstance(exc, BudgetBelowZero):
         return f"{exc} (--allow-overdraw does it anyway)"
     return str(exc)
+
+
+def _load_env_file() -> None:
+    """Read `.env` before the options, so its values count for options' environment
+    variables too (`--user` / BUDGET_USER); only costs a `stat` when there is none."""
+    from budget_tracker.config import load_dotenv_file
+
+    load_dotenv_file()
+
+
+def _show_traceback(exc: BaseException) -> None:
+    """`--debug`: the full traceback, with passwords masked like every other output."""
+    import traceback
+
+    from budget_tracker.redact import scrub
+
+    click.echo(scrub("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
 
 
 def _usage_error(exc: click.exceptions.UsageError) -> NoReturn:

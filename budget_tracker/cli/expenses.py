@@ -19,6 +19,7 @@ from budget_tracker.cli.output import (
     expense_json,
     info,
     print_json,
+    printable,
     result_format_option,
     warn,
 )
@@ -48,8 +49,8 @@ EXPENSE_COLUMNS = (
 
 def summary(row: Any) -> str:
     """One line describing an expense (an `ExpenseRow`)."""
-    text = f"{format_amount(row.amount)} {row.category} on {row.date.isoformat()}"
-    return f"{text}: {row.description}" if row.description else text
+    text = f"{format_amount(row.amount)} {printable(row.category)} on {row.date.isoformat()}"
+    return f"{text}: {printable(row.description)}" if row.description else text
 
 
 @click.command("add-expense")
