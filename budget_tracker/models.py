@@ -33,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
@@ -119,11 +120,21 @@ class User(Base):
     email: Mapped[str] = mapped_column(Email, unique=True)
     name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
     created_at: Mapped[dt.datetime] = _created_at()
+    is_default: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    """The user a command acts for when none is named (`budget user default EMAIL`)."""
 
     __table_args__ = (
         CheckConstraint("email <> ''", name="email_not_empty"),
         CheckConstraint(f"length(email) <= {EMAIL_MAX}", name="email_length"),
         CheckConstraint(f"length(name) <= {USER_NAME_MAX}", name="name_length"),
+        # At most one default user: a partial unique index over the one true row.
+        Index(
+            "ix_users_one_default",
+            "is_default",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
         NEVER_REUSE_IDS,
     )
 

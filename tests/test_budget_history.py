@@ -193,7 +193,8 @@ def test_verify_checks_income_and_history_rows_changed_behind_the_reports_back(
 
     from budget_tracker.models import CategoryBudget, Income
     from budget_tracker.services.budgets import Period
-    from budget_tracker.services.verify import verify_report
+    from budget_tracker.services.reports import category_report
+    from budget_tracker.services.verify import check_report
 
     first_run(backend)
     ok(backend.invoke(["category", "set-budget", "Food", "100", "--month", "2026-03"]))
@@ -205,7 +206,9 @@ def test_verify_checks_income_and_history_rows_changed_behind_the_reports_back(
         session.execute(update(CategoryBudget).values(amount=Decimal("100.02")))
 
     with backend.database.transaction() as session:
-        result = verify_report(session, email=None, period=march, between=tamper)
+        report = category_report(session, user_email=None, period=march)
+        tamper(session)  # after the SQL report, before the independent pass
+        result = check_report(session, report)
         session.rollback()
     assert [
         (item.category, item.measure, item.sql, item.independent) for item in result.mismatches

@@ -210,7 +210,7 @@ def import_command(
             documents.append(
                 (
                     f"profile {profile!r}",
-                    import_profiles.load_profile(session, email=user_email, name=profile),
+                    import_profiles.load_profile(session, user_email=user_email, name=profile),
                 )
             )
         if rules_text is not None and rules_file is not None:
@@ -219,12 +219,12 @@ def import_command(
             documents, given, columns or {}, create_categories, dry_run
         )
         summary = import_expenses(
-            session, email=user_email, path=file, options=options, progress=progress
+            session, user_email=user_email, path=file, options=options, progress=progress
         )
         if save_profile is not None and not dry_run:
             import_profiles.save_profile(
                 session,
-                email=user_email,
+                user_email=user_email,
                 name=save_profile,
                 document=import_profiles.render(values, mapping, _merged_rules(documents)),
             )
@@ -481,7 +481,7 @@ def export_command(
     with options_checked():
         date_range(None, date_from, date_to)
     if output is not None and str(output) == "-":
-        output = None
+        output = None  # `-o -` is stdout, as `-` is for every command that takes a file
     if transfers and fmt == "csv" and output is None:
         raise click.UsageError(
             "--transfers with --format csv needs -o FILE (transfers go "
@@ -500,7 +500,7 @@ def export_command(
                 )
             return export(
                 session,
-                email=user_email,
+                user_email=user_email,
                 stream=_restart(stream),
                 fmt=fmt,
                 date_from=date_from,

@@ -255,7 +255,7 @@ StagingRow = tuple[int, str, int, str, str, str]
 def import_expenses(
     session: Session,
     *,
-    email: str | None,
+    user_email: str | None,
     path: Path | str,
     options: ImportOptions,
     progress: ProgressCallback | None = None,
@@ -275,7 +275,7 @@ def import_expenses(
     try:
         reader = _open_reader(source, options, progress)
         savepoint = session.begin_nested() if options.dry_run else None
-        user, first_run = acting_user(session, email=email)
+        user, first_run = acting_user(session, user_email=user_email)
         known = set(session.scalars(select(Category.name_key).where(Category.user_id == user.id)))
         if isinstance(reader, _StatementReader):
             reader.known_categories = known

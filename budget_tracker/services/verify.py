@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -96,24 +96,27 @@ class _Tally:
 def verify_report(
     session: Session,
     *,
-    email: str | None,
+    user_email: str | None,
     period: Period,
     from_file: Path | None = None,
-    between: Callable[[Session], None] | None = None,
 ) -> Verification:
     """Compare the SQL report for `period` with sums of the raw rows.
 
     Budgets always come from the database's category and transfer rows; spending comes
     from the database's expense rows or, with `from_file`, from an expense CSV export.
-    `between` runs after the report and before the independent pass (tests use it to
-    change a row behind the report's back, so the transaction then stays writable).
-    Both passes read one snapshot (`_one_snapshot`): writers committing meanwhile can
+    Both passes read one snapshot (`one_snapshot`): writers committing meanwhile can
     never make them disagree.
     """
-    _one_snapshot(session, read_only=between is None)
-    report = category_report(session, email=email, period=period)
-    if between is not None:
-        between(session)
+    one_snapshot(session, read_only=True)
+    report = category_report(session, user_email=user_email, period=period)
+    return check_report(session, report, from_file=from_file)
+
+
+def check_report(
+    session: Session, report: CategoryReport, *, from_file: Path | None = None
+) -> Verification:
+    """Compare a category report already computed with sums of the raw rows read now."""
+    period = report.period
     user_id = report.user.id
     tallies: dict[int | str, _Tally] = {}
     by_key: dict[str, int | str] = {}
@@ -212,7 +215,7 @@ def _compare_income(session: Session, report: CategoryReport) -> tuple[Mismatch,
     return (Mismatch("(income)", "income", report.income, independent),)
 
 
-def _one_snapshot(session: Session, *, read_only: bool) -> None:
+def one_snapshot(session: Session, *, read_only: bool) -> None:
     """Make every statement of this transaction read the same snapshot.
 
     PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so an expense
