@@ -240,10 +240,11 @@ def pool_step(database: Database) -> Step:
     data: dict[str, Any] = {"class": type(pool).__name__}
     if isinstance(pool, QueuePool):
         data.update(
-            size=pool.size(),
-            max_overflow=getattr(pool, "_max_overflow", None),
-            timeout=getattr(pool, "_timeout", None),
-            recycle=getattr(pool, "_recycle", None),
+            # The limits the engine was built with (settings), not the pool's private state.
+            size=configured.size,
+            max_overflow=configured.max_overflow,
+            timeout=configured.timeout,
+            recycle=configured.recycle,
             # Pinging is db.ping_idle_connections' (idle connections only), not the pool's.
             pre_ping=configured.pre_ping,
             pre_ping_idle=configured.pre_ping_idle,
