@@ -18,18 +18,8 @@ import click
 from budget_tracker.cli.output import announce_first_run, info
 from budget_tracker.cli.params import DATE, NAME, options_checked, user_option
 from budget_tracker.errors import BudgetError, DatabaseUnavailable, InvalidInput
+from budget_tracker.services.bankfiles.records import COLUMN_ROLES
 
-IMPORT_FIELDS = (
-    "date",
-    "amount",
-    "outflow",
-    "inflow",
-    "direction",
-    "description",
-    "category",
-    "id",
-    "status",
-)
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
 
 
@@ -51,8 +41,8 @@ class ColumnMapType(click.ParamType[dict[str, str]]):
                 self.fail(
                     f"{part.strip()!r} is not FIELD=HEADER (e.g. date='Booking date')", param, ctx
                 )
-            if field not in IMPORT_FIELDS:
-                self.fail(f"{field!r} is not a field; use {', '.join(IMPORT_FIELDS)}", param, ctx)
+            if field not in COLUMN_ROLES:
+                self.fail(f"{field!r} is not a field; use {', '.join(COLUMN_ROLES)}", param, ctx)
             if field in mapping:
                 self.fail(f"{field!r} is mapped twice", param, ctx)
             mapping[field] = header.strip()

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from budget_tracker.errors import InvalidInput, NotFound
 from budget_tracker.models import ImportProfile, name_key
+from budget_tracker.services.bankfiles.records import COLUMN_ROLES
 from budget_tracker.services.bankfiles.statement import Rule, rule
 from budget_tracker.services.users import acting_user
 
@@ -62,17 +63,6 @@ LAYOUT_KEYS: dict[str, type] = {
 DELIMITER_NAMES = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|", "pipe": "|"}
 SIGNS = ("spending-negative", "spending-positive")
 CREDITS = ("skip", "income")
-COLUMN_FIELDS = (
-    "date",
-    "amount",
-    "outflow",
-    "inflow",
-    "direction",
-    "description",
-    "category",
-    "id",
-    "status",
-)
 
 
 @dataclass(frozen=True)
@@ -118,11 +108,11 @@ def parse(text: str, *, origin: str) -> Profile:
         isinstance(v, str | int) and not isinstance(v, bool) for v in columns.values()
     ):
         raise InvalidInput(f"{origin}: [columns] maps fields to header names")
-    unknown = [key for key in columns if key not in COLUMN_FIELDS]
+    unknown = [key for key in columns if key not in COLUMN_ROLES]
     if unknown:
         raise InvalidInput(
             f"{origin}: [columns] has {', '.join(map(repr, unknown))}; fields are "
-            f"{', '.join(COLUMN_FIELDS)}"
+            f"{', '.join(COLUMN_ROLES)}"
         )
     return Profile(
         values=values,

@@ -25,17 +25,6 @@ MAX_FIELD_LINES = 20
 """A quoted field may span this many lines; past it a closing quote is surely missing."""
 MAX_FIELD_CHARS = 10_000
 
-ROLES = (
-    "date",
-    "amount",
-    "outflow",
-    "inflow",
-    "direction",
-    "description",
-    "category",
-    "id",
-    "status",
-)
 
 # fmt: off
 _SYNONYMS: dict[str, tuple[str, ...]] = {

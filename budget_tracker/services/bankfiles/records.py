@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+COLUMN_ROLES = (
+    "date",
+    "amount",
+    "outflow",
+    "inflow",
+    "direction",
+    "description",
+    "category",
+    "id",
+    "status",
+)
+"""What a column of a bank file can be: the `--columns` fields and a profile's `[columns]` keys."""
+
 
 @dataclass
 class Record:
