@@ -47,6 +47,9 @@ from budget_tracker.rules import (
 from budget_tracker.rules import name_key as name_key  # re-exported: services derive keys
 from budget_tracker.rules import normalize_email as normalize_email
 
+ROLE_NAME_MAX = 63
+"""PostgreSQL's identifier limit (NAMEDATALEN - 1)."""
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -94,6 +97,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = _created_at()
+    role_name: Mapped[str | None] = mapped_column(String(ROLE_NAME_MAX), index=True)
+    """The PostgreSQL role this person connects as (row-level security, revision 0011).
+    None: not linked, so only the role that owns the tables sees this user."""
 
     __table_args__ = (CheckConstraint("email <> ''", name="email_not_empty"),)
 
@@ -144,6 +150,10 @@ class Expense(Base):
     created_at: Mapped[dt.datetime] = _created_at()
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
     """Client-generated key (a retried command, or an imported row's fingerprint)."""
+    entered_by: Mapped[int | None] = mapped_column(Integer)
+    """The user who recorded it (the owner, or a member of a shared budget); None for rows
+    from before revision 0011. No foreign key: users are never deleted, and the key would
+    cost a check per inserted row."""
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -178,6 +188,8 @@ class BudgetTransfer(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("budget_transfers.id"), unique=True)
     """Set on an undo entry: the transfer it reverses (each can be undone once)."""
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    entered_by: Mapped[int | None] = mapped_column(Integer)
+    """The user who recorded it (see `Expense.entered_by`)."""
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -260,6 +272,24 @@ class CategoryBudget(Base):
         # (category_id, one_month = false, month <= M) ORDER BY month DESC LIMIT 1.
         UniqueConstraint("category_id", "one_month", "month"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+
+
+class BudgetShare(Base):
+    """The owner's budget is shared with the member: the member may read it and, unless
+    `read_only`, write in it. On PostgreSQL row-level security enforces this (0011)."""
+
+    __tablename__ = "budget_shares"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    read_only: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        UniqueConstraint("owner_id", "member_id"),
+        CheckConstraint("owner_id <> member_id", name="not_self"),
     )
 
 

@@ -31,6 +31,7 @@ def test_add_and_list_users(backend: Backend) -> None:
         "id": 2,
         "email": "bo@example.com",
         "name": "Bo",
+        "role": None,
         "categories": 1,
         "expenses": 1,
     }
