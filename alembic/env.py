@@ -9,6 +9,7 @@ on SQLite the migration transaction starts with BEGIN IMMEDIATE for the same eff
 from __future__ import annotations
 
 import logging
+import sys
 from logging.config import fileConfig
 
 from sqlalchemy import text
@@ -16,8 +17,9 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
 from alembic import context
-from budget_tracker.config import load_settings, mask_url
+from budget_tracker.config import Settings, load_settings, mask_url
 from budget_tracker.engine import SQLITE_BEGIN_OPTION, create_app_engine
+from budget_tracker.errors import ConfigError
 from budget_tracker.models import Base
 
 config = context.config
@@ -35,8 +37,19 @@ def migration_url() -> URL:
     given = config.attributes.get("url")
     if given is not None:
         return given  # type: ignore[no-any-return]
-    settings = load_settings()
-    return settings.migration_url
+    return settings().migration_url
+
+
+def settings() -> Settings:
+    """The settings `budget` would read in this directory (environment, then `.env`).
+
+    A bad setting is one line and exit 5, as from `budget`, not a traceback.
+    """
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
 
 
 def configure(connection: Connection | None = None, url: URL | None = None) -> None:
@@ -68,8 +81,7 @@ def run_migrations_online() -> None:
         return
     url = migration_url()
     log.info("migrating %s", mask_url(url))
-    settings = load_settings()
-    engine = create_app_engine(settings, url=url, poolclass=NullPool)
+    engine = create_app_engine(settings(), url=url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
             if connection.dialect.name == "sqlite":

@@ -26,7 +26,7 @@ from typing import Any
 from benchmarks import scenarios
 from benchmarks.harness import ROOT, Row, as_json, notes, table
 
-SCENARIOS = ("startup", "wire", "transfers", "reports", "import", "memory")
+SCENARIOS = ("startup", "wire", "transfers", "reports", "import", "memory", "copy")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             step("import", lambda: scenarios.imports(cfg))
             if history is not None:
                 step("memory", lambda: scenarios.memory(cfg, history))
+            step("copy", lambda: scenarios.copies(cfg))
         finally:
             if history is not None:
                 scenarios.drop_history(history)

@@ -199,3 +199,27 @@ def import_csv(path: Path, rows: int) -> Path:
                 ]
             )
     return path
+
+
+def bank_csv(path: Path, rows: int) -> Path:
+    """A bank statement in a European layout: a preamble, `;`, cp1252, DD.MM.YYYY dates,
+    decimal commas, spending negative, a payee and a memo column, a few credits."""
+    with path.open("w", newline="", encoding="cp1252") as handle:
+        handle.write('"Kontonummer:";"DE00 1234 5678 9000"\n"Zeitraum:";"2025"\n\n')
+        writer = csv.writer(handle, delimiter=";", quoting=csv.QUOTE_ALL)
+        writer.writerow(["Buchungstag", "Valuta", "Empfänger", "Verwendungszweck", "Betrag"])
+        for g in range(rows):
+            cents = 100 + (g * 7919) % 200000
+            day = FIRST_DAY + dt.timedelta(days=g % DAYS)
+            sign = "" if g % 50 == 0 else "-"
+            amount = f"{sign}{cents // 100:,}".replace(",", ".") + f",{cents % 100:02d}"
+            writer.writerow(
+                [
+                    day.strftime("%d.%m.%Y"),
+                    day.strftime("%d.%m.%Y"),
+                    f"Händler {g % 997}",
+                    f"Karte {g}",
+                    amount,
+                ]
+            )
+    return path

@@ -6,6 +6,8 @@
 4. one-month report on 1,000,000 rows vs psql running the same aggregation; 1M vs 10k rows
 5. import rows/s vs `psql \\copy` of the same file; peak memory
 6. peak RSS of report, verify (one year) and export
+7. `budget db copy` SQLite → PostgreSQL vs `budget import` of the same rows; peak RSS of
+   copy, backup and restore
 
 A scenario whose command does not exist yet is reported as "not available", never faked.
 """
@@ -38,7 +40,7 @@ from benchmarks.harness import (
     run,
     unavailable,
 )
-from benchmarks.wireproxy import WireProxy
+from tests.wireproxy import WireProxy
 
 FLOOR_IMPORTS = "import sqlalchemy.orm, psycopg2, click, dotenv"
 HEAVY_MODULES = ("sqlalchemy", "psycopg2", "alembic")
@@ -55,6 +57,7 @@ class Config:
     transfer_seconds: float
     transfer_runs: int
     workers: int = 8
+    copy_runs: int = 0  # runs of each side in scenario 7 (0: 2 quick, 3 full)
 
     @classmethod
     def make(cls, *, quick: bool, workdir: Path) -> Config:
@@ -583,9 +586,45 @@ def imports(cfg: Config) -> list[Row]:
                 "table (categories kept)",
             ).judge(at_least=0.5),
             _rss_row(scenario, f"import peak RSS, {label}", rss, floor, below=150),
+            *_bank_import(cfg, env, name, floor),
         ]
     finally:
         data.drop_pg_database(name)
+
+
+def _bank_import(cfg: Config, env: dict[str, str], database: str, floor: float) -> list[Row]:
+    """A bank statement (preamble, `;`, cp1252, decimal commas) through the statement
+    reader: rows/s against the export-format fast path's, and peak RSS."""
+    scenario = "5 import"
+    rows = max(cfg.import_rows // 4, 1_000)
+    label = f"{rows:,}-row bank CSV"
+    bank_path = data.bank_csv(cfg.workdir / "bank.csv", rows)
+    plain_path = data.import_csv(cfg.workdir / "plain.csv", rows)
+    bank = budget("import", str(bank_path), "--category", "Bank", "--create-categories")
+    plain = budget("import", str(plain_path), "--create-categories")
+    product: list[float] = []
+    reference: list[float] = []
+    rss: list[float] = []
+    for _ in range(2 if cfg.quick else 3):
+        data.admin("TRUNCATE expenses RESTART IDENTITY", database=database)
+        result = run(bank, env=env, measure_rss=True)
+        product.append(rows / result.seconds)
+        rss.append(result.max_rss_mb)
+        data.admin("TRUNCATE expenses RESTART IDENTITY", database=database)
+        reference.append(rows / run(plain, env=env).seconds)
+    return [
+        ratio_row(
+            scenario,
+            f"import rows/s, {label}, via PgBouncer",
+            product,
+            reference,
+            unit="rows/s",
+            reference_name="the same number of rows in the export format (the fast path)",
+            note="two passes (dates and signs from every row, then the rows); 1 in 50 is a "
+            "credit and skipped",
+        ),
+        _rss_row(scenario, f"import peak RSS, {label}", rss, floor, below=150),
+    ]
 
 
 def _scalar(database: str, sql: str) -> Any:
@@ -677,3 +716,98 @@ def memory(cfg: Config, history: History) -> list[Row]:
             ).judge(at_most=1.25)
         )
     return out
+
+
+# -- 7. copy, backup and restore of a whole budget ---------------------------------------
+
+
+def copies(cfg: Config) -> list[Row]:
+    """`budget db copy` SQLite → PostgreSQL through PgBouncer vs `budget import` of the same
+    expenses (≤ 2×), and the peak RSS of copy, backup and restore (< 150 MB each)."""
+    scenario = "7 copy"
+    rows_label = f"{cfg.import_rows:,} expenses"
+    available = commands()
+    if "backup" not in available or "import" not in available:
+        return [unavailable(scenario, f"`budget db copy` of {rows_label}", "no command", "≤ 2")]
+    source = data.history_sqlite(cfg.workdir / "copy_source.db", cfg.import_rows)
+    csv_path = data.import_csv(cfg.workdir / "copy_import.csv", cfg.import_rows)
+    copy_target, import_target = "bench_copy_target", "bench_copy_import"
+    runs = cfg.copy_runs or (2 if cfg.quick else 3)
+    copy_seconds: list[float] = []
+    import_seconds: list[float] = []
+    copy_rss: list[float] = []
+    backup_rss: list[float] = []
+    restore_rss: list[float] = []
+    restore_seconds: list[float] = []
+    backup_file = cfg.workdir / "budget.jsonl.gz"
+    try:
+        for _ in range(runs):
+            # The copy migrates its empty target itself (inside its one transaction).
+            data.admin(
+                f'DROP DATABASE IF EXISTS "{copy_target}" WITH (FORCE)',
+                f'CREATE DATABASE "{copy_target}"',
+            )
+            pg = data.pg_env(copy_target)
+            args = budget(
+                "db", "copy", "--from", f"sqlite:///{source}",
+                "--to", pg["DATABASE_URL"], "--to-direct", pg["DATABASE_URL_UNPOOLED"],
+            )  # fmt: skip
+            result = run(args, env=child_env(), measure_rss=True)
+            copy_seconds.append(result.seconds)
+            copy_rss.append(result.max_rss_mb)
+            count = _scalar(copy_target, "SELECT count(*) FROM expenses")
+            if count != cfg.import_rows:
+                raise RuntimeError(f"copy stored {count} expenses, expected {cfg.import_rows}")
+            data.fresh_pg_database(import_target)
+            imported = run(
+                budget("import", str(csv_path), "--create-categories"),
+                env=child_env(data.pg_env(import_target)),
+            )
+            import_seconds.append(imported.seconds)
+        lite = child_env({"DATABASE_URL": f"sqlite:///{source}"})
+        for _ in range(runs):
+            backup_rss.append(
+                run(budget("backup", str(backup_file)), env=lite, measure_rss=True).max_rss_mb
+            )
+            data.admin(
+                f'DROP DATABASE IF EXISTS "{copy_target}" WITH (FORCE)',
+                f'CREATE DATABASE "{copy_target}"',
+            )
+            restored = run(
+                budget("restore", str(backup_file)),
+                env=child_env(data.pg_env(copy_target)),
+                measure_rss=True,
+            )
+            restore_rss.append(restored.max_rss_mb)
+            restore_seconds.append(restored.seconds)
+    finally:
+        data.drop_pg_database(copy_target)
+        data.drop_pg_database(import_target)
+    floor = _floor_rss()
+    return [
+        ratio_row(
+            scenario,
+            f"`budget db copy` SQLite → PostgreSQL via PgBouncer, {rows_label}",
+            copy_seconds,
+            import_seconds,
+            unit="s",
+            reference_name=f"`budget import` of the same {rows_label} (CSV) via PgBouncer",
+            note="the copy includes migrating the empty target, 3 users × 20 categories, and "
+            "its verification (checksums of every table read back through PgBouncer, and "
+            "every month's report of every user on both sides); rows are written over the "
+            "direct URL in the migration's transaction",
+        ).judge(at_most=2),
+        _rss_row(scenario, f"`budget db copy` peak RSS, {rows_label}", copy_rss, floor, below=150),
+        _rss_row(scenario, f"`budget backup` peak RSS, {rows_label}", backup_rss, floor, below=150),
+        _rss_row(
+            scenario, f"`budget restore` peak RSS, {rows_label}", restore_rss, floor, below=150
+        ),
+        ratio_row(
+            scenario,
+            f"`budget restore` of a gzip'd backup into PostgreSQL, {rows_label}",
+            restore_seconds,
+            import_seconds,
+            unit="s",
+            reference_name=f"`budget import` of the same {rows_label}",
+        ),
+    ]

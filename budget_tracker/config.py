@@ -1,36 +1,44 @@
 """All configuration, read once from the environment and `.env`.
 
 `load_settings()` is the only place that reads environment variables. Real environment
-variables win over `.env`, which is looked up from the current directory (not from the
-installed package's folder). Every value is validated here, so a bad setting fails before
-any connection is attempted, with a message that names the variable.
+variables win over `.env`, which is read from the current directory only (or from the
+file `BUDGET_ENV_FILE` names); the CLI loads it before parsing options, so a value in
+`.env` counts for every option that reads the environment. A `.env` that cannot be read
+or parsed completely is a configuration error naming the file and the line. Every value
+is validated here, so a bad setting fails before any connection is attempted, with a
+message that names the variable and never any part of a password.
+
+SQLAlchemy is imported only by the functions that build URLs, so the CLI can load `.env`
+at start-up without it.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
 
 from budget_tracker.errors import ConfigError
+from budget_tracker.redact import scrub
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 APP_NAME = "budget-tracker"
 SQLITE_FILE_NAME = "budget.db"
 
 # sslmode values that guarantee TLS; `prefer`/`allow`/`disable` may fall back to plain text.
 SECURE_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
+SSLMODES = frozenset({"disable", "allow", "prefer", *SECURE_SSLMODES})
+ENV_FILE_VARIABLE = "BUDGET_ENV_FILE"
 
 # Neon suspends an idle compute after 5 minutes and closes its connections. Recycling
 # pooled connections after 4 minutes means the pool rarely hands out a connection the
-# server has already dropped; pool_pre_ping catches the rest.
+# server has already dropped; the idle-connection ping (`engine.ping_idle_connections`)
+# catches the rest.
 DEFAULT_POOL_RECYCLE = 240
 
 # The connections that die in the pool are idle ones (Neon closes them when the compute
@@ -43,6 +51,7 @@ ENV_VARS: dict[str, str] = {
     "DATABASE_URL": "App database URL; on Neon the pooled (-pooler) endpoint.",
     "DATABASE_URL_UNPOOLED": "Direct URL for migrations; derived from a Neon pooled URL.",
     "BUDGET_DB_PATH": "SQLite file used when DATABASE_URL is unset.",
+    "BUDGET_ENV_FILE": "File to read settings from instead of ./.env.",
     "BUDGET_USER": "E-mail of the user commands act for.",
     "BUDGET_POOL_SIZE": "Connections kept open in the pool (default 5).",
     "BUDGET_MAX_OVERFLOW": "Extra connections beyond the pool size (default 10).",
@@ -96,13 +105,52 @@ class Settings:
 
 
 def load_dotenv_file() -> str | None:
-    """Load `.env` from the current directory (or a parent); real variables win."""
-    from dotenv import find_dotenv, load_dotenv
+    """Load `.env` (or `BUDGET_ENV_FILE`) into the environment; real variables win.
 
-    path = find_dotenv(usecwd=True)
-    if path:
-        load_dotenv(path, override=False)
-    return path or None
+    Only the current directory is looked at: a `.env` in a parent directory belongs to
+    some other project. Returns the file's path, or None when there is none.
+    """
+    named = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+    path = Path(named).expanduser() if named else Path(".env")
+    if not named and not path.exists() and not path.is_symlink():
+        return None
+    where = f"{ENV_FILE_VARIABLE}={path}" if named else str(Path.cwd() / path)
+    text = _read_env_file(path, where)
+    import io
+
+    from dotenv import load_dotenv
+    from dotenv.parser import parse_stream
+
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            # The binding's text starts with any blank lines before it.
+            original = binding.original.string
+            blank = original[: len(original) - len(original.lstrip())].count("\n")
+            # Never the line itself: it may hold a password.
+            raise ConfigError(
+                f"{where}, line {binding.original.line + blank}: cannot parse this line (expected "
+                "NAME=value; quote values that contain spaces or #)"
+            )
+    load_dotenv(stream=io.StringIO(text), override=False)
+    return str(path.resolve())
+
+
+def _read_env_file(path: Path, where: str) -> str:
+    if path.is_dir():
+        raise ConfigError(f"{where} is a directory, not a settings file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {where} ({exc.strerror})") from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise ConfigError(f"{where}, line {line}: contains a NUL byte (not a text file?)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{where}, line {line}: not UTF-8 text (save it as UTF-8)") from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -131,7 +179,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             derived = direct is not None
             migration_url = direct if direct is not None else app_url
             if derived:
-                log.info(
+                import logging
+
+                logging.getLogger(__name__).info(
                     "DATABASE_URL_UNPOOLED is not set: migrations use %s "
                     "(the pooled host without '-pooler')",
                     migration_url.host,
@@ -163,14 +213,25 @@ def parse_database_url(raw: str, variable: str) -> URL:
     """Parse a PostgreSQL or SQLite URL, mapping `postgres://` and `postgresql://` to psycopg2.
 
     Query parameters (`sslmode`, `channel_binding`, ...) are kept as given. A PostgreSQL
-    host that is not loopback must use TLS (`sslmode=require` or stronger).
+    host that is not loopback must use TLS (`sslmode=require` or stronger). No message
+    quotes the URL: any part of it may be a mistyped password.
     """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(raw.strip())
-    except ArgumentError:
+        port = url.port
+        if "@" in (url.host or ""):
+            # An unencoded @ in the password: the rest of the password became the host.
+            raise ValueError("@ in host")
+    except (ArgumentError, ValueError):
         raise ConfigError(
-            f"{variable} is not a database URL (expected postgresql://user:password@host/db)"
+            f"{variable} is not a valid database URL: the port must be a number, and an @, :, "
+            "/, ?, # or % in the user name or password must be percent-encoded (@ as %40)"
         ) from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{variable} has port {port}: a port is a number from 1 to 65535")
     backend = url.get_backend_name()
     if backend in ("postgres", "postgresql"):
         if url.drivername not in ("postgres", "postgresql", "postgresql+psycopg2"):
@@ -179,6 +240,12 @@ def parse_database_url(raw: str, variable: str) -> URL:
                 "(use postgresql://)"
             )
         url = url.set(drivername="postgresql+psycopg2")
+        sslmode = _query_value(url, "sslmode")
+        if sslmode is not None and sslmode not in SSLMODES:
+            raise ConfigError(
+                f"{variable} has sslmode={sslmode[:20]!r}: use one of "
+                f"{', '.join(sorted(SSLMODES))} (require for Neon)"
+            )
         _require_tls(url, variable)
         if not url.database:
             raise ConfigError(f"{variable} names no database (add /dbname after the host)")
@@ -208,11 +275,19 @@ def is_loopback(host: str | None) -> bool:
 
 
 def mask_url(url: URL) -> str:
-    """The URL as text with the password replaced by `***`: the only form ever printed."""
-    return url.render_as_string(hide_password=True)
+    """The URL as text with the password (also a `?password=` parameter) as `***`.
+
+    The only form of a URL ever printed or logged.
+    """
+    query = {
+        key: ("***" if key.lower() == "password" else value) for key, value in url.query.items()
+    }
+    return scrub(url.set(query=query).render_as_string(hide_password=True))
 
 
 def sqlite_url(path: Path) -> URL:
+    from sqlalchemy.engine import URL
+
     return URL.create("sqlite+pysqlite", database=str(path))
 
 
@@ -221,12 +296,17 @@ def local_sqlite_url(environ: Mapping[str, str] | None = None) -> URL:
     return sqlite_url(_sqlite_path(os.environ if environ is None else environ))
 
 
+def _query_value(url: URL, key: str) -> str | None:
+    value = url.query.get(key)
+    if isinstance(value, tuple):
+        return value[-1] if value else None
+    return value
+
+
 def _require_tls(url: URL, variable: str) -> None:
     if is_loopback(url.host):
         return
-    sslmode = url.query.get("sslmode")
-    if isinstance(sslmode, tuple):
-        sslmode = sslmode[-1]
+    sslmode = _query_value(url, "sslmode")
     if sslmode not in SECURE_SSLMODES:
         raise ConfigError(
             f"{variable} points at {url.host} without TLS: add ?sslmode=require "
@@ -239,8 +319,15 @@ def _sqlite_path(environ: Mapping[str, str]) -> Path:
     configured = _get(environ, "BUDGET_DB_PATH")
     if configured is not None:
         return Path(configured).expanduser()
+    import sys
+
     import click
 
+    xdg = environ.get("XDG_CONFIG_HOME")
+    if sys.platform.startswith("linux") and xdg is not None and not os.path.isabs(xdg):
+        # The XDG spec: an empty (or relative) XDG_CONFIG_HOME is treated as unset.
+        base = Path(environ.get("HOME") or Path.home()) / ".config"
+        return base / APP_NAME / SQLITE_FILE_NAME
     return Path(click.get_app_dir(APP_NAME)) / SQLITE_FILE_NAME
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
+from budget_tracker.redact import scrub
+
 
 class Retry(enum.Enum):
     """What the retry loop does with a failed unit of work whose error matches a rule."""
@@ -31,7 +33,8 @@ class DriverErrorRule:
     A rule matches an error whose SQLSTATE is in `sqlstates` or whose message matches
     `pattern` (case-insensitive). `cause` and `check` make the one line the triage prints
     (`the cause: the first check (driver's first line)`); a rule without them leaves the
-    wording to the triage's fallback.
+    wording to the triage's fallback. `{url}` in them names the setting holding the URL in
+    use (DATABASE_URL, or DATABASE_URL_UNPOOLED while migrating).
     """
 
     retry: Retry
@@ -45,10 +48,12 @@ class DriverErrorRule:
             return True
         return self.pattern is not None and self.pattern.search(message) is not None
 
-    def diagnosis(self, detail: str) -> str | None:
+    def diagnosis(self, detail: str, url_variable: str = "DATABASE_URL") -> str | None:
+        """`cause: check (detail)`, naming `url_variable` as the setting to look at."""
         if self.cause is None:
             return None
-        return f"{self.cause}: {self.check} ({detail})"
+        words = f"{self.cause}: {self.check}".replace("{url}", url_variable)
+        return f"{words} ({detail})"
 
 
 def _rule(
@@ -65,7 +70,7 @@ def _rule(
 
 _UNREACHABLE = "cannot reach the database server"
 _UNREACHABLE_CHECK = (
-    "check the host and port in DATABASE_URL, sslmode=require, and any firewall or VPN on the port"
+    "check the host and port in {url}, sslmode=require, and any firewall or VPN on the port"
 )
 
 # Every driver error this program knows, in the order the triage tries them (the first
@@ -86,18 +91,18 @@ DRIVER_ERROR_RULES: tuple[DriverErrorRule, ...] = (
         Retry.PERMANENT,
         r"password authentication failed|sasl authentication failed|no password supplied",
         cause="the database rejected the user name or password (wrong or expired)",
-        check="reset the password (Neon console: Roles) and update DATABASE_URL",
+        check="reset the password (Neon console: Roles) and update {url}",
     ),
     _rule(
         Retry.PERMANENT,
         r'role "[^"]*" does not exist',
         cause="the database user does not exist",
-        check="check the user name before the @ in DATABASE_URL",
+        check="check the user name before the @ in {url}",
     ),
     _rule(
         Retry.PERMANENT,
         r'database "[^"]*" does not exist|no such database',
-        cause="the database named in DATABASE_URL does not exist",
+        cause="the database named in {url} does not exist",
         check="check the name after the host (Neon's default is neondb)",
     ),
     _rule(
@@ -105,20 +110,27 @@ DRIVER_ERROR_RULES: tuple[DriverErrorRule, ...] = (
         r"could not translate host name|name or service not known|nodename nor servname"
         r"|temporary failure in name resolution",
         cause="the database host name does not resolve (wrong host or no network)",
-        check="check the host in DATABASE_URL, then DNS/VPN",
+        check="check the host in {url}, then DNS/VPN",
     ),
     _rule(
         Retry.NEVER_DECIDED,
         r"endpoint id is not specified|inconsistent project name",
         cause="Neon could not tell which endpoint you mean (the client sent no SNI)",
-        check="keep the full Neon host name in DATABASE_URL and sslmode=require",
+        check="keep the full Neon host name in {url} and sslmode=require",
+    ),
+    # sslmode=require (or stronger) is in the URL, and the server answered "no TLS here".
+    _rule(
+        Retry.PERMANENT,
+        r"server does not support ssl",
+        cause="the server does not offer TLS, and {url} requires it (sslmode)",
+        check="check that {url} points at the right server and port (Neon's offer TLS); "
+        "for a server of your own, enable ssl in its configuration",
     ),
     _rule(
         Retry.PERMANENT,
-        r"no pg_hba\.conf entry|ssl/tls required|ssl is not enabled|server does not support ssl"
-        r"|sslmode value",
+        r"no pg_hba\.conf entry|ssl/tls required|ssl is not enabled|sslmode value",
         cause="the server refused the connection's TLS settings",
-        check="use sslmode=require in DATABASE_URL (Neon requires TLS)",
+        check="use sslmode=require in {url} (Neon requires TLS)",
     ),
     _rule(
         Retry.NEVER_DECIDED,
@@ -131,8 +143,7 @@ DRIVER_ERROR_RULES: tuple[DriverErrorRule, ...] = (
         Retry.PERMANENT,
         r"unsupported startup parameter",
         cause="a session option was sent through the pooler (PgBouncer transaction mode)",
-        check="remove `options=` from DATABASE_URL: use SET LOCAL in the transaction, or the "
-        "direct URL",
+        check="remove `options=` from {url}: use SET LOCAL in the transaction, or the direct URL",
     ),
     # A restarting PgBouncer refuses connections for a moment; so does a wrong port or a
     # stopped server, forever. Only a process that has connected before waits it out.
@@ -233,11 +244,11 @@ def matching_rules(exc: BaseException) -> list[DriverErrorRule]:
     return [rule for rule in DRIVER_ERROR_RULES if rule.matches(message, code)]
 
 
-def diagnosis(detail: str, code: str | None) -> str | None:
+def diagnosis(detail: str, code: str | None, url_variable: str = "DATABASE_URL") -> str | None:
     """The first rule's diagnosis for a driver error quoted as `detail` with SQLSTATE `code`."""
     for rule in DRIVER_ERROR_RULES:
         if rule.cause is not None and rule.matches(detail, code):
-            return rule.diagnosis(detail)
+            return rule.diagnosis(detail, url_variable)
     return None
 
 
@@ -261,16 +272,6 @@ def is_transient(exc: DBAPIError, *, connected_before: bool = True) -> bool:
     if connected_before:
         retried.add(Retry.ONCE_CONNECTED)
     return any(rule.retry in retried for rule in rules)
-
-
-# `://user:password@` in URLs and `password=...` in libpq connection strings.
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_DSN_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-
-
-def scrub(text: str) -> str:
-    """`text` with anything shaped like a password in a URL or connection string masked."""
-    return _DSN_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 def first_line(exc: BaseException) -> str:

@@ -191,6 +191,20 @@ def _driver_connection(connection: Connection) -> Any:
     return connection.connection.dbapi_connection
 
 
+def sql_lower(value: Any) -> str | None:
+    """PostgreSQL's `lower()` for SQLite: every script, character by character.
+
+    Python's `str.lower` is the same mapping except for a final capital sigma, which it
+    lowers to `ς` by context where PostgreSQL gives `σ`; per character it gives `σ` too.
+    """
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)  # as SQLite's lower() does
+    if text.isascii() or "\u03a3" not in text:
+        return text.lower()
+    return "".join(char.lower() for char in text)
+
+
 def create_sqlite_engine(url: URL, **overrides: Any) -> Engine:
     """SQLite with foreign keys on, WAL, a busy timeout, and transactions we control.
 
@@ -214,6 +228,8 @@ def create_sqlite_engine(url: URL, **overrides: Any) -> Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+        # SQLite's lower() folds ASCII only, so `--search MÜLLER` missed `Müller`.
+        dbapi_connection.create_function("lower", 1, sql_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -40,9 +40,13 @@ from sqlalchemy.types import TypeDecorator
 
 from budget_tracker.money import from_cents, to_cents
 from budget_tracker.rules import (
+    AMOUNT_MAX_CENTS,
+    COLOR_SQL_CHECK,
     DESCRIPTION_MAX,
     EMAIL_MAX,
+    NAME_KEY_MAX,
     NAME_MAX,
+    USER_NAME_MAX,
 )
 from budget_tracker.rules import name_key as name_key  # re-exported: services derive keys
 from budget_tracker.rules import normalize_email as normalize_email
@@ -82,6 +86,27 @@ class Money(TypeDecorator[Decimal]):
         return self
 
 
+class Email(TypeDecorator[str]):
+    """An e-mail address, normalized (`rules.normalize_email`) whenever it is bound: in
+    inserts, in updates, also Core ones, and in comparisons. The one place it is derived."""
+
+    impl = String(EMAIL_MAX)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else normalize_email(value)
+
+
+def _name_key_default(context: Any) -> str:
+    """A category's name_key when an INSERT does not give one: derived from its name."""
+    return name_key(context.get_current_parameters()["name"])
+
+
+# SQLite ids are never reused (AUTOINCREMENT): an id in a script or a note can never name a
+# different row later. PostgreSQL's sequences never go back either.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -94,18 +119,19 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
-    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(Email, unique=True)
+    name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
     created_at: Mapped[dt.datetime] = _created_at()
     role_name: Mapped[str | None] = mapped_column(String(ROLE_NAME_MAX), index=True)
     """The PostgreSQL role this person connects as (row-level security, revision 0011).
     None: not linked, so only the role that owns the tables sees this user."""
 
-    __table_args__ = (CheckConstraint("email <> ''", name="email_not_empty"),)
-
-    @validates("email")
-    def _normalize_email(self, _key: str, value: str) -> str:
-        return normalize_email(value)
+    __table_args__ = (
+        CheckConstraint("email <> ''", name="email_not_empty"),
+        CheckConstraint(f"length(email) <= {EMAIL_MAX}", name="email_length"),
+        CheckConstraint(f"length(name) <= {USER_NAME_MAX}", name="name_length"),
+        NEVER_REUSE_IDS,
+    )
 
 
 class Category(Base):
@@ -114,7 +140,8 @@ class Category(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(NAME_MAX))
-    name_key: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX), default=_name_key_default)
+    """`rules.name_key(name)`: set with the name by the ORM, derived by an INSERT without it."""
     color: Mapped[str | None] = mapped_column(String(7))
     monthly_budget: Mapped[Decimal] = mapped_column(Money, server_default="0")
     """The opening budget: in force in every month before the category's first standing
@@ -128,7 +155,10 @@ class Category(Base):
         UniqueConstraint("user_id", "id"),
         CheckConstraint("monthly_budget >= 0", name="budget_not_negative"),
         CheckConstraint("name <> ''", name="name_not_empty"),
-        CheckConstraint("color IS NULL OR length(color) = 7", name="color_hex"),
+        CheckConstraint(f"length(name) <= {NAME_MAX}", name="name_length"),
+        CheckConstraint(f"length(name_key) <= {NAME_KEY_MAX}", name="name_key_length"),
+        CheckConstraint(COLOR_SQL_CHECK, name="color_hex"),
+        NEVER_REUSE_IDS,
     )
 
     @validates("name")
@@ -163,11 +193,14 @@ class Expense(Base):
         ),
         UniqueConstraint("user_id", "idempotency_key"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(f"amount <= {AMOUNT_MAX_CENTS}", name="amount_max"),
+        CheckConstraint(f"length(description) <= {DESCRIPTION_MAX}", name="description_length"),
         # Covering index for reports: a month's spending per category is an index-only
         # range scan however long the history (it also serves every (user_id, spent_on)
         # lookup, so the plain index it replaced would only slow writes down).
         Index(None, "user_id", "spent_on", "category_id", "amount"),
         Index(None, "category_id", "spent_on"),
+        NEVER_REUSE_IDS,
     )
 
 
@@ -205,10 +238,36 @@ class BudgetTransfer(Base):
         UniqueConstraint("user_id", "idempotency_key"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("from_category_id <> to_category_id", name="distinct_categories"),
+        CheckConstraint(f"amount <= {AMOUNT_MAX_CENTS}", name="amount_max"),
+        CheckConstraint(f"length(note) <= {DESCRIPTION_MAX}", name="note_length"),
         Index(None, "from_category_id", "month"),
         Index(None, "to_category_id", "month"),
         Index(None, "user_id", "month"),
+        NEVER_REUSE_IDS,
     )
+
+
+class ImportProfile(Base):
+    """A named set of `budget import` options (layout, rules) as a small TOML document."""
+
+    __tablename__ = "import_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX))
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "name_key"),
+        CheckConstraint("name <> ''", name="name_not_empty"),
+    )
+
+    @validates("name")
+    def _set_name_key(self, _key: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
 
 
 class UnitOutcome(Base):
@@ -272,6 +331,31 @@ class CategoryBudget(Base):
         # (category_id, one_month = false, month <= M) ORDER BY month DESC LIMIT 1.
         UniqueConstraint("category_id", "one_month", "month"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
+        NEVER_REUSE_IDS,
+    )
+
+
+class Income(Base):
+    """Money received: it does not fund budgets automatically (no zero-based rule); the
+    report sets it beside what was budgeted and spent."""
+
+    __tablename__ = "income"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    source: Mapped[str] = mapped_column(String(DESCRIPTION_MAX), server_default="")
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = _created_at()
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    entered_by: Mapped[int | None] = mapped_column(Integer)
+    """The user who recorded it (see `Expense.entered_by`)."""
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # A period's income is an index-only range scan, like its spending.
+        Index(None, "user_id", "received_on", "amount"),
     )
 
 
@@ -290,6 +374,7 @@ class BudgetShare(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "member_id"),
         CheckConstraint("owner_id <> member_id", name="not_self"),
+        NEVER_REUSE_IDS,
     )
 
 

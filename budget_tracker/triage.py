@@ -27,8 +27,11 @@ _SCHEMA_MESSAGE = re.compile(
 )
 
 
-def diagnose(exc: BaseException) -> BudgetError | None:
-    """A `BudgetError` describing `exc`, or None when it is not a database problem."""
+def diagnose(exc: BaseException, url_variable: str = "DATABASE_URL") -> BudgetError | None:
+    """A `BudgetError` describing `exc`, or None when it is not a database problem.
+
+    `url_variable` is the setting that holds the URL in use, named in the advice.
+    """
     if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.startswith("psycopg2"):
         return DatabaseUnavailable(
             "the PostgreSQL driver is not installed: install psycopg2-binary "
@@ -63,7 +66,7 @@ def diagnose(exc: BaseException) -> BudgetError | None:
             "refused by the database: your role may not change this budget (it is shared "
             "with you read-only, or not at all)"
         )
-    known = diagnosis(detail, code)
+    known = diagnosis(detail, code, url_variable)
     if known is not None:
         return DatabaseUnavailable(known)
     # Any other driver error: still one line, never the statement or its parameters.

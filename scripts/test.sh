@@ -9,7 +9,7 @@ bash scripts/services.sh
 
 source scripts/python-env.sh
 ensure_venv
-.venv/bin/python -m pip install --quiet -e '.[test]'
+.venv/bin/python -m pip install --quiet -c scripts/constraints.txt -e '.[test]'
 
 .venv/bin/ruff check .
 .venv/bin/mypy

@@ -30,6 +30,7 @@ from budget_tracker.models import TABLE_NAMES
 from budget_tracker.unit_of_work import Database
 from tests import network_guard
 from tests.fault_proxy import CommitAckDropper, app_database
+from tests.wireproxy import WireProxy
 
 # Before any test (or fixture) runs: the suite must never reach a non-loopback host.
 network_guard.install()
@@ -40,7 +41,7 @@ PG_DIRECT = os.environ.get(
 PG_POOLED = os.environ.get(
     "BUDGET_TEST_PG_POOLED", "postgresql://budget:budget-test@127.0.0.1:6432/postgres"
 )
-PG_PASSWORD = make_url(PG_DIRECT).password
+PG_PASSWORD: str = make_url(PG_DIRECT).password or "budget-test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 BACKENDS = ("sqlite", "postgresql")
@@ -217,6 +218,14 @@ def backend(
         if request.param == "postgresql":
             _truncate(database)
         database.close()
+
+
+@pytest.fixture
+def proxy(pg_server: None) -> Iterator[WireProxy]:
+    """A counting wire proxy in front of PgBouncer (connect to `proxy.port`)."""
+    upstream = pg_url(PG_POOLED, "postgres")
+    with WireProxy(upstream.host or "127.0.0.1", upstream.port or 6432) as wire:
+        yield wire
 
 
 @pytest.fixture

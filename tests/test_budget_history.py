@@ -4,6 +4,7 @@ transfer check, verify) reading the budget in force that month. Both backends.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
@@ -170,3 +171,15 @@ def test_verify_recomputes_the_history(backend: Backend) -> None:
     assert result.exit_code == 0, result.stdout + result.stderr
     assert result.stdout.startswith("verified: me@localhost, January 2026 to April 2026")
     assert "budget 450.00, spent 20.00" in result.stdout
+
+
+def test_every_month_option_takes_this_last_and_next(backend: Backend) -> None:
+    first_run(backend)
+    last = (THIS_MONTH - dt.timedelta(days=1)).replace(day=1)
+    following = (THIS_MONTH + dt.timedelta(days=32)).replace(day=1)
+    for word, month in (("this", THIS_MONTH), ("last", last), ("NEXT", following)):
+        assert report(backend, "--month", word)["period"]["from"] == f"{month:%Y-%m}"
+    ok(backend.invoke(["category", "set-budget", "Food", "70", "--month", "next"]))
+    assert history(backend, "Food")[-1]["from"] == f"{following:%Y-%m}"
+    listed = ok(backend.invoke(["category", "list", "--month", "last", "--format", "json"]))
+    assert json.loads(listed.stdout)["month"] == f"{last:%Y-%m}"

@@ -1,6 +1,6 @@
 """Upgrading to budget history changes no figure.
 
-A database is seeded at the previous revision (0003) with categories, budgets, expenses
+A database is seeded at the previous revision (0005) with categories, budgets, expenses
 and transfers over many months. Every month's figures are recorded as that schema defined
 them — computed straight from its raw rows: each category's single monthly budget in every
 month, plus transfers in, minus transfers out, and its spending. Then the database is
@@ -25,12 +25,12 @@ from sqlalchemy.engine import URL
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
-from budget_tracker.db import Database
 from budget_tracker.migrate import upgrade
 from budget_tracker.services.budgets import add_months
+from budget_tracker.unit_of_work import Database
 from tests.conftest import PG_DIRECT, create_pg_database, drop_pg_database, pg_env, pg_url
 
-PREVIOUS = "0003"
+PREVIOUS = "0005"
 FIRST = dt.date(2025, 11, 1)
 MONTHS = [add_months(FIRST, offset) for offset in range(8)]
 EMAIL = "old@example.com"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click.testing
 import pytest
@@ -36,7 +38,7 @@ def invoke(args: list[str], env: dict[str, str] | None = None) -> click.testing.
             "Usage: budget expenses [OPTIONS]",
             "Error: use either --month or --from/--to, not both",
         ),
-        (["nope"], "Usage: budget [OPTIONS] COMMAND [ARGS]...", "Error: No such command 'nope'."),
+        (["xyzzy"], "Usage: budget [OPTIONS] COMMAND [ARGS]...", "Error: No such command 'xyzzy'."),
     ],
 )
 def test_usage_errors_show_the_usage_and_where_to_find_help(
@@ -80,15 +82,16 @@ def test_help_for_an_unknown_command_is_a_usage_error() -> None:
     assert result.stderr.splitlines()[-1] == "Error: No such command 'category nope'."
 
 
-def _run(backend: Backend, args: list[str | bytes], **kwargs: object) -> subprocess.Popen[bytes]:
+def _run(backend: Backend, args: Sequence[str | bytes], **kwargs: Any) -> subprocess.Popen[bytes]:
     env = {**os.environ, **backend.env}
-    return subprocess.Popen(
+    process: subprocess.Popen[bytes] = subprocess.Popen(
         [sys.executable, "-m", "budget_tracker", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        **kwargs,  # type: ignore[call-overload]
+        **kwargs,
     )
+    return process
 
 
 @pytest.mark.parametrize("command", [["expenses"], ["export"], ["expenses", "--format", "json"]])

@@ -520,3 +520,22 @@ def test_delete_expense_asks_on_a_terminal(backend: Backend) -> None:
     assert accepted.returncode == 0, accepted.stderr
     assert accepted.stdout == "Deleted expense 1: 3.20 Transport on 2026-03-02: Bus\n"
     assert backend.scalar("SELECT count(*) FROM expenses") == 0
+
+
+@pytest.mark.parametrize(
+    ("stored", "search"),
+    [
+        ("Bäckerei Müller", "MÜLLER"),
+        ("CAFÉ de Flore", "café"),
+        ("поездка в Москва", "москва"),
+        ("ΟΔΟΣ", "οδοσ"),
+        ("Ärger", "äRGER"),
+    ],
+)
+def test_search_ignores_case_in_any_script_like_postgresql(
+    backend: Backend, stored: str, search: str
+) -> None:
+    ok(backend.invoke(["add-expense", "5", "Food", stored, "--date", "2026-03-01"]))
+    ok(backend.invoke(["add-expense", "6", "Food", "unrelated", "--date", "2026-03-01"]))
+    result = ok(backend.invoke(["expenses", "--search", search, "--format", "json"]))
+    assert [row["description"] for row in json.loads(result.stdout)["expenses"]] == [stored]

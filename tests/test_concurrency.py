@@ -267,7 +267,7 @@ def test_concurrent_renames_to_one_new_name(backend: Backend) -> None:
 
 
 def test_concurrent_undos_of_one_transfer(backend: Backend) -> None:
-    ok(backend, "category", "set-budget", "Food", "100", "--from", f"{DAY:%Y-%m}")
+    ok(backend, "category", "set-budget", "Food", "100", "--from", "2026-01")
     with backend.database.transaction() as session:
         transfer_budget(
             session,
@@ -293,10 +293,10 @@ def test_concurrent_undos_of_one_transfer(backend: Backend) -> None:
 
 
 def test_verify_is_not_fooled_by_writers_committing_meanwhile(backend: Backend) -> None:
-    from budget_tracker.services.reports import Period
+    from budget_tracker.services.budgets import Period
     from budget_tracker.services.verify import verify_report
 
-    ok(backend, "category", "set-budget", "Food", "100", "--from", f"{DAY:%Y-%m}")
+    ok(backend, "category", "set-budget", "Food", "100", "--from", "2026-01")
     ok(backend, "add-expense", "12.50", "Food", "lunch", "--date", "2026-05-14")
     commits = 0
 
@@ -321,7 +321,7 @@ def test_verify_is_not_fooled_by_writers_committing_meanwhile(backend: Backend) 
 
 
 def test_verify_reads_in_a_read_only_transaction(backend: Backend) -> None:
-    from budget_tracker.services.reports import Period
+    from budget_tracker.services.budgets import Period
     from budget_tracker.services.verify import verify_report
 
     ok(backend, "category", "list")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
@@ -14,7 +18,7 @@ from budget_tracker.config import (
     mask_url,
     parse_database_url,
 )
-from budget_tracker.errors import ConfigError
+from budget_tracker.errors import EXIT_CONFIG, ConfigError
 
 NEON_POOLED = (
     "postgresql://alex:s3cret@ep-cool-rain-123456-pooler.us-east-2.aws.neon.tech/neondb"
@@ -105,7 +109,7 @@ def test_password_with_percent_and_at_round_trips() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ("not a url", "DATABASE_URL is not a database URL"),
+        ("not a url", "DATABASE_URL is not a valid database URL"),
         ("mysql://u:p@localhost/db", "supports PostgreSQL and SQLite"),
         ("postgresql+asyncpg://u:p@localhost/db", "only psycopg2 is supported"),
         ("postgresql://u:p@localhost", "names no database"),
@@ -187,3 +191,123 @@ def test_dotenv_in_current_directory_is_loaded_and_real_variables_win(
     assert settings.env_file == str(tmp_path / ".env")
     assert settings.sqlite_path == Path("from-dotenv.db")
     assert settings.pool.size == 2
+
+
+def budget_in(cwd: Path, *args: str, env: dict[str, str] | None = None) -> CompletedProcess[str]:
+    """The real CLI, started in `cwd` (where it looks for `.env`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "budget_tracker", *args],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"BUDGET_POOL_SIZE=3\nthis is not a setting\n", "line 2: cannot parse this line"),
+        (b'BUDGET_POOL_SIZE=3\n\nDATABASE_URL="postgresql://u:p@h/db\n', "line 3: cannot parse"),
+        (b"BUDGET_POOL_SIZE=3\nBUDGET_USER=caf\xe9@x\n", "line 2: not UTF-8 text"),
+        (b"BUDGET_POOL_SIZE=3\nBUDGET_USER=a\x00b\n", "line 2: contains a NUL byte"),
+    ],
+)
+def test_an_unparsable_env_file_is_a_configuration_error(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    (tmp_path / ".env").write_bytes(content)
+    result = budget_in(tmp_path, "report")
+    assert result.returncode == EXIT_CONFIG
+    assert result.stderr.startswith(f"Error: {tmp_path / '.env'}, {message}")
+    assert len(result.stderr.splitlines()) == 1
+    assert "postgresql://u:p" not in result.stderr  # never the line itself
+    assert not (tmp_path / "home").exists()  # nothing written anywhere
+
+
+def test_an_env_directory_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / ".env").mkdir()
+    result = budget_in(tmp_path, "report")
+    assert (result.returncode, result.stderr) == (
+        EXIT_CONFIG,
+        f"Error: {tmp_path / '.env'} is a directory, not a settings file\n",
+    )
+
+
+def test_env_file_is_read_from_the_current_directory_only(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BUDGET_DB_PATH=parent.db\n")
+    child = tmp_path / "child"
+    child.mkdir()
+    settings_env = budget_in(child, "db", "check", "--format", "json")
+    assert "parent.db" not in settings_env.stdout
+    assert '"env_file": null' in settings_env.stdout
+
+
+def test_budget_env_file_names_another_file(tmp_path: Path) -> None:
+    other = tmp_path / "prod.env"
+    other.write_text(f"BUDGET_DB_PATH={tmp_path / 'prod.db'}\n")
+    result = budget_in(tmp_path, "report", env={"BUDGET_ENV_FILE": str(other)})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "prod.db").exists()
+    missing = budget_in(tmp_path, "report", env={"BUDGET_ENV_FILE": str(tmp_path / "nope")})
+    assert missing.returncode == EXIT_CONFIG
+    assert missing.stderr == (
+        f"Error: cannot read BUDGET_ENV_FILE={tmp_path / 'nope'} (No such file or directory)\n"
+    )
+
+
+def test_env_file_values_count_for_options_read_from_the_environment(tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    (tmp_path / ".env").write_text(f"BUDGET_DB_PATH={db}\nBUDGET_USER=ana@example.com\n")
+    assert budget_in(tmp_path, "user", "add", "ana@example.com", "--name", "Ana").returncode == 0
+    assert budget_in(tmp_path, "user", "add", "bo@example.com", "--name", "Bo").returncode == 0
+    assert budget_in(tmp_path, "category", "add", "Food").returncode == 0
+    added = budget_in(tmp_path, "add-expense", "2.00", "Food", "tea")
+    assert added.returncode == 0, added.stderr
+    listed = budget_in(tmp_path, "expenses", "--user", "bo@example.com")
+    assert "tea" not in listed.stdout
+    assert "tea" in budget_in(tmp_path, "expenses", "--user", "ana@example.com").stdout
+
+
+def test_an_empty_xdg_config_home_means_unset(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = load_settings({"HOME": str(home), "XDG_CONFIG_HOME": ""})
+    assert settings.sqlite_path == home / ".config" / "budget-tracker" / "budget.db"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgresql://u:Rel%pa@ss:w0rd@db.example.com/db?sslmode=require",
+        "postgresql://u:s3cr3tpw@db.example.com:abc/db?sslmode=require",
+        "postgresql://u:s3cr3tpw@[::1/db",
+    ],
+)
+def test_urls_that_do_not_parse_show_no_part_of_the_userinfo(raw: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"DATABASE_URL": raw})
+    message = str(info.value)
+    assert message.startswith("DATABASE_URL is not a valid database URL")
+    for fragment in ("Rel", "pa@ss", "w0rd", "s3cr3tpw", "u:"):
+        assert fragment not in message
+
+
+def test_a_port_out_of_range_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL has port 99999: a port is a number"):
+        load_settings({"DATABASE_URL": "postgresql://u:p@127.0.0.1:99999/db"})
+
+
+def test_an_invalid_sslmode_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL has sslmode='requre': use one of"):
+        load_settings({"DATABASE_URL": "postgresql://u:p@127.0.0.1/db?sslmode=requre"})
+
+
+def test_a_password_query_parameter_is_masked() -> None:
+    settings = load_settings(
+        {"DATABASE_URL": "postgresql://u@127.0.0.1/db?password=qu3ry-secret&sslmode=require"}
+    )
+    assert mask_url(settings.database_url) == (
+        "postgresql+psycopg2://u@127.0.0.1/db?password=***&sslmode=require"
+    )

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from budget_tracker.money import AmountError, parse_amount
+from budget_tracker.services.bankfiles.source import open_source
 from budget_tracker.services.importer import (
     _FAST_AMOUNT,
     ImportOptions,
@@ -118,8 +119,10 @@ def test_bank_export_with_mapped_columns_signs_and_decimal_comma(
         ]
     )
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines()[-2:] == [
-        "Skipped 1 rows with positive amounts (income).",
+    assert result.stderr.splitlines()[-4:] == [
+        "bank.csv: read as CSV.",
+        "Skipped 1 credits totalling 2000.00: money coming in is not spending.",
+        "  2026-03-06       2000.00  Salary",
         "Imported bank.csv: 2 new, 0 already present (2 rows).",
     ]
     assert expenses(backend) == [
@@ -178,13 +181,22 @@ def test_error_list_stops_at_twenty_then_counts(backend: Backend, tmp_path: Path
     assert lines[21:] == ["  and 5 more"]
 
 
-def test_not_utf8_line_is_a_bad_row(backend: Backend, tmp_path: Path) -> None:
+def test_legacy_encoding_is_detected_and_named(backend: Backend, tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
-    path.write_bytes(HEADER.encode() + b"2026-03-01,1,Food,Caf\xe9\n2026-03-01,1,Food,ok\n")
+    path.write_bytes(HEADER.encode() + b"2026-03-01,1,Food,Caf\xe9 M\xfcller\n")
+    result = backend.invoke(["import", str(path)])
+    assert result.exit_code == 0, result.stderr
+    assert "latin1.csv: the file is cp1252." in result.stderr.splitlines()
+    assert expenses(backend) == [("2026-03-01", "1", "Food", "Café Müller")]
+
+
+def test_not_utf8_line_past_the_sniffed_part_is_a_bad_row(backend: Backend, tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    path.write_bytes((HEADER + generated_rows(2_000)).encode() + b"2026-03-01,1,Food,Caf\xe9\n")
     result = backend.invoke(["import", str(path)])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[1] == (
-        "  line 2, column description: 'Caf\\udce9' contains bytes that are not UTF-8"
+        "  line 2002, column description: 'Caf\\udce9' contains bytes that are not UTF-8"
     )
 
 
@@ -194,14 +206,15 @@ def test_not_utf8_line_is_a_bad_row(backend: Backend, tmp_path: Path) -> None:
         ("", "Error: empty.csv is empty: expected a header line first\n"),
         (
             "when,amount,category\n2026-03-01,1,Food\n",
-            "Error: empty.csv has no column 'date' (its header, split on ',', has 'when', "
-            "'amount', 'category'): map it with --columns date=HEADER\n",
+            "Error: empty.csv has no date column I recognise (the header is on line 1, split "
+            "on ',': 'when', 'amount', 'category'); map them with --columns, e.g. --columns "
+            "date=HEADER,amount=HEADER\n",
         ),
         (
-            "date;amount\n2026-03-01;1\n",
-            "Error: empty.csv has no column 'category' (its header, split on ';', has 'date', "
-            "'amount'): map it with --columns category=HEADER or put every row in one "
-            "category with --category NAME\n",
+            "date;amount;category;description\n2026-03-01;1\n",
+            "Error: empty.csv has 1 bad row; nothing was imported:\n"
+            "  line 2: has 2 fields but the header has 4 (quote fields that contain the "
+            "delimiter)\n",
         ),
     ],
 )
@@ -214,7 +227,7 @@ def test_header_problems(backend: Backend, tmp_path: Path, content: str, message
     ("args", "message"),
     [
         (["--columns", "date"], "'date' is not FIELD=HEADER (e.g. date='Booking date')"),
-        (["--columns", "when=Date"], "'when' is not a field; use date, amount, category"),
+        (["--columns", "when=Date"], "'when' is not a field; use date, amount, outflow"),
         (["--date-format", "dd.mm.yyyy"], "'dd.mm.yyyy' has no % directive"),
     ],
 )
@@ -288,7 +301,15 @@ def test_reimport_adds_nothing_and_identical_rows_are_kept(
     )
     assert backend.scalar("SELECT count(*) FROM expenses") == 3
     keys = [row[0] for row in backend.rows("SELECT idempotency_key FROM expenses ORDER BY id")]
-    assert keys == [fingerprint(dt.date(2026, 3, 1), 500, "food", "Coffee", n) for n in (1, 2, 3)]
+    assert keys == [fingerprint(dt.date(2026, 3, 1), 500, "Coffee", n) for n in (1, 2, 3)]
+
+
+def test_reimport_under_another_category_adds_nothing(backend: Backend, tmp_path: Path) -> None:
+    first = write(tmp_path / "a.csv", HEADER + "2026-03-01,5,Food,Coffee\n")
+    assert backend.invoke(["import", str(first)]).exit_code == 0
+    again = backend.invoke(["import", str(first), "--category", "Transport"])
+    assert again.exit_code == 0, again.stderr
+    assert again.stderr.splitlines()[-1] == "Imported a.csv: 0 new, 1 already present (1 rows)."
 
 
 def test_large_file_bad_last_row_then_import_then_reimport(
@@ -394,11 +415,13 @@ def test_fast_amount_path_agrees_with_parse_amount(text: str) -> None:
 
 def test_reader_streams_rows_with_fingerprints(tmp_path: Path) -> None:
     path = write(tmp_path / "a.csv", HEADER + "2026-03-01,5,Food,Coffee\n")
-    reader = _RowReader(path, ImportOptions(), None)
+    source = open_source(path)
+    reader = _RowReader(source, ImportOptions(), None)
     (row,) = list(reader.rows())
+    source.close()
     line, iso, cents, key, description, stem = row
     assert (line, iso, cents, key, description) == (2, "2026-03-01", 500, "food", "Coffee")
-    assert f"{stem}:1" == fingerprint(dt.date(2026, 3, 1), 500, "food", "Coffee", 1)
+    assert f"{stem}:1" == fingerprint(dt.date(2026, 3, 1), 500, "Coffee", 1)
     assert len(f"{stem}:999999999") == 64
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine.interfaces import ReflectedForeignKeyConstraint
 
 from budget_tracker.migrate import head_revision
 from budget_tracker.models import TABLE_NAMES
@@ -182,9 +183,78 @@ def test_0003_keeps_every_row_up_and_down(fresh: tuple[dict[str, str], str]) -> 
     }
 
 
-def inspect_fks(url: str, table: str) -> list[dict[str, object]]:
+def inspect_fks(url: str, table: str) -> list[ReflectedForeignKeyConstraint]:
     engine = create_engine(url)
     try:
-        return list(inspect(engine).get_foreign_keys(table))  # type: ignore[arg-type]
+        return list(inspect(engine).get_foreign_keys(table))
     finally:
         engine.dispose()
+
+
+SEED_0003 = [
+    "INSERT INTO users (email, name) VALUES ('a@example.com', 'A')",
+    # Distinct under 0003's rule (case folding only), one category under NFKC.
+    "INSERT INTO categories (user_id, name, name_key, monthly_budget, color) VALUES "
+    "(1, 'Food', 'food', 1000, '#zzzzzz'), (1, 'Ｆｏｏｄ', 'ｆｏｏｄ', 2000, '#00ff00'), "
+    "(1, 'FOOD', 'food ', 3000, NULL)",
+    "INSERT INTO expenses (user_id, category_id, amount, spent_on) VALUES "
+    "(1, 1, 100, '2026-01-02'), (1, 2, 250, '2026-01-03')",
+]
+
+
+def _seed(direct: str, statements: list[str]) -> None:
+    engine = create_engine(direct)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def test_0004_merges_nothing_and_renames_clashing_categories(
+    fresh: tuple[dict[str, str], str],
+) -> None:
+    env, direct = fresh
+    assert alembic(env, "upgrade", "0004-1").returncode == 0
+    _seed(direct, SEED_0003)
+    up = alembic(env, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert "renamed to 'Ｆｏｏｄ (2)'" in up.stderr
+    engine = create_engine(direct)
+    try:
+        with engine.connect() as connection:
+            categories = connection.exec_driver_sql(
+                "SELECT id, name, name_key, monthly_budget, color FROM categories ORDER BY id"
+            ).all()
+            expenses = connection.exec_driver_sql(
+                "SELECT id, category_id, amount FROM expenses ORDER BY id"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in categories] == [
+        (1, "Food", "food", 1000, None),  # an invalid colour is cleared
+        (2, "Ｆｏｏｄ (2)", "food (2)", 2000, "#00ff00"),
+        (3, "FOOD (3)", "food (3)", 3000, None),
+    ]
+    assert [tuple(row) for row in expenses] == [(1, 1, 100), (2, 2, 250)]
+    down = alembic(env, "downgrade", "0004-1")
+    assert down.returncode == 0, down.stderr
+
+
+def test_0004_refuses_rows_over_the_limits(fresh: tuple[dict[str, str], str]) -> None:
+    env, direct = fresh
+    assert alembic(env, "upgrade", "0004-1").returncode == 0
+    statements = [
+        *SEED_0003[:2],
+        "INSERT INTO expenses (user_id, category_id, amount, spent_on)"
+        " VALUES (1, 1, 10000000000, '2026-01-02')",
+    ]
+    _seed(direct, statements)
+    up = alembic(env, "upgrade", "head")
+    assert up.returncode != 0
+    assert (
+        "cannot upgrade the schema to revision 0004: the database holds 1 expenses over "
+        "99999999.99 or with a description over 200 characters" in up.stderr
+    )
+    assert "0004" not in alembic(env, "current").stdout

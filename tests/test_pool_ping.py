@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from benchmarks.wireproxy import WireLog, WireProxy
 from budget_tracker.config import DEFAULT_PRE_PING_IDLE, load_settings
 from budget_tracker.unit_of_work import Database
 from tests.conftest import PG_DIRECT, admin_execute, pg_url
+from tests.wireproxy import WireProxy
 
 PING = "SELECT 1"
 IDLE = 0.2  # the threshold these tests configure; they sleep past it where they need to
@@ -42,11 +42,6 @@ def backend_pid(session: Session) -> int:
     return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
-def settled(proxy: WireProxy) -> WireLog:
-    time.sleep(0.05)  # let the proxy's threads forward what was sent
-    return proxy.snapshot()
-
-
 class Retries:
     def __init__(self) -> None:
         self.seen: list[str] = []
@@ -65,7 +60,7 @@ def test_hot_connection_is_not_pinged(proxy: WireProxy, pg_database: str) -> Non
     database = database_via(proxy, pg_database, BUDGET_POOL_PRE_PING_IDLE="3600")
     try:
         pids = [database.run(backend_pid, write=False) for _ in range(3)]
-        log = settled(proxy)
+        log = proxy.snapshot()
     finally:
         database.close()
     assert len(set(pids)) == 1 and log.connections == 1
@@ -79,7 +74,7 @@ def test_idle_connection_is_pinged_once_and_reused(proxy: WireProxy, pg_database
         time.sleep(IDLE * 1.5)
         second = database.run(backend_pid, write=False)
         third = database.run(backend_pid, write=False)  # hot again: no ping
-        log = settled(proxy)
+        log = proxy.snapshot()
     finally:
         database.close()
     assert first == second == third and log.connections == 1
@@ -98,7 +93,7 @@ def test_idle_connection_whose_backend_died_is_replaced_without_a_retry(
         time.sleep(IDLE * 1.5)
         with caplog.at_level("INFO", logger="budget_tracker.engine"):
             alive = database.run(backend_pid, write=False, on_retry=retries)
-        log = settled(proxy)
+        log = proxy.snapshot()
     finally:
         database.close()
     assert retries.seen == []
@@ -132,9 +127,8 @@ def test_pre_ping_off_never_pings(proxy: WireProxy, pg_database: str) -> None:
     )
     try:
         database.run(backend_pid, write=False)
-        time.sleep(0.05)
         database.run(backend_pid, write=False)
-        log = settled(proxy)
+        log = proxy.snapshot()
     finally:
         database.close()
     assert PING not in log.sql and log.connections == 1

@@ -128,6 +128,7 @@ def report(backend: Backend, *args: str) -> str:
 
 FEBRUARY_TABLE = """\
 Budget report for Alice <alice@example.com>: February 2028
+Income 0.00  Budgeted 1550.00  Spent 1340.25  Saved -1340.25  Unbudgeted -1550.00
 
 Category   Budget    Spent  Available       Used  Spent vs budget
 --------  -------  -------  ---------  ---------  ----------------------  -
@@ -273,6 +274,7 @@ def test_category_and_top(backend: Backend) -> None:
     seed(backend)
     assert report(backend, "--month", "2028-02", "--category", "food", "--top", "5") == (
         "Budget report for Alice <alice@example.com>: February 2028\n"
+        "Income 0.00  Budgeted 340.00  Spent 350.25  Saved -350.25  Unbudgeted -340.00\n"
         "\n"
         "Category  Budget   Spent  Available    Used  Spent vs budget\n"
         "--------  ------  ------  ---------  ------  ----------------------  -\n"
@@ -330,22 +332,67 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
     data = json.loads(report(backend, *args, "--format", "json"))
     assert data["category"] == "Food"
     assert data["months"] == [
-        {"month": "2027-12", "budget": "300.00", "spent": "7.77", "available": "292.23"},
-        {"month": "2028-01", "budget": "274.50", "spent": "100.10", "available": "174.40"},
-        {"month": "2028-02", "budget": "340.00", "spent": "350.25", "available": "-10.25"},
-        {"month": "2028-03", "budget": "300.00", "spent": "5.00", "available": "295.00"},
-        {"month": "2028-04", "budget": "300.00", "spent": "0.00", "available": "300.00"},
+        {
+            "month": "2027-12",
+            "budget": "300.00",
+            "spent": "7.77",
+            "available": "292.23",
+            "income": "0.00",
+            "savings_rate": None,
+        },
+        {
+            "month": "2028-01",
+            "budget": "274.50",
+            "spent": "100.10",
+            "available": "174.40",
+            "income": "0.00",
+            "savings_rate": None,
+        },
+        {
+            "month": "2028-02",
+            "budget": "340.00",
+            "spent": "350.25",
+            "available": "-10.25",
+            "income": "0.00",
+            "savings_rate": None,
+        },
+        {
+            "month": "2028-03",
+            "budget": "300.00",
+            "spent": "5.00",
+            "available": "295.00",
+            "income": "0.00",
+            "savings_rate": None,
+        },
+        {
+            "month": "2028-04",
+            "budget": "300.00",
+            "spent": "0.00",
+            "available": "300.00",
+            "income": "0.00",
+            "savings_rate": None,
+        },
     ]
-    assert data["totals"] == {"budget": "1514.50", "spent": "463.12", "available": "1051.38"}
-    assert data["average"] == {"budget": "302.90", "spent": "92.62", "available": "210.28"}
+    assert data["totals"] == {
+        "budget": "1514.50",
+        "spent": "463.12",
+        "available": "1051.38",
+        "income": "0.00",
+    }
+    assert data["average"] == {
+        "budget": "302.90",
+        "spent": "92.62",
+        "available": "210.28",
+        "income": "0.00",
+    }
     assert report(backend, *args, "--format", "csv") == (
-        "month,budget,spent,available\n"
-        "2027-12,300.00,7.77,292.23\n"
-        "2028-01,274.50,100.10,174.40\n"
-        "2028-02,340.00,350.25,-10.25\n"
-        "2028-03,300.00,5.00,295.00\n"
-        "2028-04,300.00,0.00,300.00\n"
-        "average,302.90,92.62,210.28\n"
+        "month,budget,spent,available,income,savings_rate\n"
+        "2027-12,300.00,7.77,292.23,0.00,\n"
+        "2028-01,274.50,100.10,174.40,0.00,\n"
+        "2028-02,340.00,350.25,-10.25,0.00,\n"
+        "2028-03,300.00,5.00,295.00,0.00,\n"
+        "2028-04,300.00,0.00,300.00,0.00,\n"
+        "average,302.90,92.62,210.28,0.00,\n"
     )
     table = report(backend, *args)
     assert table.splitlines()[0] == (
@@ -459,7 +506,7 @@ def test_first_run_on_an_empty_database(backend: Backend) -> None:
     result = backend.invoke(["report", "--month", "2028-02"])
     assert result.exit_code == 0, result.stderr
     assert "Welcome! Created local user me@localhost" in result.stderr
-    assert result.stdout.splitlines()[4:] == [
+    assert result.stdout.splitlines()[5:] == [
         "Entertainment       -   0.00       0.00     -  [....................]",
         "Food                -   0.00       0.00     -  [....................]",
         "Transport           -   0.00       0.00     -  [....................]",

@@ -240,12 +240,22 @@ def test_db_check_says_which_role_and_warns_for_the_owner(household: Household) 
     ) in as_owner
 
 
+def revision_before_row_level_security() -> str:
+    from alembic.script import ScriptDirectory
+
+    from budget_tracker.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config()).get_revision("0011")
+    assert script is not None and isinstance(script.down_revision, str)
+    return script.down_revision
+
+
 def test_a_single_role_database_keeps_working_after_the_upgrade(pg_server: None) -> None:
     name = create_pg_database("budget_rls_upgrade")
     owner: Person | None = None
     try:
         direct = pg_url(PG_DIRECT, name)
-        upgrade(direct, revision="0006")
+        upgrade(direct, revision=revision_before_row_level_security())
         dsn = libpq_dsn(direct.render_as_string(hide_password=False))
         connection = psycopg2.connect(dsn)
         with connection, connection.cursor() as cursor:

@@ -35,7 +35,7 @@ def test_the_rules_module_is_light() -> None:
 
     tree = ast.parse(inspect.getsource(rules))
     imported = {
-        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        ((node.module or "") if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from budget_tracker.models import Category, Expense, User
 from budget_tracker.money import MAX_AMOUNT
@@ -107,7 +109,7 @@ def test_floats_are_never_accepted_as_money(backend: Backend) -> None:
         pytest.raises(StatementError, match="money must be a Decimal, not float"),
         backend.database.transaction() as session,
     ):
-        session.add(Expense(user_id=alice, category_id=food, amount=12.5, spent_on=DAY))  # type: ignore[arg-type]
+        session.add(Expense(user_id=alice, category_id=food, amount=12.5, spent_on=DAY))
         session.flush()
 
 
@@ -173,3 +175,113 @@ def test_a_category_or_user_with_expenses_cannot_be_deleted(backend: Backend) ->
         session.add(Expense(user_id=alice, category_id=food, amount=Decimal("1"), spent_on=DAY))
     insert_fails(backend, "DELETE FROM categories WHERE id = :c", c=food)
     insert_fails(backend, "DELETE FROM users WHERE id = :u", u=alice)
+
+
+# --- the input rules in the schema: SQLite refuses what PostgreSQL refuses -----------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO categories (user_id, name, name_key) VALUES (:alice, :long, 'x')",
+        "INSERT INTO categories (user_id, name, name_key, color) VALUES (:alice, 'C', 'c', "
+        "'#zzzzzz')",
+        "INSERT INTO categories (user_id, name, name_key, color) VALUES (:alice, 'C', 'c', "
+        "'#12345 ')",
+        "INSERT INTO expenses (user_id, category_id, amount, spent_on, description) "
+        "VALUES (:alice, :food, 100, '2026-03-14', :long_text)",
+        "INSERT INTO expenses (user_id, category_id, amount, spent_on) "
+        "VALUES (:alice, :food, 10000000000, '2026-03-14')",
+        "INSERT INTO users (email, name) VALUES ('x@example.com', :long_text)",
+    ],
+)
+def test_limits_are_checks_on_both_backends(backend: Backend, sql: str) -> None:
+    alice, food, _bob, _ = seed(backend)
+    before = backend.snapshot()
+    # PostgreSQL's VARCHAR refuses an over-long text before the CHECK does (DataError).
+    with pytest.raises((IntegrityError, DataError)), backend.database.engine.begin() as connection:
+        connection.execute(
+            text(sql), {"alice": alice, "food": food, "long": "n" * 51, "long_text": "d" * 201}
+        )
+    assert backend.snapshot() == before
+
+
+def test_a_valid_hex_colour_passes_the_check(backend: Backend) -> None:
+    alice, *_ = seed(backend)
+    with backend.database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO categories (user_id, name, name_key, color) "
+                "VALUES (:alice, 'C', 'c', '#0aF9e1')"
+            ),
+            {"alice": alice},
+        )
+
+
+@pytest.mark.parametrize("table", ["expenses", "categories", "users", "budget_transfers"])
+def test_ids_are_never_reused(backend: Backend, table: str) -> None:
+    alice, food, _bob, _bob_food = seed(backend)
+    inserts = {
+        "expenses": "INSERT INTO expenses (user_id, category_id, amount, spent_on) "
+        "VALUES (:alice, :food, 100, '2026-03-14')",
+        "categories": "INSERT INTO categories (user_id, name, name_key) "
+        "VALUES (:alice, :name, :name)",
+        "users": "INSERT INTO users (email, name) VALUES (:name, 'N')",
+        "budget_transfers": "INSERT INTO budget_transfers (user_id, from_category_id, "
+        "to_category_id, amount, month) VALUES (:alice, :food, :other, 5, '2026-03-01')",
+    }
+    with backend.database.engine.begin() as connection:
+        other = connection.execute(
+            text(
+                "INSERT INTO categories (user_id, name, name_key) VALUES (:alice, 'O', 'o') "
+                "RETURNING id"
+            ),
+            {"alice": alice},
+        ).scalar_one()
+
+    def insert(name: str) -> int:
+        with backend.database.engine.begin() as connection:
+            connection.execute(
+                text(inserts[table]), {"alice": alice, "food": food, "other": other, "name": name}
+            )
+            return int(connection.execute(text(f"SELECT max(id) FROM {table}")).scalar_one())
+
+    insert("first@x")
+    highest = insert("second@x")
+    with backend.database.engine.begin() as connection:
+        connection.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": highest})
+    assert insert("third@x") > highest
+
+
+def test_core_statements_cannot_bypass_the_derived_keys(backend: Backend) -> None:
+    from sqlalchemy import insert, update
+
+    alice, *_ = seed(backend)
+    with backend.database.engine.begin() as connection:
+        connection.execute(insert(Category).values(user_id=alice, name="Ｆｏｏｄ Ｔｒｕｃｋ"))
+        connection.execute(update(User).where(User.id == alice).values(email=" ALICE@X.ORG "))
+    assert backend.scalar("SELECT name_key FROM categories WHERE name = 'Ｆｏｏｄ Ｔｒｕｃｋ'") == (
+        "food truck"
+    )
+    assert backend.scalar("SELECT email FROM users WHERE id = :id", id=alice) == "alice@x.org"
+
+
+def test_every_table_with_a_surrogate_id_never_reuses_ids_on_sqlite(
+    sqlite_template: Path,
+) -> None:
+    # PostgreSQL's sequences never hand out an id twice; SQLite needs AUTOINCREMENT.
+    with_ids = [
+        table.name
+        for table in Category.metadata.sorted_tables
+        if "id" in table.columns and table.columns["id"].primary_key
+    ]
+    assert {"users", "categories", "expenses", "budget_transfers"} <= set(with_ids)
+    connection = sqlite3.connect(sqlite_template)
+    try:
+        for table in with_ids:
+            (sql,) = connection.execute(
+                "SELECT sql FROM sqlite_master WHERE name = ?", (table,)
+            ).fetchone()
+            assert "AUTOINCREMENT" in sql, table
+    finally:
+        connection.close()

@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from benchmarks.wireproxy import WireProxy
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.config import load_settings
@@ -17,9 +16,7 @@ from budget_tracker.services.streaming import stream_rows
 from budget_tracker.unit_of_work import Database
 from tests.conftest import Backend
 from tests.test_reports import ALICE, seed
-from tests.test_wire import proxy, settled
-
-__all__ = ["proxy"]  # the fixture, shared with test_wire
+from tests.wireproxy import WireProxy
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 6, 7])
@@ -50,7 +47,7 @@ def _wire(backend: Backend, proxy: WireProxy, args: list[str]) -> list[str]:
         proxy.reset()
         result = CliRunner().invoke(main, args, obj=AppState(database=database))
         assert result.exit_code == 0, result.output
-        return settled(proxy).sql
+        return proxy.snapshot().sql
     finally:
         database.close()
 

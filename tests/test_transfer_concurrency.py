@@ -18,6 +18,7 @@ On PostgreSQL the traffic goes through PgBouncer in transaction mode, like Neon'
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import threading
 import uuid
@@ -101,8 +102,11 @@ def worker(backend: Backend, seed_value: int, operations: int, tally: Tally) -> 
                 if mine and rng.random() < 0.1:
                     transfer_id, month, source, target, amount = mine.pop(rng.randrange(len(mine)))
                     database.run(
-                        lambda session, transfer_id=transfer_id, key=key: undo_transfer(
-                            session, user_email=EMAIL, transfer_id=transfer_id, idempotency_key=key
+                        functools.partial(
+                            undo_transfer,
+                            user_email=EMAIL,
+                            transfer_id=transfer_id,
+                            idempotency_key=key,
                         ),
                         on_retry=count_retry,
                     )
@@ -112,16 +116,14 @@ def worker(backend: Backend, seed_value: int, operations: int, tally: Tally) -> 
                     month = rng.choice(MONTHS)
                     amount = Decimal(rng.randint(1, 10_000)) / 100
                     outcome = database.run(
-                        lambda session, s=source, t=target, m=month, a=amount, key=key: (
-                            transfer_budget(
-                                session,
-                                user_email=EMAIL,
-                                source=s,
-                                target=t,
-                                amount=a,
-                                month=m,
-                                idempotency_key=key,
-                            )
+                        functools.partial(
+                            transfer_budget,
+                            user_email=EMAIL,
+                            source=source,
+                            target=target,
+                            amount=amount,
+                            month=month,
+                            idempotency_key=key,
                         ),
                         on_retry=count_retry,
                     )

@@ -590,8 +590,8 @@ def test_a_transfer_is_two_statements_inside_its_transaction(backend: Backend) -
         for email in (ANN, None):
             statements.clear()
             backend.database.run(
-                lambda session, email=email: transfer_budget(
-                    session,
+                functools.partial(
+                    transfer_budget,
                     user_email=email,
                     source="Food",
                     target="Fun",

@@ -2,7 +2,7 @@
 
 `users.role_name` links a budget user to the PostgreSQL role that person connects as;
 `budget_shares` lets an owner share a budget with another user (read-only or not);
-`entered_by` records who entered an expense or a transfer.
+`entered_by` records who entered an expense, a transfer or income.
 
 On PostgreSQL every table holding a user's data gets row-level security. The policies
 compare with `current_user` (no session state: they work through PgBouncer in transaction
@@ -13,7 +13,7 @@ with one role for everything works exactly as before. SQLite gets the columns an
 table only: the file itself is the boundary.
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30 21:00:00.000000
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -38,6 +38,8 @@ USER_TABLES = {
     "expenses": "user_id",
     "budget_transfers": "user_id",
     "category_budgets": "user_id",
+    "import_profiles": "user_id",
+    "income": "user_id",
 }
 
 
@@ -53,6 +55,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_users_role_name"), ["role_name"], unique=False)
     op.add_column("expenses", sa.Column("entered_by", sa.Integer(), nullable=True))
     op.add_column("budget_transfers", sa.Column("entered_by", sa.Integer(), nullable=True))
+    op.add_column("income", sa.Column("entered_by", sa.Integer(), nullable=True))
     op.create_table(
         "budget_shares",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -82,6 +85,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "owner_id", "member_id", name=op.f("uq_budget_shares_owner_id_member_id")
         ),
+        sqlite_autoincrement=True,  # ids never reused, as every table since 0004
     )
     with op.batch_alter_table("budget_shares") as batch_op:
         batch_op.create_index(
@@ -155,6 +159,7 @@ def downgrade() -> None:
     # ALTER TABLE ... DROP COLUMN on both backends (SQLite 3.35+): a batch copy of `users`
     # would drop the table that categories reference.
     for table, column in (
+        ("income", "entered_by"),
         ("budget_transfers", "entered_by"),
         ("expenses", "entered_by"),
         ("users", "role_name"),

@@ -124,6 +124,7 @@ class BudgetGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         try:
             _refuse_undecodable(argv)
+            _load_env_file()
             result = super().main(argv, prog_name, complete_var, False, obj=state, **extra)
             _flush_stdout()
         except (BrokenPipeError, _PipeClosed):
@@ -141,16 +142,15 @@ class BudgetGroup(click.Group):
             _fail("aborted", EXIT_REFUSED)
         except BudgetError as exc:
             if state.debug:
-                raise
+                _show_traceback(exc)
             _fail(str(exc), exc.exit_code)
         except Exception as exc:
-            if state.debug:
-                raise
             from budget_tracker.triage import diagnose
 
-            error = diagnose(exc)
+            error = None if state.debug else diagnose(exc)
             if error is None:
-                raise
+                _show_traceback(exc)
+                sys.exit(EXIT_REFUSED)
             _fail(str(error), error.exit_code)
         finally:
             state.close()
@@ -185,8 +185,27 @@ _exit_gc_skipped = False
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    from budget_tracker.redact import scrub
+
+    click.echo(f"Error: {scrub(message)}", err=True)
     sys.exit(code)
+
+
+def _load_env_file() -> None:
+    """Read `.env` before the options, so its values count for options' environment
+    variables too (`--user` / BUDGET_USER); only costs a `stat` when there is none."""
+    from budget_tracker.config import load_dotenv_file
+
+    load_dotenv_file()
+
+
+def _show_traceback(exc: BaseException) -> None:
+    """`--debug`: the full traceback, with passwords masked like every other output."""
+    import traceback
+
+    from budget_tracker.redact import scrub
+
+    click.echo(scrub("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
 
 
 def _usage_error(exc: click.exceptions.UsageError) -> NoReturn:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info
+from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info, printable
 from budget_tracker.cli.params import (
     BUDGET_AMOUNT,
     COLOR,
@@ -164,7 +164,7 @@ def rename(state: AppState, name: str, new_name: str, user_email: str | None) ->
         write=True,
     )
     announce_first_run(changed.first_run)
-    click.echo(f"Renamed category {changed.old_name} to {changed.name}")
+    click.echo(f"Renamed category {printable(changed.old_name or '')} to {printable(changed.name)}")
 
 
 @category.command("set-budget")
@@ -340,9 +340,9 @@ def delete(
     )
     announce_first_run(removal.first_run)
     if removal.target is None:
-        click.echo(f"Deleted category {removal.source}")
+        click.echo(f"Deleted category {printable(removal.source)}")
     else:
-        click.echo(f"Deleted category {removal.source}; {_moved(removal)}")
+        click.echo(f"Deleted category {printable(removal.source)}; {_moved(removal)}")
         info(
             f"{removal.target}'s monthly budget is now "
             f"{format_amount(removal.target_budget or Decimal(0))}"
@@ -387,7 +387,10 @@ def merge(
         write=True,
     )
     announce_first_run(removal.first_run)
-    click.echo(f"Merged {removal.source} into {removal.target}: {_moved(removal)}")
+    click.echo(
+        f"Merged {printable(removal.source)} into {printable(removal.target or '')}: "
+        f"{_moved(removal)}"
+    )
     info(
         f"{removal.target}'s monthly budget is now "
         f"{format_amount(removal.target_budget or Decimal(0))}"

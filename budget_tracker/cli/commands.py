@@ -21,6 +21,7 @@ class Entry(NamedTuple):
 
 
 _EXPENSES = "budget_tracker.cli.expenses"
+_INCOME = "budget_tracker.cli.income"
 _TRANSFERS = "budget_tracker.cli.transfers"
 _REPORTS = "budget_tracker.cli.reports"
 _IO = "budget_tracker.cli.io"
@@ -38,6 +39,14 @@ ALL: dict[str, Entry] = {
         _EXPENSES, "edit_expense", "Change an expense's amount, category, description or date."
     ),
     "delete-expense": Entry(_EXPENSES, "delete_expense", "Delete an expense."),
+    "add-income": Entry(
+        _INCOME, "add_income", "Record income of AMOUNT, optionally with its SOURCE."
+    ),
+    "income": Entry(_INCOME, "list_income", "List income, newest first, with a total line."),
+    "edit-income": Entry(
+        _INCOME, "edit_income", "Change an income entry's amount, source or date."
+    ),
+    "delete-income": Entry(_INCOME, "delete_income", "Delete an income entry."),
     "user": Entry(
         "budget_tracker.cli.users",
         "user",
@@ -81,7 +90,12 @@ ALL: dict[str, Entry] = {
     "import": Entry(
         _IO,
         "import_command",
-        "Import expenses from a CSV file: all rows or none, never the same row twice.",
+        "Import expenses from a bank statement or CSV file: all rows or none, never twice.",
+    ),
+    "import-profile": Entry(
+        "budget_tracker.cli.import_profiles",
+        "import_profile_group",
+        "List, show and delete saved import profiles (see `budget import --save-profile`).",
     ),
     "help": Entry(
         "budget_tracker.cli.help", "help_command", "Show the help of budget or of one COMMAND."

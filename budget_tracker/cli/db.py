@@ -90,16 +90,31 @@ def upgrade(state: AppState) -> None:
       budget db upgrade
     """
     from budget_tracker.config import mask_url
+    from budget_tracker.errors import ConfigError
     from budget_tracker.migrate import head_revision
     from budget_tracker.migrate import upgrade as migrate_to
+    from budget_tracker.services.health import is_neon_pooled
+    from budget_tracker.triage import diagnose
 
     settings = state.database.settings
-    before = _current_revision(settings)
-    head = head_revision()
-    if before == head:
-        info(f"{mask_url(settings.migration_url)} is already at revision {head} (head)")
-        return
-    migrate_to(settings.migration_url)
+    if is_neon_pooled(settings.migration_url):
+        raise ConfigError(
+            f"migrations would run through the pooler ({settings.migration_url.host}): set "
+            "DATABASE_URL_UNPOOLED to the direct URL (the host without -pooler)"
+        )
+    variable = _migration_url_variable(settings)
+    try:
+        before = _current_revision(settings)
+        head = head_revision()
+        if before == head:
+            info(f"{mask_url(settings.migration_url)} is already at revision {head} (head)")
+            return
+        migrate_to(settings.migration_url)
+    except Exception as exc:
+        error = None if state.debug else diagnose(exc, variable)
+        if error is None:
+            raise
+        raise error from None
     info(
         f"upgraded {mask_url(settings.migration_url)} from revision {before or 'none'} "
         f"to {_current_revision(settings)} (head)"
@@ -166,7 +181,7 @@ def grant(state: AppState, role: str) -> None:
         with engine.begin() as connection:
             owner = grant_role(connection, role)
     except Exception as exc:
-        error = diagnose(exc)
+        error = None if state.debug else diagnose(exc, _migration_url_variable(settings))
         if error is None:
             raise
         raise error from None
@@ -185,6 +200,17 @@ def grant_role_on_sqlite() -> None:
         "roles and row-level security are PostgreSQL features: a SQLite file is private "
         "to the account that owns it (0600)"
     )
+
+
+def _migration_url_variable(settings: Settings) -> str:
+    """The setting that holds the URL migrations use, for messages about it."""
+    if settings.direct_url_derived:
+        return "DATABASE_URL (its host without -pooler)"
+    if "DATABASE_URL_UNPOOLED" in settings.sources:
+        return "DATABASE_URL_UNPOOLED"
+    if "DATABASE_URL" in settings.sources:
+        return "DATABASE_URL"
+    return "BUDGET_DB_PATH"
 
 
 def _current_revision(settings: Settings) -> str | None:

@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info, warn
+from budget_tracker.cli.output import (
+    Column,
+    announce_first_run,
+    counted,
+    emit,
+    info,
+    printable,
+    warn,
+)
 from budget_tracker.cli.params import (
     AMOUNT,
     COUNT,
@@ -38,8 +46,8 @@ EXPENSE_COLUMNS = (
 
 def summary(row: Any) -> str:
     """One line describing an expense (an `ExpenseRow`)."""
-    text = f"{format_amount(row.amount)} {row.category} on {row.date.isoformat()}"
-    return f"{text}: {row.description}" if row.description else text
+    text = f"{format_amount(row.amount)} {printable(row.category)} on {row.date.isoformat()}"
+    return f"{text}: {printable(row.description)}" if row.description else text
 
 
 @click.command("add-expense")

@@ -19,12 +19,22 @@ from budget_tracker.cli.output import announce_first_run, info
 from budget_tracker.cli.params import DATE, NAME, options_checked, user_option
 from budget_tracker.errors import BudgetError, DatabaseUnavailable, InvalidInput
 
-IMPORT_FIELDS = ("date", "amount", "category", "description")
-DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
+IMPORT_FIELDS = (
+    "date",
+    "amount",
+    "outflow",
+    "inflow",
+    "direction",
+    "description",
+    "category",
+    "id",
+    "status",
+)
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}
 
 
 class ColumnMapType(click.ParamType[dict[str, str]]):
-    """`FIELD=HEADER[,FIELD=HEADER...]`: which header of the file holds each field."""
+    """`FIELD=HEADER[,FIELD=HEADER...]`: which header (or position) holds each field."""
 
     name = "mapping"
 
@@ -66,91 +76,331 @@ class DateFormatType(click.ParamType[str]):
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
 @click.option(
     "--columns",
     type=ColumnMapType(),
     default=None,
-    help="Map fields to the file's headers: FIELD=HEADER,... (fields: date, amount, "
-    "category, description; headers match case-insensitively).",
+    help="Map fields to the file's headers (or positions with --no-header): FIELD=HEADER,... "
+    "Fields: date, amount, outflow, inflow, direction, description, category, id, status.",
 )
 @click.option(
     "--delimiter",
     type=click.Choice(list(DELIMITERS)),
-    help="Field separator  [default: whichever of , ; tab the header line uses most]",
+    help="Field separator  [default: found from the content]",
 )
+@click.option("--encoding", help="The file's encoding, e.g. cp1252  [default: detected]")
+@click.option("--skip", type=click.IntRange(min=0), help="Lines before the header line.")
+@click.option("--no-header", is_flag=True, help="The file has no header line.")
 @click.option(
     "--date-format",
     type=DateFormatType(),
-    help="strptime format of the date column, e.g. %d.%m.%Y  [default: YYYY-MM-DD]",
+    help="strptime format of the dates, e.g. %d.%m.%Y  [default: inferred from every date]",
 )
 @click.option("--category", type=NAME, help="Put every row into this category.")
 @click.option(
     "--signs",
     type=click.Choice(["spending-positive", "spending-negative"]),
-    default="spending-positive",
-    show_default=True,
-    help="spending-negative: a bank export where spending is negative; rows with positive "
-    "amounts (income) are skipped and counted.",
+    default=None,
+    help="How the amount column's sign reads  [default: positive for a `budget export` "
+    "file; negative is spending for a bank file]",
 )
-@click.option("--decimal-comma", is_flag=True, help="Amounts are written 1.234,56.")
+@click.option("--decimal-comma", is_flag=True, default=None, help="Amounts are written 1.234,56.")
+@click.option(
+    "--outflow-value",
+    help="The direction column's value for money out, e.g. D (default: D, DR, Debit, Af, ...).",
+)
+@click.option(
+    "--description",
+    "description_template",
+    help="The description: a column, or a template such as '{Payee} {Memo}'.",
+)
+@click.option(
+    "--credits",
+    type=click.Choice(["skip", "income"]),
+    default=None,
+    help="Money coming in: skip (counted and listed)  [default: skip]",
+)
+@click.option("--profile", help="Use the saved import profile NAME.")
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use the profile document in FILE (TOML: layout, skip rules, category rules).",
+)
+@click.option("--save-profile", help="Save this import's options as the profile NAME.")
 @click.option("--create-categories", is_flag=True, help="Create categories the file names.")
-@click.option("--dry-run", is_flag=True, help="Validate and count; write nothing.")
+@click.option("--dry-run", is_flag=True, help="Show what would be stored; write nothing.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the summary (counts, skipped rows by reason, credits) as one JSON object "
+    "on stdout.",
+)
 @user_option
 @click.pass_obj
 def import_command(
     state: Any,
-    file: Path,
+    file: str,
     columns: dict[str, str] | None,
     delimiter: str | None,
+    encoding: str | None,
+    skip: int | None,
+    no_header: bool,
     date_format: str | None,
     category: str | None,
-    signs: str,
-    decimal_comma: bool,
+    signs: str | None,
+    decimal_comma: bool | None,
+    outflow_value: str | None,
+    description_template: str | None,
+    credits: str | None,
+    profile: str | None,
+    rules_file: Path | None,
+    save_profile: str | None,
     create_categories: bool,
     dry_run: bool,
+    fmt: str,
     user_email: str | None,
 ) -> None:
-    """Import expenses from a CSV file: all rows or none, never the same row twice.
+    """Import expenses from a bank statement or CSV file: all rows or none, never twice.
 
-    The default columns are date,amount,category,description (the format `budget export`
-    writes). Every row is checked before anything is written; with bad rows nothing is
-    imported and each is listed (line, column, reason). Importing a file again adds only
-    rows that are not there yet. The summary goes to stderr.
+    Reads CSV (any of , ; tab |, a header after preamble lines), OFX/QFX, QIF, CAMT.053
+    and MT940, told apart by their content; `-` reads standard input. Credits, pending
+    rows, zero rows and balance lines are not spending: they are skipped and counted.
+    Every row is checked before anything is written; importing a file again adds only rows
+    that are not there yet. The summary goes to stderr. See "Importing from your bank" in
+    the README for profiles and rules.
 
     \b
     Example:
       budget import history.csv
-      budget import bank.csv --columns "date=Booking date,amount=Amount,description=Payee" \\
-          --date-format %d.%m.%Y --decimal-comma --signs spending-negative --category Bank
+      budget import statement.ofx --category Bank --dry-run
+      budget import export.csv --date-format %d.%m.%Y --category Bank --save-profile mybank
+      budget import next-month.csv --profile mybank
     """
-    from budget_tracker.services.importer import ImportOptions, Signs, import_expenses
+    from budget_tracker.services import import_profiles
 
+    given: dict[str, Any] = {
+        "delimiter": DELIMITERS[delimiter] if delimiter else None,
+        "encoding": encoding,
+        "skip": skip,
+        "no_header": no_header or None,
+        "date_format": date_format,
+        "decimal_comma": decimal_comma,
+        "signs": signs,
+        "outflow_value": outflow_value,
+        "description": description_template,
+        "category": category,
+        "credits": credits,
+    }
+    rules_text = None
+    if rules_file is not None:
+        rules_text = _read_text(rules_file)
+        import_profiles.parse(rules_text, origin=rules_file.name)  # checked before any work
+
+    def work(session: Any) -> Any:
+        from budget_tracker.services.importer import import_expenses
+
+        documents: list[tuple[str, str]] = []
+        if profile is not None:
+            documents.append(
+                (
+                    f"profile {profile!r}",
+                    import_profiles.load_profile(session, email=user_email, name=profile),
+                )
+            )
+        if rules_text is not None and rules_file is not None:
+            documents.append((rules_file.name, rules_text))
+        values, mapping, options = _options(
+            documents, given, columns or {}, create_categories, dry_run
+        )
+        summary = import_expenses(
+            session, email=user_email, path=file, options=options, progress=progress
+        )
+        if save_profile is not None and not dry_run:
+            import_profiles.save_profile(
+                session,
+                email=user_email,
+                name=save_profile,
+                document=import_profiles.render(values, mapping, _merged_rules(documents)),
+            )
+        return summary
+
+    with _progress(file) as progress:
+        # A dry run writes nothing, not even the record of its outcome.
+        summary = state.database.run(work, write=True, record_outcome=not dry_run)
+    _report(summary, as_json=fmt == "json")
+    if save_profile is not None:
+        if dry_run:
+            info(f"Profile {save_profile!r} was not saved (dry run).")
+        else:
+            info(f"Saved the options as profile {save_profile!r}.")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{path.name} cannot be read as UTF-8 text") from exc
+
+
+def _merged_rules(documents: list[tuple[str, str]]) -> str | None:
+    """The rules of the profile and the rules file, the file's after the profile's."""
+    if not documents:
+        return None
+    import tomllib
+
+    merged: dict[str, list[Any]] = {"skip_rows": [], "category_rules": []}
+    for _origin, text in documents:
+        data = tomllib.loads(text)
+        for table in merged:
+            merged[table] += data.get(table, [])
+    import json
+
+    lines = []
+    for table, items in merged.items():
+        for item in items:
+            lines.append(f"[[{table}]]")
+            lines += [
+                f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in item.items()
+            ]
+    return "\n".join(lines) + "\n" if lines else None
+
+
+def _options(
+    documents: list[tuple[str, str]],
+    given: dict[str, Any],
+    columns: dict[str, str],
+    create_categories: bool,
+    dry_run: bool,
+) -> tuple[dict[str, Any], dict[str, str], Any]:
+    """Profile, then rules file, then command-line options: later ones win."""
+    from budget_tracker.services import import_profiles
+    from budget_tracker.services.importer import Credits, ImportOptions, Signs
+
+    values: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    skip_rules: list[Any] = []
+    category_rules: list[Any] = []
+    for origin, text in documents:
+        parsed = import_profiles.parse(text, origin=origin)
+        values.update(parsed.values)
+        mapping.update(parsed.columns)
+        skip_rules += parsed.skip_rules
+        category_rules += parsed.category_rules
+    values.update({key: value for key, value in given.items() if value is not None})
+    mapping.update(columns)
     options = ImportOptions(
-        columns=columns or {},
-        delimiter=DELIMITERS[delimiter] if delimiter else None,
-        date_format=date_format,
-        category=category,
-        signs=Signs(signs),
-        decimal_comma=decimal_comma,
+        columns=mapping,
+        delimiter=values.get("delimiter"),
+        date_format=values.get("date_format"),
+        category=values.get("category"),
+        signs=Signs(values["signs"]) if values.get("signs") else None,
+        decimal_comma=values.get("decimal_comma"),
         create_categories=create_categories,
         dry_run=dry_run,
+        encoding=values.get("encoding"),
+        skip=values.get("skip"),
+        no_header=bool(values.get("no_header")),
+        outflow_value=values.get("outflow_value"),
+        description=values.get("description"),
+        credits=Credits(values.get("credits") or "skip"),
+        skip_rules=tuple(skip_rules),
+        category_rules=tuple(category_rules),
+        fallback_category=values.get("fallback_category"),
     )
-    with _progress(file) as progress:
-        summary = state.database.run(
-            lambda session: import_expenses(
-                session, email=user_email, path=file, options=options, progress=progress
-            ),
-            write=True,
-            # A dry run writes nothing, not even the record of its outcome.
-            record_outcome=not dry_run,
-        )
+    return values, mapping, options
+
+
+def _money(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+SKIP_REASONS = {
+    "pending": "pending",
+    "not booked": "not booked (declined or reverted)",
+    "zero": "zero amount",
+    "summary": "balance or summary line",
+    "rule": "matched a skip rule",
+}
+
+
+def _summary_json(summary: Any) -> dict[str, Any]:
+    credits = dict(summary.credit_kinds) or (
+        {"credit": summary.skipped_income} if summary.skipped_income else {}
+    )
+    return {
+        "file": summary.file,
+        "format": summary.format,
+        "dry_run": summary.dry_run,
+        "rows": summary.rows,
+        "new": summary.new,
+        "present": summary.present,
+        "created_categories": list(summary.created_categories),
+        "notes": list(summary.notes),
+        "credits": credits,
+        "credit_total": _money(summary.credit_cents),
+        "skipped": dict(summary.skipped),
+        "preview": [
+            {
+                "date": row.spent_on.isoformat(),
+                "amount": _money(row.cents),
+                "category": row.category,
+                "description": row.description,
+            }
+            for row in summary.preview
+        ],
+        "first_date": summary.first_date.isoformat() if summary.first_date else None,
+        "last_date": summary.last_date.isoformat() if summary.last_date else None,
+        "total": _money(summary.total_cents) if summary.dry_run else None,
+    }
+
+
+def _report(summary: Any, *, as_json: bool = False) -> None:
+    """The import's summary on stderr (or as JSON on stdout); a dry run's preview rows."""
     announce_first_run(summary.first_run)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(_summary_json(summary), ensure_ascii=False))
+    if summary.notes:
+        info(f"{summary.file}: {'; '.join(summary.notes)}.")
+    if summary.dry_run and summary.preview and not as_json:
+        click.echo(f"First {len(summary.preview)} rows as they would be stored:")
+        for row in summary.preview:
+            click.echo(
+                f"  {row.spent_on.isoformat()}  {_money(row.cents):>12}  "
+                f"{row.category:<20}  {row.description}"
+            )
+        click.echo(
+            f"Dates {summary.first_date} to {summary.last_date}; "
+            f"total {_money(summary.total_cents)}."
+        )
     if summary.created_categories:
         verb = "Would create" if summary.dry_run else "Created"
         info(f"{verb} categories: {', '.join(summary.created_categories)}.")
     if summary.skipped_income:
-        info(f"Skipped {summary.skipped_income} rows with positive amounts (income).")
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.credit_kinds.items()))
+        total = f" totalling {_money(summary.credit_cents)}" if summary.credit_cents else ""
+        detail = f" ({kinds})" if kinds and set(summary.credit_kinds) != {"credit"} else ""
+        info(
+            f"Skipped {summary.skipped_income} credits{total}{detail}: money coming in is not "
+            "spending."
+        )
+        for credit in summary.credits:
+            info(f"  {credit.date.isoformat()}  {_money(credit.cents):>12}  {credit.description}")
+        if summary.skipped_income > len(summary.credits) and summary.credits:
+            info(f"  and {summary.skipped_income - len(summary.credits)} more")
+    if summary.skipped:
+        reasons = ", ".join(
+            f"{count} {SKIP_REASONS.get(reason, reason)}"
+            for reason, count in summary.skipped.items()
+        )
+        info(f"Skipped rows that are not spending: {reasons}.")
     counts = f"{summary.new} new, {summary.present} already present ({summary.rows} rows)"
     if summary.dry_run:
         info(f"Dry run of {summary.file}: {counts}; nothing was written.")
@@ -159,13 +409,14 @@ def import_command(
 
 
 @contextmanager
-def _progress(file: Path) -> Iterator[Any]:
-    """A byte-count progress callback drawing a bar on stderr, only when it is a terminal."""
-    if not sys.stderr.isatty():
+def _progress(file: str) -> Iterator[Any]:
+    """A byte-count progress bar on stderr, only for a regular file and a terminal."""
+    path = Path(file)
+    if file == "-" or not sys.stderr.isatty() or not path.is_file():
         yield None
         return
     with click.progressbar(
-        length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr
+        length=path.stat().st_size, label=f"Importing {path.name}", file=sys.stderr
     ) as bar:
         yield bar.update
 

@@ -52,6 +52,45 @@ def warn(message: str) -> None:
     click.echo(style(f"Warning: {message}", err=True, fg="yellow"), err=True)
 
 
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def printable(text: str) -> str:
+    """Text safe to write to a terminal: control characters, line breaks, escape sequences
+    and invisible formatting characters (bidi overrides, zero-width spaces) shown escaped
+    (`\\x1b`, `\\n`, `\\u202e`), whatever was stored (an older import, another client).
+
+    Spaces of any script and the joiners inside emoji sequences are kept as they are.
+    """
+    if text.isprintable():
+        return text
+    import unicodedata  # only text that is not plainly printable needs a closer look
+
+    out = []
+    for char in text:
+        if char.isprintable() or char in _JOINERS or unicodedata.category(char) == "Zs":
+            out.append(char)
+        else:
+            out.append(ascii(char)[1:-1])
+    return "".join(out)
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: CJK and most emoji take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    from wcwidth import wcswidth  # only tables with non-ASCII text need it
+
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)
+
+
+def pad(text: str, width: int, align: str) -> str:
+    """`text` padded with spaces to `width` display columns, left ("<") or right (">")."""
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if align == ">" else text + fill
+
+
 def plain(value: Any) -> str:
     """A value as text for tables and CSV (amounts with two places, dates ISO)."""
     if value is None:
@@ -91,16 +130,16 @@ def render_table(
 ) -> str:
     """Aligned columns with a header rule; `footer` is a totals row under a second rule."""
     header = [column.title for column in columns]
-    body = [[plain(row.get(column.key)) for column in columns] for row in rows]
-    tail = [plain(footer.get(column.key)) for column in columns] if footer else None
+    body = [[printable(plain(row.get(column.key))) for column in columns] for row in rows]
+    tail = [printable(plain(footer.get(column.key))) for column in columns] if footer else None
     widths = [
-        max(len(cell) for cell in cells)
+        max(display_width(cell) for cell in cells)
         for cells in zip(header, *body, *([tail] if tail else []), strict=False)
     ]
 
     def line(cells: Sequence[str]) -> str:
         parts = [
-            f"{cell:{column.align}{width}}"
+            pad(cell, width, column.align)
             for cell, column, width in zip(cells, columns, widths, strict=True)
         ]
         return "  ".join(parts).rstrip()

@@ -103,8 +103,12 @@ class DateType(click.ParamType[dt.date]):
             _refuse(self, exc, param, ctx)
 
 
+RELATIVE_MONTHS = {"last": -1, "this": 0, "next": 1}
+"""Month words every month option accepts, as offsets from the current month."""
+
+
 class MonthType(click.ParamType[dt.date]):
-    """A month `YYYY-MM`, returned as the date of its first day."""
+    """A month `YYYY-MM`, or `this`, `last` or `next` (month), as the date of its first day."""
 
     name = "month"
 
@@ -114,6 +118,11 @@ class MonthType(click.ParamType[dt.date]):
         try:
             if isinstance(value, dt.date):
                 return rules.check_month(value)
+            offset = RELATIVE_MONTHS.get(str(value).strip().lower())
+            if offset is not None:
+                today = dt.date.today()
+                index = today.year * 12 + today.month - 1 + offset
+                return rules.check_month(dt.date(index // 12, index % 12 + 1, 1))
             return rules.parse_month(str(value))
         except rules.RuleViolation as exc:
             _refuse(self, exc, param, ctx)

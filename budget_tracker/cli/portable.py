@@ -141,8 +141,9 @@ def copy_command(state: AppState, target: str, source: str | None, to_direct: st
     _print_checks(summary.tables)
     require_verified(summary.tables, summary.report_mismatch)
     click.echo(
-        f"Verified: row counts and checksums of {len(summary.tables)} tables, and "
-        f"{summary.report_months} monthly reports, are equal on both sides."
+        f"Verified: row counts and checksums of {len(summary.tables)} tables, and the "
+        f"reports of {summary.report_months} month{'' if summary.report_months == 1 else 's'} "
+        "(by month and by category), are equal on both sides."
     )
 
 

@@ -30,11 +30,12 @@ from budget_tracker.cli.params import (
     user_option,
 )
 from budget_tracker.errors import EXIT_REFUSED
+from budget_tracker.money import format_amount
 
 if TYPE_CHECKING:
     from budget_tracker.cli.state import AppState
     from budget_tracker.services.budgets import Figures, Period
-    from budget_tracker.services.reports import CategoryReport, ReportUser, TrendReport
+    from budget_tracker.services.reports import CategoryReport, MonthLine, ReportUser, TrendReport
     from budget_tracker.services.verify import Verification
 
 BAR_WIDTH = 20
@@ -227,6 +228,28 @@ def _period_json(period: Period) -> dict[str, Any]:
     }
 
 
+def _summary_json(result: CategoryReport) -> dict[str, Any]:
+    summary = result.summary
+    rate = summary.savings_rate
+    return {
+        "income": summary.income,
+        "budgeted": summary.budgeted,
+        "spent": summary.spent,
+        "saved": summary.saved,
+        "unbudgeted": summary.unbudgeted,
+        "savings_rate": str(rate) if rate is not None else None,
+    }
+
+
+def _summary_line(result: CategoryReport) -> str:
+    summary = result.summary
+    return (
+        f"Income {format_amount(summary.income)}  Budgeted {format_amount(summary.budgeted)}  "
+        f"Spent {format_amount(summary.spent)}  Saved {format_amount(summary.saved)}  "
+        f"Unbudgeted {format_amount(summary.unbudgeted)}"
+    )
+
+
 def _flagged(figures: Figures) -> bool:
     """Marked `!`: over budget, or spending without a budget."""
     return figures.over_budget or figures.unbudgeted
@@ -314,6 +337,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
                 for line in result.lines
             ],
             "totals": _amounts_json(totals),
+            "summary": _summary_json(result),
         }
         if result.top:
             data["top_expenses"] = [
@@ -347,6 +371,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
         sys.stdout.flush()
         return
     click.echo(_header(result.user, result.period))
+    click.echo(_summary_line(result))
     click.echo()
     if not result.lines:
         info("no categories yet: add one with `budget category add NAME --budget AMOUNT`")
@@ -388,6 +413,12 @@ TREND_CSV_COLUMNS = (
     Column("budget", "budget"),
     Column("spent", "spent"),
     Column("available", "available"),
+    Column("income", "income"),
+    Column("savings_rate", "savings_rate"),
+)
+TREND_INCOME_COLUMNS = (
+    Column("income", "Income", ">"),
+    Column("savings_rate", "Saved", ">"),
 )
 
 
@@ -402,24 +433,36 @@ def _trend_row(label: str, amounts: Figures) -> dict[str, Any]:
     }
 
 
+def _rate(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _print_trend(trend: TrendReport, fmt: str) -> None:
     def numbers(amounts: Figures) -> dict[str, Any]:
         return {"budget": amounts.budget, "spent": amounts.spent, "available": amounts.available}
+
+    def month_numbers(line: MonthLine) -> dict[str, Any]:
+        return {
+            "month": f"{line.month:%Y-%m}",
+            **numbers(line),
+            "income": line.income,
+            "savings_rate": _rate(line.savings_rate),
+        }
 
     if fmt == "json":
         data = {
             "user": {"email": trend.user.email, "name": trend.user.name},
             "period": _period_json(trend.period),
             "category": trend.category,
-            "months": [{"month": f"{line.month:%Y-%m}", **numbers(line)} for line in trend.lines],
-            "totals": numbers(trend.totals),
-            "average": numbers(trend.average),
+            "months": [month_numbers(line) for line in trend.lines],
+            "totals": {**numbers(trend.totals), "income": trend.income},
+            "average": {**numbers(trend.average), "income": trend.average_income},
         }
         click.echo(dump_json(data))
         return
     if fmt == "csv":
-        rows = [{"month": f"{line.month:%Y-%m}", **numbers(line)} for line in trend.lines]
-        rows.append({"month": "average", **numbers(trend.average)})
+        rows = [month_numbers(line) for line in trend.lines]
+        rows.append({"month": "average", **numbers(trend.average), "income": trend.average_income})
         write_csv(rows, TREND_CSV_COLUMNS, sys.stdout)
         sys.stdout.flush()
         return
@@ -429,6 +472,12 @@ def _print_trend(trend: TrendReport, fmt: str) -> None:
     footer = _trend_row("Average", trend.average)
     styles = [OVER_STYLE if _flagged(line) else None for line in trend.lines]
     columns = _columns(TREND_COLUMNS, [*rows, footer])
+    if trend.income:
+        for row, line in zip(rows, trend.lines, strict=True):
+            rate = line.savings_rate
+            row.update(income=line.income, savings_rate="-" if rate is None else f"{rate}%")
+        footer.update(income=trend.average_income, savings_rate="")
+        columns = (*columns[:4], *TREND_INCOME_COLUMNS, *columns[4:])
     click.echo(render_table(rows, columns, footer=footer, styles=styles))
 
 

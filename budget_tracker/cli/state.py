@@ -56,7 +56,22 @@ class AppState:
             level = logging.INFO
         elif self.verbosity > 1:
             level = logging.DEBUG
+        from budget_tracker.redact import scrub
+
+        class ScrubFilter(logging.Filter):
+            """Masks passwords in a record's final message (its arguments included)."""
+
+            def filter(self, record: logging.LogRecord) -> bool:
+                message = record.getMessage()
+                cleaned = scrub(message)
+                if cleaned != message:
+                    record.msg, record.args = cleaned, None
+                return True
+
         logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(message)s")
+        for handler in logging.getLogger().handlers:
+            if not any(type(f).__name__ == "ScrubFilter" for f in handler.filters):
+                handler.addFilter(ScrubFilter())
         logging.getLogger("budget_tracker").setLevel(level)
         self._logging_ready = True
 

@@ -346,6 +346,7 @@ def delete_expense(session: Session, *, user_email: str | None, expense_id: int)
     One `DELETE ... RETURNING`: of two commands deleting the same expense at once, the one
     whose statement removed the row reports it, and the other finds nothing to delete.
     """
+    rules.check_id(expense_id, field="expense id")
     user, first_run = acting_user(session, email=user_email)
     deleted = session.execute(
         delete(Expense)

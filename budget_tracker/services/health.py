@@ -138,7 +138,9 @@ def url_anatomy(url: URL) -> dict[str, Any]:
         "host": url.host,
         "port": url.port,
         "database": url.database,
-        "query": {key: _query_value(url, key) for key in url.query},
+        "query": {
+            key: MASK if key.lower() == "password" else _query_value(url, key) for key in url.query
+        },
     }
 
 

@@ -1,4 +1,4 @@
-"""Import expenses from a CSV file: every row or none, and never the same row twice.
+"""Import expenses from a bank statement or a CSV file: every row or none, never twice.
 
 One streaming pass reads the file, validates each row and loads the good ones into a
 transaction-scoped staging table (PostgreSQL: one `COPY`; SQLite: batched inserts). Bad
@@ -7,10 +7,23 @@ rows are collected, not written. Only when the whole file is valid is a single
 in the same transaction as everything else, so a refusal, an error or a killed process
 leaves the database as it was. Memory stays flat: rows are never held all at once.
 
-Each row's fingerprint, stored in `expenses.idempotency_key`, makes a re-import a no-op:
+The file `budget export` writes (columns date, amount, category, description) takes a
+fast path tuned for millions of rows (`_RowReader`). Anything else is a bank statement:
+`bankfiles` tells its format from the content and interprets it (`_StatementReader`);
+both feed the same staging table and the same INSERT.
 
-    YYYYMMDD + first 46 hex digits of sha256("date␟cents␟category name_key␟description")
-    + ":" + N
+Each row's key, stored in `expenses.idempotency_key`, makes a re-import a no-op. When the
+bank gives the row an id (OFX FITID, CAMT AcctSvcrRef, an id column) the key is
+
+    "t" + first 53 hex digits of sha256(id) + ":" + N
+
+and otherwise it is the row's content fingerprint
+
+    YYYYMMDD + first 46 hex digits of sha256("date␟cents␟description") + ":" + N
+
+The category is not part of either, so importing a file again with another category or
+profile adds nothing. (Keys written before the category was dropped from the fingerprint
+are rewritten to this form by migration 0007.)
 
 where N is the occurrence of that identical row in the file (1 for the first). Identical
 rows in one file are therefore kept as separate expenses, and importing the file again (or
@@ -33,7 +46,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO
 from unicodedata import is_normalized
 
 from sqlalchemy import (
@@ -54,16 +67,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
-from budget_tracker.errors import InvalidInput, NotFound
+from budget_tracker.errors import BudgetError, InvalidInput, NotFound
 from budget_tracker.models import Category, Expense, insert_new_only, name_key
 from budget_tracker.money import AmountError, parse_amount, to_cents
 from budget_tracker.rules import (
     DESCRIPTION_MAX,
     NAME_KEY_MAX,
+    NAME_MAX,
     RuleViolation,
     check_date,
     check_description,
     check_name,
+)
+from budget_tracker.services.bankfiles import amounts as bank_amounts
+from budget_tracker.services.bankfiles.delimited import MAX_FIELD_LINES, LayoutOptions
+from budget_tracker.services.bankfiles.source import Source, detect_encoding, open_source
+from budget_tracker.services.bankfiles.statement import (
+    Credit,
+    Rule,
+    Statement,
+    StatementOptions,
 )
 from budget_tracker.services.users import FirstRun, acting_user
 
@@ -71,10 +94,15 @@ FIELDS = ("date", "amount", "category", "description")
 """The columns `budget export` writes and `budget import` reads by default."""
 
 MAX_REPORTED_ERRORS = 20
+PREVIEW_ROWS = 10
+DEFAULT_CATEGORY = "Uncategorized"
+"""Where a bank file's rows go when nothing else names their category (created if needed)."""
 FINGERPRINT_DIGEST_CHARS = 46
 FINGERPRINT_STEM_CHARS = 8 + FINGERPRINT_DIGEST_CHARS
 """YYYYMMDD + 46 hex digits; with ':' and up to 9 occurrence digits it fits String(64)."""
 STAGING_BATCH_ROWS = 5_000
+MAX_IMPORT_CENTS = 99_999_999_99
+"""The largest amount `money.parse_amount` accepts (8 digits before the point)."""
 COPY_CHUNK_CHARS = 1 << 16
 IMPORT_WORK_MEM = "256MB"
 
@@ -90,20 +118,59 @@ class Signs(StrEnum):
     """Bank style: spending is negative; positive amounts (income, refunds) are skipped."""
 
 
+class Credits(StrEnum):
+    """What becomes of money coming in (salary, refunds, interest)."""
+
+    SKIP = "skip"
+    """Counted and listed in the summary, not stored."""
+    INCOME = "income"
+    """Recorded as income (needs a version of budget that records income)."""
+
+
+class IncomeUnavailable(BudgetError):
+    """`--credits income` asked for, but this version records no income."""
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     columns: Mapping[str, str] = field(default_factory=dict)
-    """Field (one of FIELDS) -> the file's header for it, when it is not the field's name."""
+    """Field -> the file's header (or 1-based position) for it, when it is not found."""
     delimiter: str | None = None
-    """`,`, `;` or a tab; None: whichever of them the header line uses most."""
+    """`,`, `;`, tab or `|`; None: found from the content."""
     date_format: str | None = None
-    """A strptime format; None: ISO `YYYY-MM-DD`."""
+    """A strptime format; None: ISO for `budget export` files, inferred for bank files."""
     category: str | None = None
     """Put every row into this category (the file's category column is ignored)."""
-    signs: Signs = Signs.SPENDING_POSITIVE
-    decimal_comma: bool = False
+    signs: Signs | None = None
+    """None: positive for `budget export` files; detected or bank style for bank files."""
+    decimal_comma: bool | None = None
     create_categories: bool = False
     dry_run: bool = False
+    encoding: str | None = None
+    skip: int | None = None
+    """Lines before the header (None: the header is found after any preamble)."""
+    no_header: bool = False
+    outflow_value: str | None = None
+    """The direction column's value for money out (None: D, DR, Debit, Af, Soll, ...)."""
+    description: str | None = None
+    """A column name or a template such as `{Payee} {Memo}`."""
+    credits: Credits = Credits.SKIP
+    skip_rules: tuple[Rule, ...] = ()
+    category_rules: tuple[Rule, ...] = ()
+    fallback_category: str | None = None
+
+    def is_plain(self) -> bool:
+        """Only options the `budget export` format knows (so the fast path may take it)."""
+        return (
+            self.skip is None
+            and not self.no_header
+            and self.outflow_value is None
+            and self.description is None
+            and not self.skip_rules
+            and not self.category_rules
+            and self.fallback_category is None
+            and set(self.columns) <= set(FIELDS)
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +187,14 @@ class BadRow:
 
 
 @dataclass(frozen=True)
+class PreviewRow:
+    spent_on: dt.date
+    cents: int
+    category: str
+    description: str
+
+
+@dataclass(frozen=True)
 class ImportSummary:
     file: str
     rows: int
@@ -130,6 +205,19 @@ class ImportSummary:
     created_categories: tuple[str, ...]
     dry_run: bool
     first_run: FirstRun | None
+    format: str = "CSV"
+    notes: tuple[str, ...] = ()
+    """What was found that the user did not say: the encoding, a preamble, the signs."""
+    skipped: Mapping[str, int] = field(default_factory=dict)
+    """Rows that are not spending, by reason (credits are in `credit_kinds`)."""
+    credit_kinds: Mapping[str, int] = field(default_factory=dict)
+    credits: tuple[Credit, ...] = ()
+    """The first credits skipped, to show them."""
+    credit_cents: int = 0
+    preview: tuple[PreviewRow, ...] = ()
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+    total_cents: int = 0
 
 
 # The staging table lives only inside the import's transaction: on PostgreSQL it is
@@ -167,7 +255,7 @@ def import_expenses(
     session: Session,
     *,
     email: str | None,
-    path: Path,
+    path: Path | str,
     options: ImportOptions,
     progress: ProgressCallback | None = None,
 ) -> ImportSummary:
@@ -177,20 +265,38 @@ def import_expenses(
     categories without `create_categories`); the caller's transaction then rolls back.
     With `dry_run` everything runs inside a savepoint that is rolled back.
     """
-    savepoint = session.begin_nested() if options.dry_run else None
-    user, first_run = acting_user(session, email=email)
-    reader = _RowReader(path, options, progress)
-    _create_staging(session)
-    _load_staging(session, reader.rows())
-    reader.raise_if_bad()
-    created = _resolve_categories(session, user_id=user.id, reader=reader, options=options)
-    new = _insert_new_expenses(session, user_id=user.id)
-    _drop_staging(session)
-    if savepoint is not None:
-        savepoint.rollback()
-        first_run = None
+    if options.credits is Credits.INCOME:
+        raise IncomeUnavailable(
+            "this version of budget records no income, so credits cannot be imported as "
+            "income; import with --credits skip (they are counted and listed)"
+        )
+    source = open_source(path)
+    try:
+        reader = _open_reader(source, options, progress)
+        savepoint = session.begin_nested() if options.dry_run else None
+        user, first_run = acting_user(session, email=email)
+        known = set(session.scalars(select(Category.name_key).where(Category.user_id == user.id)))
+        if isinstance(reader, _StatementReader):
+            reader.known_categories = known
+        _create_staging(session)
+        _load_staging(session, reader.rows())
+        reader.raise_if_bad()
+        created = _resolve_categories(session, user_id=user.id, reader=reader, options=options)
+        preview: tuple[PreviewRow, ...] = ()
+        first = last = None
+        total = 0
+        if options.dry_run:
+            preview, first, last, total = _preview(session, names=reader.categories)
+        new = _insert_new_expenses(session, user_id=user.id)
+        _drop_staging(session)
+        if savepoint is not None:
+            savepoint.rollback()
+            first_run = None
+    finally:
+        source.close()
+    statement = reader.statement if isinstance(reader, _StatementReader) else None
     return ImportSummary(
-        file=path.name,
+        file=source.name,
         rows=reader.row_count,
         new=new,
         present=reader.row_count - new,
@@ -198,20 +304,90 @@ def import_expenses(
         created_categories=created,
         dry_run=options.dry_run,
         first_run=first_run,
+        format=statement.format_name if statement else "CSV",
+        notes=tuple(reader.notes),
+        skipped=dict(statement.skipped) if statement else {},
+        credit_kinds=dict(statement.credit_kinds) if statement else {},
+        credits=tuple(statement.credits) if statement else (),
+        credit_cents=statement.credit_total if statement else 0,
+        preview=preview,
+        first_date=first,
+        last_date=last,
+        total_cents=total,
     )
 
 
-def fingerprint(
-    spent_on: dt.date, cents: int, category_key: str, description: str, occurrence: int
-) -> str:
+def _open_reader(
+    source: Source, options: ImportOptions, progress: ProgressCallback | None
+) -> _RowReader | _StatementReader:
+    """The fast reader for the format `budget export` writes; the statement reader else."""
+    head = source.head()
+    if not head.strip():
+        raise InvalidInput(f"{source.name} is empty: expected a header line first")
+    encoding, worth_saying = options.encoding, False
+    if encoding is None:
+        encoding, worth_saying = detect_encoding(head)
+    if options.is_plain() and not encoding.startswith("utf-16"):
+        first = head.decode(encoding, errors="replace").lstrip("\ufeff").split("\n", 1)[0]
+        if _is_export_header(first, options):
+            reader = _RowReader(source, options, progress, encoding=encoding)
+            if worth_saying:
+                reader.notes.append(f"the file is {encoding}")
+            return reader
+    return _StatementReader(source, options)
+
+
+def _is_export_header(line: str, options: ImportOptions) -> bool:
+    titles = {options.columns.get(name, name).strip().casefold() for name in FIELDS}
+    delimiter = options.delimiter or _guess_delimiter(line)
+    cells = [cell.strip().casefold() for cell in next(csv.reader([line], delimiter=delimiter), [])]
+    # A file `budget export` wrote always has a category column.
+    needed = {options.columns.get(name, name).strip().casefold() for name in FIELDS[:3]}
+    return bool(cells) and set(cells) <= titles and needed <= set(cells)
+
+
+def _preview(
+    session: Session, *, names: Mapping[str, str]
+) -> tuple[tuple[PreviewRow, ...], dt.date | None, dt.date | None, int]:
+    """The first staged rows as they will be stored, the date range and the total."""
+    rows = session.execute(
+        select(STAGING.c.spent_on, STAGING.c.amount, STAGING.c.category_key, STAGING.c.description)
+        .order_by(STAGING.c.line)
+        .limit(PREVIEW_ROWS)
+    ).all()
+    first, last, total = session.execute(
+        select(
+            func.min(STAGING.c.spent_on), func.max(STAGING.c.spent_on), func.sum(STAGING.c.amount)
+        )
+    ).one()
+    preview = tuple(
+        PreviewRow(
+            dt.date.fromisoformat(str(spent_on)), int(cents), names.get(key, key), description
+        )
+        for spent_on, cents, key, description in rows
+    )
+    return preview, _as_date(first), _as_date(last), int(total or 0)
+
+
+def _as_date(value: object) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def fingerprint(spent_on: dt.date, cents: int, description: str, occurrence: int) -> str:
     """The idempotency key of the `occurrence`-th identical row of a file.
 
     The reading loop computes the same stem inline (for speed) and SQL appends the
     occurrence; tests hold the two equal.
     """
-    content = f"{spent_on.isoformat()}\x1f{cents}\x1f{category_key}\x1f{description}"
-    digest = hashlib.sha256(content.encode()).hexdigest()[:FINGERPRINT_DIGEST_CHARS]
-    return f"{spent_on.strftime('%Y%m%d')}{digest}:{occurrence}"
+    return f"{fingerprint_stem(spent_on.isoformat(), cents, description)}:{occurrence}"
+
+
+def fingerprint_stem(iso_date: str, cents: int, description: str) -> str:
+    """YYYYMMDD and the digest of the row's content (not its category: see the module)."""
+    digest = hashlib.sha256(f"{iso_date}\x1f{cents}\x1f{description}".encode()).hexdigest()
+    return iso_date.replace("-", "") + digest[:FINGERPRINT_DIGEST_CHARS]
 
 
 # --- reading and validating ---------------------------------------------------------------
@@ -242,9 +418,19 @@ class _RowReader:
     through `parse_amount` and the checks below, which also word the error messages.
     """
 
-    def __init__(self, path: Path, options: ImportOptions, progress: ProgressCallback | None):
-        self.path = path
+    def __init__(
+        self,
+        source: Source,
+        options: ImportOptions,
+        progress: ProgressCallback | None,
+        *,
+        encoding: str = "utf-8",
+    ):
+        self.encoding = "utf-8-sig" if encoding == "utf-8" else encoding
+        self.name = source.name
+        self.source = source
         self.options = options
+        self.notes: list[str] = []
         self.progress = progress
         self.row_count = 0
         self.skipped_income = 0
@@ -263,28 +449,31 @@ class _RowReader:
         # surrogateescape: bytes that are not UTF-8 survive decoding as lone surrogates,
         # so the row holding them is reported with its line number instead of the whole
         # read failing. utf-8-sig drops a leading byte-order mark.
-        raw = self.path.open("rb")
-        stream = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        raw = self.source.stream
+        raw.seek(0)
+        stream = io.TextIOWrapper(raw, encoding=self.encoding, errors="surrogateescape", newline="")
         try:
             first = stream.readline()
             if not first.strip():
-                raise InvalidInput(f"{self.path.name} is empty: expected a header line first")
+                raise InvalidInput(f"{self.name} is empty: expected a header line first")
             delimiter = self.options.delimiter or _guess_delimiter(first)
-            reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter)
+            # strict: a quote that is never closed is an error, not the rest of the file
+            # swallowed into one field.
+            reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter, strict=True)
             header = next(reader)
             if _SURROGATE.search(first):
-                raise InvalidInput(f"{self.path.name}: the header line is not UTF-8 text")
+                raise InvalidInput(f"{self.name}: the header line is not UTF-8 text")
             index = self._column_indexes(header, delimiter)
         except BaseException:
-            stream.close()
+            stream.detach()
             raise
-        return _closing(stream, self._records(reader, index, len(header), raw))
+        return _detaching(stream, self._records(reader, index, len(header), raw))
 
     def raise_if_bad(self) -> None:
         if not self.bad_count:
             return
         noun = "bad row" if self.bad_count == 1 else "bad rows"
-        lines = [f"{self.path.name} has {self.bad_count} {noun}; nothing was imported:"]
+        lines = [f"{self.name} has {self.bad_count} {noun}; nothing was imported:"]
         lines += [f"  {bad}" for bad in self.bad_rows]
         if self.bad_count > len(self.bad_rows):
             lines.append(f"  and {self.bad_count - len(self.bad_rows)} more")
@@ -305,7 +494,7 @@ class _RowReader:
                 if name == "category":
                     hint += " or put every row in one category with --category NAME"
                 raise InvalidInput(
-                    f"{self.path.name} has no column {title!r} (its header, split on "
+                    f"{self.name} has no column {title!r} (its header, split on "
                     f"{_display(delimiter)!r}, has {found}): {hint}"
                 )
             index[name] = position
@@ -317,6 +506,22 @@ class _RowReader:
         index: Mapping[str, int | None],
         width: int,
         raw: BinaryIO,
+    ) -> Iterator[StagingRow]:
+        line_num = 1  # the header
+        try:
+            yield from self._parsed(reader, index, width, raw, line_num)
+        except csv.Error as exc:
+            raise _unreadable_field(self.name, self._line_reached, exc) from exc
+
+    _line_reached = 1
+
+    def _parsed(
+        self,
+        reader: Iterator[list[str]],
+        index: Mapping[str, int | None],
+        width: int,
+        raw: BinaryIO,
+        line_num: int,
     ) -> Iterator[StagingRow]:
         date_at = index["date"]
         amount_at = index["amount"]
@@ -331,10 +536,16 @@ class _RowReader:
         sha256 = hashlib.sha256
         progress = self.progress
         reported = raw.tell()
-        line_num = 1  # the header
         for record in reader:
             line = line_num + 1
             line_num = reader.line_num  # type: ignore[attr-defined]
+            self._line_reached = line_num
+            if line_num - line >= MAX_FIELD_LINES:
+                raise InvalidInput(
+                    f"{self.name}: line {line}: a quoted field opens there and runs over "
+                    f"{line_num - line + 1} lines; is a closing quote missing? Nothing was "
+                    "imported"
+                )
             if progress is not None and not line_num & 0x1FFF:
                 position = raw.tell()
                 progress(position - reported)
@@ -388,6 +599,8 @@ class _RowReader:
             description = ""
             if description_at is not None:
                 description = record[description_at].strip()
+                if "\n" in description or "\r" in description:
+                    description = " ".join(description.split())  # one line, as typed
                 if (
                     len(description) > DESCRIPTION_MAX
                     or not description.isprintable()
@@ -404,7 +617,7 @@ class _RowReader:
                 continue
             self.row_count += 1
             iso, compact = date
-            digest = sha256(f"{iso}\x1f{cents}\x1f{key}\x1f{description}".encode()).hexdigest()
+            digest = sha256(f"{iso}\x1f{cents}\x1f{description}".encode()).hexdigest()
             yield (line, iso, cents, key, description, compact + digest[:FINGERPRINT_DIGEST_CHARS])
         if progress is not None:
             progress(raw.tell() - reported)
@@ -453,8 +666,14 @@ class _RowReader:
         if cleaned[:1] in ("-", "+"):
             cleaned = cleaned[1:].strip()
         try:
+            if bank_amounts.has_currency_symbol(cleaned):
+                signed = bank_amounts.parse_amount(text, decimal_comma=self.options.decimal_comma)
+                negative, cleaned = signed < 0, f"{abs(signed) // 100}.{abs(signed) % 100:02d}"
             cleaned = self._plain_digits(cleaned, text)
             value = parse_amount(cleaned, allow_zero=True)
+        except bank_amounts.BadAmount as exc:
+            self._bad(line, column, text, str(exc))
+            return None
         except AmountError as exc:
             message = str(exc).replace(repr(cleaned), repr(text)) if cleaned != text else str(exc)
             self._bad(line, column, text, message)
@@ -521,9 +740,26 @@ def _why(exc: RuleViolation) -> str:
     return exc.reason if exc.reason[:1] in ("'", '"') else f"the {exc.field} {exc.reason}"
 
 
-def _closing(stream: IO[str], rows: Iterator[StagingRow]) -> Iterator[StagingRow]:
-    with stream:
+def _detaching(stream: io.TextIOWrapper, rows: Iterator[StagingRow]) -> Iterator[StagingRow]:
+    """Yield the rows, then let go of the text layer (the caller closes the source)."""
+    try:
         yield from rows
+    finally:
+        stream.detach()
+
+
+def _unreadable_field(name: str, line_reached: int, exc: csv.Error) -> InvalidInput:
+    """The one-line refusal for what the csv module cannot read, naming where it began."""
+    line = line_reached + 1
+    if "field larger than field limit" in str(exc):
+        return InvalidInput(
+            f"{name}: line {line}: a field is longer than {csv.field_size_limit()} "
+            "characters; nothing was imported"
+        )
+    return InvalidInput(
+        f"{name}: line {line}: a quoted field opens there and is not closed properly "
+        "(is a closing quote missing?); nothing was imported"
+    )
 
 
 def _guess_delimiter(header_line: str) -> str:
@@ -531,6 +767,140 @@ def _guess_delimiter(header_line: str) -> str:
     counts = {candidate: header_line.count(candidate) for candidate in _DELIMITER_CANDIDATES}
     best = max(_DELIMITER_CANDIDATES, key=lambda candidate: counts[candidate])
     return best if counts[best] else ","
+
+
+class _StatementReader:
+    """A bank statement (any format `bankfiles` reads) as staging rows.
+
+    Mirrors `_RowReader`'s interface. The statement's first pass runs on `rows()`; rows
+    that are not spending are counted in the statement, bad rows collected here.
+    """
+
+    def __init__(self, source: Source, options: ImportOptions) -> None:
+        self.name = source.name
+        self.options = options
+        fixed = " ".join(options.category.split()) if options.category is not None else None
+        self.statement = Statement(
+            source,
+            StatementOptions(
+                encoding=options.encoding,
+                layout=LayoutOptions(
+                    delimiter=options.delimiter,
+                    skip=options.skip,
+                    no_header=options.no_header,
+                    columns=dict(options.columns),
+                    description=options.description,
+                ),
+                date_format=options.date_format,
+                decimal_comma=options.decimal_comma,
+                signs=options.signs.value if options.signs is not None else None,
+                outflow_value=options.outflow_value,
+                skip_rules=options.skip_rules,
+                category_rules=options.category_rules,
+                fallback_category=options.fallback_category,
+                category=fixed,
+            ),
+        )
+        self.row_count = 0
+        self.skipped_income = 0
+        self.bad_rows: list[BadRow] = []
+        self.bad_count = 0
+        self.categories: dict[str, str] = {}
+        self.shortened = 0
+        self.created_without_asking: set[str] = set()
+        """Keys of categories to create even without --create-categories (the default)."""
+        self.known_categories: set[str] = set()
+        self.notes: list[str] = []
+
+    def rows(self) -> Iterator[StagingRow]:
+        statement = self.statement
+        statement.prepare()
+        self.notes = [f"read as {statement.format_name}", *statement.notes]
+        if statement.signs_detected:
+            self.notes.append(statement.signs_detected)
+        return self._rows()
+
+    def _rows(self) -> Iterator[StagingRow]:
+        categories: dict[str, str] = {}
+        for entry in self.statement.entries():
+            description = " ".join(entry.description.split())  # continuation lines joined
+            if len(description) > DESCRIPTION_MAX:
+                # Payee and memo together can outgrow the limit; keep their start.
+                description = description[: DESCRIPTION_MAX - 1].rstrip() + "…"
+                self.shortened += 1
+            try:
+                description = check_description(description)
+            except RuleViolation as exc:
+                self._bad(entry.line, "description", _why(exc))
+                continue
+            if entry.cents > MAX_IMPORT_CENTS:
+                self._bad(entry.line, "amount", f"{entry.cents / 100:.2f} is too large")
+                continue
+            name = self._category_name(entry.category, entry.file_category)
+            key = categories.get(name)
+            if key is None:
+                try:
+                    name = check_name(name, field="category")
+                except RuleViolation as exc:
+                    self._bad(entry.line, "category", _why(exc))
+                    continue
+                key = name_key(name)
+                categories[name] = key
+                self.categories.setdefault(key, name)
+            iso = entry.date.isoformat()
+            stem = entry.identity or fingerprint_stem(iso, entry.cents, description)
+            self.row_count += 1
+            yield (entry.line, iso, entry.cents, key, description, stem)
+        self.skipped_income = sum(self.statement.credit_kinds.values())
+        if self.shortened:
+            self.notes.append(
+                f"{self.shortened} descriptions longer than {DESCRIPTION_MAX} characters "
+                "were shortened"
+            )
+
+    def _category_name(self, chosen: str, in_file: str) -> str:
+        """The options' or rules' choice; else the file's own category if it exists (or
+        --create-categories); else the profile's fallback; else DEFAULT_CATEGORY.
+
+        Categories a profile names (rules, fallback) and DEFAULT_CATEGORY are created
+        when missing; a file's own categories and --category only with
+        --create-categories."""
+        name = " ".join(chosen.split())
+        if name:
+            if self.options.category is None:  # a category rule: named in a profile
+                self.created_without_asking.add(name_key(name))
+            return name
+        in_file = " ".join(in_file.split())
+        if (
+            in_file
+            and len(in_file) <= NAME_MAX
+            and (self.options.create_categories or name_key(in_file) in self.known_categories)
+        ):
+            return in_file
+        if self.options.fallback_category:
+            fallback = " ".join(self.options.fallback_category.split())
+            self.created_without_asking.add(name_key(fallback))
+            return fallback
+        self.created_without_asking.add(name_key(DEFAULT_CATEGORY))
+        return DEFAULT_CATEGORY
+
+    def _bad(self, line: int, column: str, reason: str) -> None:
+        self.bad_count += 1
+        if len(self.bad_rows) < MAX_REPORTED_ERRORS:
+            self.bad_rows.append(BadRow(line, column, "", reason))
+
+    def raise_if_bad(self) -> None:
+        for bad in self.statement.bad:
+            self._bad(bad.line, bad.column, bad.reason)
+        self.bad_count += self.statement.bad_count - len(self.statement.bad)
+        self.bad_rows.sort(key=lambda bad: bad.line)
+        if self.bad_count:
+            noun = "bad row" if self.bad_count == 1 else "bad rows"
+            lines = [f"{self.name} has {self.bad_count} {noun}; nothing was imported:"]
+            lines += [f"  {bad}" for bad in self.bad_rows]
+            if self.bad_count > len(self.bad_rows):
+                lines.append(f"  and {self.bad_count - len(self.bad_rows)} more")
+            raise InvalidInput("\n".join(lines))
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -610,20 +980,26 @@ class _CopySource:
 
 
 def _resolve_categories(
-    session: Session, *, user_id: int, reader: _RowReader, options: ImportOptions
+    session: Session,
+    *,
+    user_id: int,
+    reader: _RowReader | _StatementReader,
+    options: ImportOptions,
 ) -> tuple[str, ...]:
     """Refuse unknown categories, or create them; returns the names created."""
     known = set(session.scalars(select(Category.name_key).where(Category.user_id == user_id)))
     missing = [name for key, name in reader.categories.items() if key not in known]
     if not missing:
         return ()
-    if not options.create_categories:
-        shown = ", ".join(missing[:MAX_REPORTED_ERRORS])
-        if len(missing) > MAX_REPORTED_ERRORS:
-            shown += f" and {len(missing) - MAX_REPORTED_ERRORS} more"
-        noun = "category" if len(missing) == 1 else "categories"
+    automatic = reader.created_without_asking if isinstance(reader, _StatementReader) else set()
+    refused = [name for name in missing if name_key(name) not in automatic]
+    if refused and not options.create_categories:
+        shown = ", ".join(refused[:MAX_REPORTED_ERRORS])
+        if len(refused) > MAX_REPORTED_ERRORS:
+            shown += f" and {len(refused) - MAX_REPORTED_ERRORS} more"
+        noun = "category" if len(refused) == 1 else "categories"
         raise NotFound(
-            f"{reader.path.name} uses {len(missing)} unknown {noun}: {shown}; add them with "
+            f"{reader.name} uses {len(refused)} unknown {noun}: {shown}; add them with "
             "`budget category add NAME` or import with --create-categories; nothing was "
             "imported"
         )

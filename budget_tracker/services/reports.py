@@ -30,10 +30,18 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import NotFound
-from budget_tracker.models import BudgetTransfer, Category, Expense, Money, User, name_key
+from budget_tracker.models import BudgetTransfer, Category, Expense, Income, Money, User, name_key
 from budget_tracker.money import CENT
-from budget_tracker.services.budgets import Figures, Period, add_months, budget_or_none
+from budget_tracker.services.budgets import (
+    ZERO,
+    Figures,
+    Period,
+    add_months,
+    budget_or_none,
+    percent,
+)
 from budget_tracker.services.categories import budget_in
+from budget_tracker.services.income import income_in
 from budget_tracker.services.users import FirstRun, acting_user
 
 TREND_DEFAULT_MONTHS = 12
@@ -64,21 +72,57 @@ class ReportUser:
 
 
 @dataclass(frozen=True)
+class Summary:
+    """Income beside budgets and spending (budgets need not be funded by income)."""
+
+    income: Decimal
+    budgeted: Decimal
+    spent: Decimal
+
+    @property
+    def saved(self) -> Decimal:
+        """Income minus spent (negative when spending exceeded income)."""
+        return self.income - self.spent
+
+    @property
+    def unbudgeted(self) -> Decimal:
+        """Income minus what was budgeted: income no budget claims."""
+        return self.income - self.budgeted
+
+    @property
+    def savings_rate(self) -> Decimal | None:
+        """Saved as a percentage of income; None without income."""
+        return percent(self.saved, self.income)
+
+
+@dataclass(frozen=True)
 class CategoryReport:
     user: ReportUser
     period: Period
     lines: tuple[CategoryLine, ...]
     top: tuple[TopExpense, ...]
     first_run: FirstRun | None
+    income: Decimal = ZERO
 
     @property
     def totals(self) -> Figures:
         return Figures.total(self.lines)
 
+    @property
+    def summary(self) -> Summary:
+        totals = self.totals
+        return Summary(income=self.income, budgeted=totals.budget or ZERO, spent=totals.spent)
+
 
 @dataclass(frozen=True)
 class MonthLine(Figures):
     month: dt.date
+    income: Decimal = ZERO
+
+    @property
+    def savings_rate(self) -> Decimal | None:
+        """(income - spent) as a percentage of income; None without income."""
+        return percent(self.income - self.spent, self.income)
 
 
 @dataclass(frozen=True)
@@ -92,6 +136,15 @@ class TrendReport:
     @property
     def totals(self) -> Figures:
         return Figures.total(self.lines)
+
+    @property
+    def income(self) -> Decimal:
+        return sum((line.income for line in self.lines), ZERO)
+
+    @property
+    def average_income(self) -> Decimal:
+        count = Decimal(len(self.lines) or 1)
+        return (self.income / count).quantize(CENT, rounding=ROUND_HALF_UP)
 
     @property
     def average(self) -> Figures:
@@ -132,7 +185,7 @@ def category_report(
 ) -> CategoryReport:
     """Budget, transfers and spending per category for `period`, in one grouped statement."""
     user, first_run = acting_user(session, email=email)
-    lines = category_lines(session, user_id=user.id, period=period, category=category)
+    lines, income = _lines_and_income(session, user_id=user.id, period=period, category=category)
     if category is not None and not lines:
         raise NotFound(f"no category {category!r} for {user.email}")
     expenses = (
@@ -141,7 +194,12 @@ def category_report(
         else ()
     )
     return CategoryReport(
-        user=_report_user(user), period=period, lines=lines, top=expenses, first_run=first_run
+        user=_report_user(user),
+        period=period,
+        lines=lines,
+        top=expenses,
+        first_run=first_run,
+        income=income,
     )
 
 
@@ -171,6 +229,14 @@ def category_lines(
     session: Session, *, user_id: int, period: Period, category: str | None = None
 ) -> tuple[CategoryLine, ...]:
     """One row per category (narrowed to `category` when given), ordered by name."""
+    return _lines_and_income(session, user_id=user_id, period=period, category=category)[0]
+
+
+def _lines_and_income(
+    session: Session, *, user_id: int, period: Period, category: str | None
+) -> tuple[tuple[CategoryLine, ...], Decimal]:
+    """The category lines and the period's income, in one statement (the income is an
+    uncorrelated subquery: computed once, not once per row)."""
     e, t = Expense, BudgetTransfer
     spent = (
         select(e.category_id, func.sum(e.amount).label("amount"))
@@ -200,6 +266,7 @@ def category_lines(
             _money(moved_in).label("transfers_in"),
             _money(moved_out).label("transfers_out"),
             _money(func.coalesce(_cents(spent.c.amount), 0)).label("spent"),
+            income_in(user_id, period.first, period.end).label("income"),
         )
         .outerjoin(spent, spent.c.category_id == Category.id)
         .outerjoin(transfers_in, transfers_in.c.category_id == Category.id)
@@ -209,7 +276,12 @@ def category_lines(
     )
     if category is not None:
         statement = statement.where(Category.name_key == name_key(category))
-    return tuple(
+    rows = session.execute(statement).all()
+    if rows:
+        income = rows[0].income
+    else:  # no category: ask for the income alone
+        income = session.scalar(select(income_in(user_id, period.first, period.end))) or ZERO
+    lines = tuple(
         CategoryLine(
             category=row.name,
             base_budget=row.base_budget,
@@ -222,8 +294,9 @@ def category_lines(
             ),
             spent=row.spent,
         )
-        for row in session.execute(statement)
+        for row in rows
     )
+    return lines, income
 
 
 def top_expenses(
@@ -310,8 +383,22 @@ def monthly_trend(
 
     moved_in = moved(t.to_category_id, "moved_in")
     moved_out = moved(t.from_category_id, "moved_out")
+    received = (
+        select(months.c.month, func.sum(_cents(Income.amount)).label("cents"))
+        .join(
+            Income,
+            and_(
+                Income.user_id == user.id,
+                Income.received_on >= months.c.month,
+                Income.received_on < months.c.next_month,
+            ),
+        )
+        .group_by(months.c.month)
+        .cte("received")
+    )
     statement = (
         select(
+            _money(func.coalesce(received.c.cents, 0)).label("income"),
             months.c.month,
             names.c.categories,
             names.c.name,
@@ -323,6 +410,7 @@ def monthly_trend(
         .select_from(months)
         .join(names, true())
         .outerjoin(budgets, budgets.c.month == months.c.month)
+        .outerjoin(received, received.c.month == months.c.month)
         .outerjoin(spent, spent.c.month == months.c.month)
         .outerjoin(moved_in, moved_in.c.month == months.c.month)
         .outerjoin(moved_out, moved_out.c.month == months.c.month)
@@ -340,6 +428,7 @@ def monthly_trend(
                 transferred=bool(row.moved_in or row.moved_out),
             ),
             spent=row.spent,
+            income=row.income,
         )
         for row in rows
     )

@@ -96,10 +96,10 @@ class WireProxy:
             except OSError:
                 client.close()
                 continue
-            for sock in (client, server):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._log.connections += 1
+            for sock in (client, server):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(
                 target=self._client_to_server, args=(number, client, server), daemon=True
             ).start()
@@ -126,9 +126,11 @@ class WireProxy:
                 header = reader.exactly(4)
                 (length,) = struct.unpack("!i", header)
                 body = reader.exactly(length - 4)
-                server.sendall(kind + header + body)
+                # Recorded before it is forwarded: once the client has the server's answer,
+                # the log already holds the statement, so no test has to wait for it.
                 if kind in COUNTED_TYPES:
                     self._record(number, COUNTED_TYPES[kind], _sql_of(kind, body))
+                server.sendall(kind + header + body)
                 if kind == b"X":
                     break
         except (OSError, EOFError):

@@ -1,0 +1,52 @@
+"""QIF (Quicken Interchange Format): `D` date, `T`/`U` amount, `P` payee, `M` memo,
+`L` category (the part before any `:` subcategory or `/` class), `^` ends a record."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+from budget_tracker.services.bankfiles.records import Record
+from budget_tracker.services.bankfiles.source import Source
+
+
+def records(source: Source, encoding: str) -> Iterator[Record]:
+    source.stream.seek(0)
+    text = io.TextIOWrapper(source.stream, encoding=encoding, errors="replace", newline=None)
+    fields: dict[str, str] = {}
+    start = 0
+    try:
+        for number, raw in enumerate(text, start=1):
+            line = raw.strip()
+            if not line or line.startswith("!"):
+                continue
+            if line.startswith("^"):
+                if "D" in fields:
+                    yield _record(start, fields)
+                fields = {}
+                continue
+            if not fields:
+                start = number
+            code, value = line[0], line[1:].strip()
+            if code not in fields:
+                fields[code] = value
+        if "D" in fields:
+            yield _record(start, fields)
+    finally:
+        text.detach()
+
+
+def _record(line: int, fields: dict[str, str]) -> Record:
+    payee, memo = fields.get("P", ""), fields.get("M", "")
+    category = fields.get("L", "")
+    if category.startswith("["):
+        category = ""  # a transfer to another account, not a category
+    category = category.split("/")[0].split(":")[0].strip()
+    return Record(
+        line=line,
+        date=fields["D"],
+        amount=fields.get("T", fields.get("U", "")),
+        description=payee if not memo or memo == payee else f"{payee} {memo}".strip(),
+        category=category,
+        columns={"payee": payee, "memo": memo, "category": fields.get("L", "")},
+    )

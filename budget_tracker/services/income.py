@@ -1,0 +1,202 @@
+"""Income: record, list, edit and delete money received, always scoped to the acting user.
+
+Income sits beside spending in the report (income, budgeted, spent, saved, unbudgeted);
+budgets are not required to be funded by it. Amounts follow the same rules as expenses,
+and `add_income` stores an idempotency key so a retried unit of work never records the
+same income twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
+from sqlalchemy.orm import Session
+
+from budget_tracker.errors import InvalidInput, NotFound
+from budget_tracker.models import Income, Money
+from budget_tracker.services.budgets import ZERO
+from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.unit_of_work import committed_earlier
+
+
+@dataclass(frozen=True)
+class IncomeRow:
+    """An income entry as the commands show it."""
+
+    id: int
+    date: dt.date
+    amount: Decimal
+    source: str
+
+
+@dataclass(frozen=True)
+class AddedIncome:
+    income: IncomeRow
+    first_run: FirstRun | None
+
+
+def income_in(
+    user_id: int | ColumnElement[int], start: dt.date, end: dt.date
+) -> ScalarSelect[Decimal]:
+    """Subquery: the user's income received on days start <= d < end (zero when none)."""
+    return (
+        select(func.coalesce(func.sum(Income.amount), 0, type_=Money))
+        .where(Income.user_id == user_id, Income.received_on >= start, Income.received_on < end)
+        .scalar_subquery()
+    )
+
+
+def _check_amount(amount: Decimal) -> None:
+    if not amount.is_finite() or amount <= 0:
+        raise InvalidInput(f"{amount} is not a positive amount")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise InvalidInput(f"{amount} has more than two decimal places")
+
+
+def _row(income: Income) -> IncomeRow:
+    return IncomeRow(
+        id=income.id, date=income.received_on, amount=income.amount, source=income.source
+    )
+
+
+def add_income(
+    session: Session,
+    *,
+    user_email: str | None,
+    amount: Decimal,
+    received_on: dt.date,
+    source: str,
+    idempotency_key: str | None,
+) -> AddedIncome:
+    """Record income for the acting user; a key already committed returns that entry."""
+    _check_amount(amount)
+    user, first_run = acting_user(session, email=user_email)
+    if idempotency_key is not None:
+        earlier = committed_earlier(session, Income, user_id=user.id, key=idempotency_key)
+        if earlier is not None:
+            return AddedIncome(income=_row(earlier), first_run=first_run)
+    income = Income(
+        user_id=user.id,
+        amount=amount,
+        received_on=received_on,
+        source=source,
+        idempotency_key=idempotency_key,
+    )
+    session.add(income)
+    session.flush()
+    return AddedIncome(income=_row(income), first_run=first_run)
+
+
+@dataclass(frozen=True)
+class IncomeFilter:
+    """Which income entries `list_income` returns; every bound is inclusive."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    search: str | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class IncomeListing:
+    rows: list[IncomeRow]
+    count: int
+    """How many entries match (before the limit)."""
+    total: Decimal
+    """The sum of every matching entry (before the limit)."""
+    first_run: FirstRun | None
+
+
+def list_income(
+    session: Session, *, user_email: str | None, filters: IncomeFilter
+) -> IncomeListing:
+    """The acting user's income matching `filters`, newest first, with count and total."""
+    user, first_run = acting_user(session, email=user_email)
+    conditions: list[ColumnElement[bool]] = [Income.user_id == user.id]
+    if filters.date_from is not None:
+        conditions.append(Income.received_on >= filters.date_from)
+    if filters.date_to is not None:
+        conditions.append(Income.received_on <= filters.date_to)
+    if filters.search:
+        conditions.append(Income.source.icontains(filters.search, autoescape=True))
+    if filters.min_amount is not None:
+        conditions.append(Income.amount >= filters.min_amount)
+    if filters.max_amount is not None:
+        conditions.append(Income.amount <= filters.max_amount)
+    result = session.execute(
+        select(
+            Income.id,
+            Income.received_on,
+            Income.amount,
+            Income.source,
+            func.count().over().label("matching"),
+            func.sum(Income.amount).over().label("total"),
+        )
+        .where(*conditions)
+        .order_by(Income.received_on.desc(), Income.id.desc())
+        .limit(filters.limit)
+    ).all()
+    rows = [
+        IncomeRow(id=r.id, date=r.received_on, amount=r.amount, source=r.source) for r in result
+    ]
+    count = result[0].matching if result else 0
+    total = result[0].total if result else ZERO
+    return IncomeListing(rows=rows, count=count, total=total, first_run=first_run)
+
+
+@dataclass(frozen=True)
+class IncomeChange:
+    before: IncomeRow
+    after: IncomeRow | None
+    """None when the entry was deleted."""
+    first_run: FirstRun | None
+
+
+def _owned(session: Session, *, user_id: int, income_id: int) -> Income:
+    """The user's income entry, row-locked; another user's id is "not found"."""
+    income = session.scalar(
+        select(Income).where(Income.id == income_id, Income.user_id == user_id).with_for_update()
+    )
+    if income is None:
+        raise NotFound(f"no income with id {income_id}")
+    return income
+
+
+def edit_income(
+    session: Session,
+    *,
+    user_email: str | None,
+    income_id: int,
+    amount: Decimal | None = None,
+    source: str | None = None,
+    received_on: dt.date | None = None,
+) -> IncomeChange:
+    """Change the given fields of one of the acting user's income entries."""
+    if amount is not None:
+        _check_amount(amount)
+    user, first_run = acting_user(session, email=user_email)
+    income = _owned(session, user_id=user.id, income_id=income_id)
+    before = _row(income)
+    if amount is not None:
+        income.amount = amount
+    if source is not None:
+        income.source = source
+    if received_on is not None:
+        income.received_on = received_on
+    session.flush()
+    return IncomeChange(before=before, after=_row(income), first_run=first_run)
+
+
+def delete_income(session: Session, *, user_email: str | None, income_id: int) -> IncomeChange:
+    """Delete one of the acting user's income entries."""
+    user, first_run = acting_user(session, email=user_email)
+    income = _owned(session, user_id=user.id, income_id=income_id)
+    before = _row(income)
+    session.delete(income)
+    session.flush()
+    return IncomeChange(before=before, after=None, first_run=first_run)
