@@ -22,6 +22,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    FetchedValue,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -180,9 +181,11 @@ class Expense(Base):
     created_at: Mapped[dt.datetime] = _created_at()
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
     """Client-generated key (a retried command, or an imported row's fingerprint)."""
-    entered_by: Mapped[int | None] = mapped_column(Integer)
-    """The user who recorded it (the owner, or a member of a shared budget); None for rows
-    from before revision 0011. No foreign key: users are never deleted, and the key would
+    entered_by: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue())
+    """The user who recorded it: on PostgreSQL the column's default (revision 0011, not
+    declared here) is the user linked to the connected role, so a member of a shared
+    budget is recorded at no cost. None: the budget's own user (the owner's role, SQLite,
+    rows from before 0011). No foreign key: users are never deleted, and the key would
     cost a check per inserted row."""
 
     __table_args__ = (
@@ -221,7 +224,7 @@ class BudgetTransfer(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("budget_transfers.id"), unique=True)
     """Set on an undo entry: the transfer it reverses (each can be undone once)."""
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
-    entered_by: Mapped[int | None] = mapped_column(Integer)
+    entered_by: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue())
     """The user who recorded it (see `Expense.entered_by`)."""
 
     __table_args__ = (
@@ -348,7 +351,7 @@ class Income(Base):
     received_on: Mapped[dt.date] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = _created_at()
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
-    entered_by: Mapped[int | None] = mapped_column(Integer)
+    entered_by: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue())
     """The user who recorded it (see `Expense.entered_by`)."""
 
     __table_args__ = (

@@ -287,3 +287,86 @@ def test_roles_reach_the_database_through_pgbouncer(household: Household) -> Non
     url = make_url(household.bob.env["DATABASE_URL"])
     assert url.port == make_url(PG_POOLED).port
     assert household.bob.sql("SELECT current_user")[1] == [(BOB,)]
+
+
+def test_sharing_a_budget_read_only_then_read_write_then_not(household: Household) -> None:
+    alice, bob = household.alice, household.bob
+    assert alice.ok("share", "bob@example.com", "--read-only").stdout == (
+        "Shared alice@example.com's budget with bob@example.com (read-only)\n"
+    )
+    mine = alice.ok("shares", "--format", "csv").stdout
+    assert mine.splitlines()[1] == "shared by me,alice@example.com,bob@example.com,read-only"
+    theirs = bob.ok("shares", "--format", "csv").stdout
+    assert theirs.splitlines()[1] == "shared with me,alice@example.com,bob@example.com,read-only"
+    # Read-only: Bob sees Alice's budget; the database refuses his writes in it.
+    assert "Alice's lunch" in bob.ok("expenses", "--user", "alice@example.com").stdout
+    assert "Food" in bob.ok("report", "--user", "alice@example.com").stdout
+    before = household.owner.sql("SELECT count(*) FROM expenses")[1]
+    refused = bob.invoke("add-expense", "5", "Food", "--user", "alice@example.com")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "Error: refused by the database: your role may not change this budget (it is shared "
+        "with you read-only, or not at all)\n"
+    )
+    assert (
+        bob.sql(
+            "UPDATE expenses SET amount = 1 WHERE user_id <> (SELECT min(id) "
+            "FROM users WHERE role_name = current_user)"
+        )[0]
+        == 0
+    )
+    assert household.owner.sql("SELECT count(*) FROM expenses")[1] == before
+    # Without --user Bob still acts on his own budget.
+    bob.ok("add-expense", "3", "Rent")
+    # Read-write: Bob records an expense and moves budget in Alice's budget.
+    assert "(read-write)" in alice.ok("share", "bob@example.com").stdout
+    bob.ok("add-expense", "7.25", "Food", "Bob's groceries", "--user", "alice@example.com")
+    alice.ok("category", "add", "Fun", "--budget", "50")
+    bob.ok("transfer", "10", "--from", "Food", "--to", "Fun", "--user", "alice@example.com")
+    _, entered = household.owner.sql(
+        "SELECT e.description, u.email FROM expenses e LEFT JOIN users u ON u.id = e.entered_by "
+        "WHERE e.user_id = (SELECT id FROM users WHERE email = 'alice@example.com') ORDER BY e.id"
+    )
+    assert entered == [
+        ("Alice's lunch", "alice@example.com"),
+        ("Bob's groceries", "bob@example.com"),
+    ]
+    _, transfers = household.owner.sql(
+        "SELECT u.email FROM budget_transfers t JOIN users u ON u.id = t.entered_by"
+    )
+    assert transfers == [("bob@example.com",)]
+    # Alice's listing shows Bob's expense; Bob cannot share Alice's budget onwards.
+    assert "Bob's groceries" in alice.ok("expenses").stdout
+    onwards = bob.invoke("unshare", "bob@example.com", "--user", "alice@example.com")
+    assert onwards.exit_code == 1
+    # Unshared: Alice's budget is gone from Bob's view, at the database.
+    assert alice.ok("unshare", "bob@example.com").stdout == (
+        "alice@example.com's budget is no longer shared with bob@example.com\n"
+    )
+    assert bob.invoke("expenses", "--user", "alice@example.com").exit_code == 1
+    _, visible = bob.sql("SELECT DISTINCT user_id FROM expenses")
+    assert len(visible) == 1
+    assert bob.ok("shares").stderr == "no shared budgets\n"
+
+
+def test_sharing_on_sqlite_is_an_application_feature(tmp_path: Any) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'budget.db'}"}
+    runner = CliRunner()
+
+    def ok(*args: str) -> Result:
+        result = runner.invoke(main, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        return result
+
+    ok("user", "add", "ana@example.com", "--name", "Ana")
+    ok("user", "add", "bo@example.com", "--name", "Bo")
+    ok("share", "bo@example.com", "--user", "ana@example.com")
+    assert "shared with me" in ok("shares", "--user", "bo@example.com").stdout
+    itself = runner.invoke(main, ["share", "ana@example.com", "--user", "ana@example.com"], env=env)
+    assert (itself.exit_code, itself.stderr) == (
+        2,
+        "Error: you cannot share a budget with yourself\n",
+    )
+    ok("unshare", "bo@example.com", "--user", "ana@example.com")
+    again = runner.invoke(main, ["unshare", "bo@example.com", "--user", "ana@example.com"], env=env)
+    assert again.exit_code == 1

@@ -2,7 +2,9 @@
 
 `users.role_name` links a budget user to the PostgreSQL role that person connects as;
 `budget_shares` lets an owner share a budget with another user (read-only or not);
-`entered_by` records who entered an expense, a transfer or income.
+`entered_by` records who entered an expense, a transfer or income: on PostgreSQL its default
+is the user linked to the connected role (NULL for the owner's role and on SQLite: the
+budget's own user).
 
 On PostgreSQL every table holding a user's data gets row-level security. The policies
 compare with `current_user` (no session state: they work through PgBouncer in transaction
@@ -29,8 +31,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FUNCTION = "budget_user_ids"
-"""budget_user_ids(role, access): the ids of the users `role` may read ('read'), write
-('write': its own and those shared with it not read-only) or owns ('own')."""
+"""budget_user_ids(role, access): the ids of the users whose data `role` may read ('read'),
+write ('write': its own and those shared with it not read-only), owns ('own'), or may see
+as people ('people': 'read' and the members of its own budgets)."""
+USER_BY_EMAIL = "budget_user_id"
+"""budget_user_id(email): any user's id by e-mail (to share a budget with them)."""
 
 # table -> the column holding the user id its rows belong to
 USER_TABLES = {
@@ -95,7 +100,24 @@ def upgrade() -> None:
         _enable_row_level_security()
 
 
+ENTERED_BY = "budget_entered_by"
+"""budget_entered_by(): the (first) user linked to the connected role, or NULL. The
+PostgreSQL default of every `entered_by` column: who entered a row costs no statement."""
+ENTERED_TABLES = ("expenses", "budget_transfers", "income")
+
+
 def _enable_row_level_security() -> None:
+    # Not SECURITY DEFINER: it reads as the caller, whose policy shows its own users.
+    op.execute(
+        f"""
+        CREATE FUNCTION {ENTERED_BY}() RETURNS integer
+        LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
+            SELECT min(id) FROM users WHERE role_name = current_user
+        $$
+        """
+    )
+    for table in ENTERED_TABLES:
+        op.execute(f"ALTER TABLE {table} ALTER COLUMN entered_by SET DEFAULT {ENTERED_BY}()")
     op.execute(
         f"""
         CREATE FUNCTION {FUNCTION}(role text, access text) RETURNS integer[]
@@ -106,8 +128,21 @@ def _enable_row_level_security() -> None:
                 SELECT s.owner_id FROM budget_shares s
                 JOIN users m ON m.id = s.member_id
                 WHERE m.role_name = $1
-                  AND ($2 = 'read' OR ($2 = 'write' AND NOT s.read_only))
+                  AND ($2 IN ('read', 'people') OR ($2 = 'write' AND NOT s.read_only))
+                UNION
+                SELECT s.member_id FROM budget_shares s
+                JOIN users o ON o.id = s.owner_id
+                WHERE o.role_name = $1 AND $2 = 'people'
             ) ids
+        $$
+        """
+    )
+    # Sharing names the member by e-mail, whom the owner's role cannot see yet.
+    op.execute(
+        f"""
+        CREATE FUNCTION {USER_BY_EMAIL}(email text) RETURNS integer
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+            SELECT id FROM users WHERE email = $1
         $$
         """
     )
@@ -127,7 +162,7 @@ def _enable_row_level_security() -> None:
     op.execute("ALTER TABLE users ENABLE ROW LEVEL SECURITY")
     op.execute(
         f"CREATE POLICY users_read ON users FOR SELECT "
-        f"USING (id = ANY ({_ids('read')}) OR role_name = current_user)"
+        f"USING (id = ANY ({_ids('people')}) OR role_name = current_user)"
     )
     op.execute(
         f"CREATE POLICY users_write ON users FOR ALL "
@@ -152,6 +187,10 @@ def downgrade() -> None:
             op.execute(f"DROP POLICY IF EXISTS {table}_write ON {table}")
             op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
         op.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}(text, text)")
+        op.execute(f"DROP FUNCTION IF EXISTS {USER_BY_EMAIL}(text)")
+        for table in ENTERED_TABLES:
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN entered_by DROP DEFAULT")
+        op.execute(f"DROP FUNCTION IF EXISTS {ENTERED_BY}()")
     with op.batch_alter_table("budget_shares") as batch_op:
         batch_op.drop_index(batch_op.f("ix_budget_shares_member_id"))
     op.drop_table("budget_shares")
