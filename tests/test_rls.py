@@ -370,3 +370,33 @@ def test_sharing_on_sqlite_is_an_application_feature(tmp_path: Any) -> None:
     ok("unshare", "bo@example.com", "--user", "ana@example.com")
     again = runner.invoke(main, ["unshare", "bo@example.com", "--user", "ana@example.com"], env=env)
     assert again.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["add-expense", "12.50", "Rent", "--user", "bob@example.com"],
+        ["report", "--user", "bob@example.com"],
+        ["transfer", "1", "--from", "Rent", "--to", "Fun", "--user", "bob@example.com"],
+    ],
+    ids=["add-expense", "report", "transfer"],
+)
+def test_policies_cost_no_statement(household: Household, args: list[str]) -> None:
+    """Through the policies, as Bob's role: still at most four statements on the wire."""
+    from tests.wireproxy import WireProxy
+
+    bob = household.bob
+    bob.ok("category", "add", "Fun", "--budget", "10")
+    pooled = make_url(bob.env["DATABASE_URL"])
+    with WireProxy(pooled.host or "127.0.0.1", pooled.port or 6432) as proxy:
+        url = pooled.set(port=proxy.port).render_as_string(hide_password=False)
+        database = Database(load_settings({"DATABASE_URL": url}))
+        try:
+            proxy.reset()
+            result = CliRunner().invoke(main, args, obj=AppState(database=database))
+            assert result.exit_code == 0, result.output
+            log = proxy.snapshot()
+        finally:
+            database.close()
+    assert log.sql[0].startswith("BEGIN") and log.sql[-1] == "COMMIT"
+    assert len(log.sql) <= 4, log.sql
