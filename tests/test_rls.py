@@ -308,20 +308,19 @@ def test_sharing_a_budget_read_only_then_read_write_then_not(household: Househol
         "Error: refused by the database: your role may not change this budget (it is shared "
         "with you read-only, or not at all)\n"
     )
-    assert (
-        bob.sql(
-            "UPDATE expenses SET amount = 1 WHERE user_id <> (SELECT min(id) "
-            "FROM users WHERE role_name = current_user)"
-        )[0]
-        == 0
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+        bob.sql("UPDATE expenses SET amount = 1 WHERE description = 'Alice''s lunch'")
+    alice.ok("category", "add", "Fun", "--budget", "50")
+    transfer = bob.invoke(
+        "transfer", "1", "--from", "Food", "--to", "Fun", "--user", "alice@example.com"
     )
+    assert (transfer.exit_code, transfer.stderr) == (1, refused.stderr)
     assert household.owner.sql("SELECT count(*) FROM expenses")[1] == before
     # Without --user Bob still acts on his own budget.
     bob.ok("add-expense", "3", "Rent")
     # Read-write: Bob records an expense and moves budget in Alice's budget.
     assert "(read-write)" in alice.ok("share", "bob@example.com").stdout
     bob.ok("add-expense", "7.25", "Food", "Bob's groceries", "--user", "alice@example.com")
-    alice.ok("category", "add", "Fun", "--budget", "50")
     bob.ok("transfer", "10", "--from", "Food", "--to", "Fun", "--user", "alice@example.com")
     _, entered = household.owner.sql(
         "SELECT e.description, u.email FROM expenses e LEFT JOIN users u ON u.id = e.entered_by "

@@ -157,6 +157,15 @@ def _enable_row_level_security() -> None:
             f"USING ({column} = ANY ({_ids('write')})) "
             f"WITH CHECK ({column} = ANY ({_ids('write')}))"
         )
+        # A read-only member may lock what it reads (SELECT ... FOR UPDATE needs an UPDATE
+        # policy), so its transfer reaches the INSERT and is refused there, with a clear
+        # error, instead of finding no category; any change it makes still fails the
+        # write policy's check.
+        op.execute(
+            f"CREATE POLICY {table}_lock ON {table} FOR UPDATE "
+            f"USING ({column} = ANY ({_ids('read')})) "
+            f"WITH CHECK ({column} = ANY ({_ids('write')}))"
+        )
     # A role sees the users it is linked to and those who share a budget with it; it may
     # add and change only users linked to itself (RETURNING must see a new row too).
     op.execute("ALTER TABLE users ENABLE ROW LEVEL SECURITY")
@@ -185,6 +194,7 @@ def downgrade() -> None:
         for table in (*USER_TABLES, "users", "budget_shares"):
             op.execute(f"DROP POLICY IF EXISTS {table}_read ON {table}")
             op.execute(f"DROP POLICY IF EXISTS {table}_write ON {table}")
+            op.execute(f"DROP POLICY IF EXISTS {table}_lock ON {table}")
             op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
         op.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}(text, text)")
         op.execute(f"DROP FUNCTION IF EXISTS {USER_BY_EMAIL}(text)")
