@@ -60,17 +60,17 @@ def _named_user(session: Session, email: str) -> User:
 def _first_two_users(session: Session) -> Sequence[User]:
     """Enough users to tell "none", "just one" and "several" apart, in one query.
 
-    On PostgreSQL the users linked to the connected role come first, and when exactly one
-    is, it is the only candidate: a person who sees budgets shared with them (row-level
-    security) acts on their own by default.
+    On PostgreSQL, when several are visible and exactly one is linked to the connected
+    role, that one is the only candidate (one more query, on that path only): a person
+    who sees budgets shared with them (row-level security) acts on their own by default.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return session.scalars(select(User).order_by(User.id).limit(2)).all()
-    mine = func.coalesce(User.role_name == func.current_user(), False)
-    rows = session.execute(select(User, mine).order_by(mine.desc(), User.id).limit(2)).all()
-    if len(rows) == 2 and rows[0][1] and not rows[1][1]:
-        return [rows[0][0]]
-    return [user for user, _mine in rows]
+    users = session.scalars(select(User).order_by(User.id).limit(2)).all()
+    if len(users) < 2 or session.get_bind().dialect.name != "postgresql":
+        return users
+    mine = session.scalars(
+        select(User).where(User.role_name == func.current_user()).order_by(User.id).limit(2)
+    ).all()
+    return mine if len(mine) == 1 else users
 
 
 def _only_user(users: Sequence[User]) -> User:
