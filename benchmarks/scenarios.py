@@ -1,4 +1,4 @@
-"""The scenarios of issue 8, each measured against a reference in the same run.
+"""The benchmark scenarios, each measured against a reference in the same run.
 
 1. start-up: `budget --help` vs `python -c pass`; `budget add-expense` vs the import floor
 2. round trips: statements each command sends on the wire (counting proxy before PgBouncer)

@@ -6,6 +6,9 @@ its exit code. Nothing here imports SQLAlchemy, so the CLI can load it at start-
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
@@ -29,7 +32,47 @@ class Conflict(BudgetError):
 
 
 class InsufficientBudget(BudgetError):
-    """A transfer would take more than the source category has available."""
+    """A transfer would take more than the source category has available.
+
+    Carries the figures (`category`, `available`, `amount`, `month`); the message says
+    what is wrong, and the command line adds how to do it anyway (its flag).
+    """
+
+    def __init__(self, category: str, available: Decimal, amount: Decimal, month: dt.date) -> None:
+        from budget_tracker.money import format_amount
+
+        super().__init__(
+            f"{category} has only {format_amount(available)} available for {month:%Y-%m}; "
+            f"cannot move {format_amount(amount)}"
+        )
+        self.category = category
+        self.available = available
+        self.amount = amount
+        self.month = month
+
+
+class BudgetBelowZero(BudgetError):
+    """Folding SOURCE into `category` would leave its budget below zero in some months.
+
+    `budget` is the first such month's (`month`) budget; `months` how many months are
+    below zero.
+    """
+
+    def __init__(
+        self, category: str, budget: Decimal, month: dt.date, months: int, source: str
+    ) -> None:
+        from budget_tracker.money import format_amount
+
+        plural = "month" if months == 1 else "months"
+        super().__init__(
+            f"{category} would have a budget of {format_amount(budget)} for {month:%Y-%m} "
+            f"({months} {plural} below zero) once it takes over {source}'s transfers"
+        )
+        self.category = category
+        self.budget = budget
+        self.month = month
+        self.months = months
+        self.source = source
 
 
 class InvalidInput(BudgetError):

@@ -34,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
@@ -126,13 +127,28 @@ class User(Base):
     role_name: Mapped[str | None] = mapped_column(String(ROLE_NAME_MAX), index=True)
     """The PostgreSQL role this person connects as (row-level security, revision 0011).
     None: not linked, so only the role that owns the tables sees this user."""
+    is_default: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    """The user a command acts for when none is named (`budget user default EMAIL`)."""
 
     __table_args__ = (
         CheckConstraint("email <> ''", name="email_not_empty"),
         CheckConstraint(f"length(email) <= {EMAIL_MAX}", name="email_length"),
         CheckConstraint(f"length(name) <= {USER_NAME_MAX}", name="name_length"),
+        # At most one default user: a partial unique index over the one true row.
+        Index(
+            "ix_users_one_default",
+            "is_default",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
         NEVER_REUSE_IDS,
     )
+
+    @validates("email")
+    def _normalize_email(self, _key: str, value: str) -> str:
+        # The object holds what the column type will store.
+        return normalize_email(value)
 
 
 class Category(Base):
@@ -265,6 +281,7 @@ class ImportProfile(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "name_key"),
         CheckConstraint("name <> ''", name="name_not_empty"),
+        NEVER_REUSE_IDS,
     )
 
     @validates("name")
@@ -359,6 +376,7 @@ class Income(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         # A period's income is an index-only range scan, like its spending.
         Index(None, "user_id", "received_on", "amount"),
+        NEVER_REUSE_IDS,
     )
 
 

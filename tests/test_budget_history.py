@@ -183,3 +183,36 @@ def test_every_month_option_takes_this_last_and_next(backend: Backend) -> None:
     assert history(backend, "Food")[-1]["from"] == f"{following:%Y-%m}"
     listed = ok(backend.invoke(["category", "list", "--month", "last", "--format", "json"]))
     assert json.loads(listed.stdout)["month"] == f"{last:%Y-%m}"
+
+
+def test_verify_checks_income_and_history_rows_changed_behind_the_reports_back(
+    backend: Backend,
+) -> None:
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from budget_tracker.models import CategoryBudget, Income
+    from budget_tracker.services.budgets import Period
+    from budget_tracker.services.reports import category_report
+    from budget_tracker.services.verify import check_report
+
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Food", "100", "--month", "2026-03"]))
+    ok(backend.invoke(["add-income", "1000", "--date", "2026-03-02"]))
+    march = Period(dt.date(2026, 3, 1), dt.date(2026, 3, 1))
+
+    def tamper(session: Session) -> None:
+        session.execute(update(Income).values(amount=Decimal("1000.01")))
+        session.execute(update(CategoryBudget).values(amount=Decimal("100.02")))
+
+    with backend.database.transaction() as session:
+        report = category_report(session, user_email=None, period=march)
+        tamper(session)  # after the SQL report, before the independent pass
+        result = check_report(session, report)
+        session.rollback()
+    assert [
+        (item.category, item.measure, item.sql, item.independent) for item in result.mismatches
+    ] == [
+        ("Food", "budget", Decimal("100.00"), Decimal("100.02")),
+        ("(income)", "income", Decimal("1000.00"), Decimal("1000.01")),
+    ]

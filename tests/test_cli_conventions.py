@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click.testing
 import pytest
 
 from budget_tracker.cli import main
-from tests.cli_helpers import category_id, execute, first_run, user_id
+from tests.cli_helpers import category_id, execute, first_run, ok, user_id
 from tests.conftest import Backend
 
 
@@ -155,3 +156,44 @@ def test_undecodable_budget_user_is_bad_input(backend: Backend) -> None:
     assert result.exit_code == 2
     assert result.stderr == "Error: BUDGET_USER '\\xff@x' is not valid UTF-8 text\n"
     assert backend.snapshot() == before
+
+
+def test_export_dash_o_dash_is_stdout(backend: Backend, tmp_path: Path) -> None:
+    first_run(backend)
+    ok(backend.invoke(["add-expense", "12.50", "Food", "Lunch", "--date", "2026-03-02"]))
+    result = ok(backend.invoke(["export", "-o", "-"]))
+    assert result.stdout == "date,amount,category,description\n2026-03-02,12.50,Food,Lunch\n"
+    assert not (tmp_path / "-").exists()
+
+
+def test_domain_errors_carry_data_and_the_cli_adds_its_flags(backend: Backend) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from budget_tracker.errors import InsufficientBudget
+    from budget_tracker.services.transfers import transfer_budget
+
+    first_run(backend)
+    with pytest.raises(InsufficientBudget) as refused, backend.database.transaction() as s:
+        transfer_budget(
+            s,
+            user_email=None,
+            amount=Decimal("5"),
+            source="Food",
+            target="Transport",
+            month=dt.date(2026, 3, 1),
+            note="",
+            allow_overdraw=False,
+            idempotency_key=None,
+        )
+    error = refused.value
+    assert (error.category, error.available, error.amount, error.month) == (
+        "Food",
+        Decimal("0.00"),
+        Decimal("5"),
+        dt.date(2026, 3, 1),
+    )
+    assert "--allow-overdraw" not in str(error)  # flags are the command line's words
+    result = backend.invoke(["transfer", "5", "--from", "Food", "--to", "Transport"])
+    assert result.exit_code == 1
+    assert result.stderr.endswith("cannot move 5.00 (--allow-overdraw moves it anyway)\n")

@@ -216,11 +216,18 @@ def test_unknown_user_and_ambiguous_user(backend: Backend) -> None:
         "Error: no user 'who@example.com': see `budget user list`, or add one with "
         "`budget user add EMAIL --name NAME`\n"
     )
+    assert backend.snapshot() == before
+    # The first user stays the default when another is added...
+    ok(backend.invoke(["add-expense", "5", "Food"]))
+    # ...but a database whose several users have no default needs a choice.
+    execute(backend, "UPDATE users SET is_default = :no", no=False)
+    before = backend.snapshot()
     several = backend.invoke(["add-expense", "5", "Food"])
     assert several.exit_code == 2
     assert several.stderr == (
         "Error: there are several users: choose one with --user EMAIL or the BUDGET_USER "
-        "variable (see `budget user list`)\n"
+        "variable, or for every command with `budget user default EMAIL` "
+        "(see `budget user list`)\n"
     )
     assert backend.snapshot() == before
     # The environment variable chooses too; the other user has no Food category.
@@ -252,6 +259,26 @@ def test_over_budget_warning_counts_transfers_of_that_month(backend: Backend) ->
     assert feb.stderr == (
         "Warning: Food is over its 2026-02 budget: spent 100.50 of 100.00 (0.50 over)\n"
     )
+
+
+def test_edit_expense_warns_over_budget_as_add_expense_does(backend: Backend) -> None:
+    first_run(backend)
+    set_budget(backend, "Food", 10000)  # 100.00 a month
+    ok(backend.invoke(["add-expense", "60", "Transport", "--date", "2026-03-05"]))
+    ok(backend.invoke(["add-expense", "60", "Food", "--date", "2026-03-06"]))
+    within = ok(backend.invoke(["edit-expense", "2", "--amount", "100"]))
+    assert "Warning" not in within.stderr
+    over = ok(backend.invoke(["edit-expense", "1", "--category", "food"]))
+    # The same line add-expense prints for the same state.
+    assert over.stderr.splitlines()[-1] == (
+        "Warning: Food is over its 2026-03 budget: spent 160.00 of 100.00 (60.00 over)"
+    )
+    ok(backend.invoke(["delete-expense", "1", "--yes"]))
+    added = ok(backend.invoke(["add-expense", "60", "Food", "--date", "2026-03-07"]))
+    assert added.stderr.splitlines()[-1] == over.stderr.splitlines()[-1]
+    # Moving it to another month leaves March and is measured against that month.
+    moved = ok(backend.invoke(["edit-expense", "3", "--date", "2026-04-01"]))
+    assert "Warning" not in moved.stderr
 
 
 def test_no_warning_for_a_category_without_budget(backend: Backend) -> None:

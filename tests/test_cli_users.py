@@ -21,9 +21,9 @@ def test_add_and_list_users(backend: Backend) -> None:
     ok(backend.invoke(["add-expense", "5", "rent", "--user", "bo@example.com"]))
     listed = ok(backend.invoke(["user", "list"]))
     assert listed.stdout == (
-        "ID  E-mail           Name       Categories  Expenses\n"
-        "--  ---------------  ---------  ----------  --------\n"
-        " 1  ana@example.com  Ana María           0         0\n"
+        "ID  E-mail           Name       Categories  Expenses  Default\n"
+        "--  ---------------  ---------  ----------  --------  -------\n"
+        " 1  ana@example.com  Ana María           0         0  yes\n"
         " 2  bo@example.com   Bo                  1         1\n"
     )
     data = json.loads(ok(backend.invoke(["user", "list", "--format", "json"])).stdout)
@@ -34,6 +34,7 @@ def test_add_and_list_users(backend: Backend) -> None:
         "role": None,
         "categories": 1,
         "expenses": 1,
+        "default": False,
     }
 
 
@@ -64,3 +65,49 @@ def test_user_add_refusals(backend: Backend, args: list[str], code: int, message
     assert result.exit_code == code
     assert error_text(result) == f"Error: {message}\n"
     assert backend.snapshot() == before
+
+
+def test_adding_a_second_user_keeps_the_first_ones_commands_working(backend: Backend) -> None:
+    ok(backend.invoke(["add-expense", "5", "Food"]))  # first run: me@localhost
+    ok(backend.invoke(["user", "add", "ana@example.com", "--name", "Ana"]))
+    report = ok(backend.invoke(["report"]))
+    assert "me@localhost" in report.stdout
+    ok(backend.invoke(["add-expense", "6", "Food"]))
+    assert backend.scalar("SELECT count(*) FROM expenses") == 2
+
+
+def test_user_default_chooses_who_commands_act_for(backend: Backend) -> None:
+    ok(backend.invoke(["add-expense", "5", "Food"]))
+    ok(backend.invoke(["user", "add", "ana@example.com", "--name", "Ana"]))
+    ok(backend.invoke(["category", "add", "Rent", "--user", "ana@example.com"]))
+    chosen = ok(backend.invoke(["user", "default", "ANA@example.com"]))
+    assert chosen.stdout == "Commands now act for ana@example.com (Ana) unless told otherwise\n"
+    # Every way of finding the acting user follows it: the hot paths and the others.
+    ok(backend.invoke(["add-expense", "7", "rent"]))
+    ok(backend.invoke(["category", "add", "Rent2"]))
+    ok(backend.invoke(["category", "set-budget", "Rent", "100"]))
+    ok(backend.invoke(["transfer", "1", "--from", "Rent", "--to", "Rent2"]))
+    listed = json.loads(ok(backend.invoke(["expenses", "--format", "json"])).stdout)
+    assert [row["category"] for row in listed["expenses"]] == ["Rent"]
+    assert backend.rows(
+        "SELECT u.email FROM expenses e JOIN users u ON u.id = e.user_id ORDER BY e.id"
+    ) == [("me@localhost",), ("ana@example.com",)]
+    # --user and BUDGET_USER still win.
+    mine = json.loads(
+        ok(backend.invoke(["expenses", "--format", "json", "--user", "me@localhost"])).stdout
+    )
+    assert mine["count"] == 1 and mine["expenses"][0]["amount"] == "5.00"
+    assert backend.scalar("SELECT count(*) FROM users WHERE is_default") == 1
+    unknown = backend.invoke(["user", "default", "who@example.com"])
+    assert unknown.exit_code == 1
+    assert unknown.stderr.startswith("Error: no user 'who@example.com'")
+
+
+def test_budget_user_on_an_empty_database_creates_that_user(backend: Backend) -> None:
+    result = ok(backend.invoke(["add-expense", "5", "Food"], env={"BUDGET_USER": "x@y"}))
+    assert result.stderr.startswith("Welcome! Created local user x@y with categories Food,")
+    assert backend.rows("SELECT email, is_default FROM users") == [("x@y", True)]
+    # Once there are users, an unknown one is refused as before.
+    unknown = backend.invoke(["add-expense", "5", "Food"], env={"BUDGET_USER": "z@y"})
+    assert unknown.exit_code == 1
+    assert unknown.stderr.startswith("Error: no user 'z@y'")

@@ -140,7 +140,10 @@ def expense(amount: str = "12.50") -> Callable[[Session], Any]:
 
 def test_concurrent_first_commands_on_an_empty_database_both_succeed(backend: Backend) -> None:
     first, second = race(
-        backend, expense("1"), expense("2"), hold_after=r"FROM users ORDER BY users.id\s+LIMIT"
+        backend,
+        expense("1"),
+        expense("2"),
+        hold_after=r"FROM users ORDER BY users.is_default DESC, users.id\s+LIMIT",
     )
     assert first.error is None and second.error is None, (first.error, second.error)
     assert backend.scalar("SELECT count(*) FROM users") == 1
@@ -159,7 +162,7 @@ def test_concurrent_imports_creating_the_same_category_both_succeed(
     options = ImportOptions(create_categories=True)
 
     def importing(session: Session) -> Any:
-        return import_expenses(session, email=None, path=path, options=options)
+        return import_expenses(session, user_email=None, path=path, options=options)
 
     first, second = race(
         backend, importing, importing, hold_after=r"SELECT categories.name_key\s+FROM categories"
@@ -294,7 +297,8 @@ def test_concurrent_undos_of_one_transfer(backend: Backend) -> None:
 
 def test_verify_is_not_fooled_by_writers_committing_meanwhile(backend: Backend) -> None:
     from budget_tracker.services.budgets import Period
-    from budget_tracker.services.verify import verify_report
+    from budget_tracker.services.reports import category_report
+    from budget_tracker.services.verify import check_report, one_snapshot
 
     ok(backend, "category", "set-budget", "Food", "100", "--from", "2026-01")
     ok(backend, "add-expense", "12.50", "Food", "lunch", "--date", "2026-05-14")
@@ -310,10 +314,14 @@ def test_verify_is_not_fooled_by_writers_committing_meanwhile(backend: Backend) 
 
     may = Period(dt.date(2026, 5, 1), dt.date(2026, 5, 1))
 
-    result = backend.database.run(
-        lambda session: verify_report(session, email=None, period=may, between=others_write),
-        write=False,
-    )
+    def verifying(session: Session) -> Any:
+        # verify_report's steps, with other writers committing between its two passes.
+        one_snapshot(session, read_only=True)
+        report = category_report(session, user_email=None, period=may)
+        others_write(session)
+        return check_report(session, report)
+
+    result = backend.database.run(verifying, write=False)
     assert commits == 2
     assert result.mismatches == ()
     assert (result.spent, result.expenses) == (Decimal("12.50"), 1)
@@ -328,7 +336,7 @@ def test_verify_reads_in_a_read_only_transaction(backend: Backend) -> None:
     may = Period(dt.date(2026, 5, 1), dt.date(2026, 5, 1))
 
     def verifying(session: Session) -> Any:
-        verify_report(session, email=None, period=may)
+        verify_report(session, user_email=None, period=may)
         return session.execute(text("SHOW transaction_isolation")).scalar(), session.execute(
             text("SHOW transaction_read_only")
         ).scalar()

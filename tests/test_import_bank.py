@@ -307,13 +307,26 @@ def test_zero_and_balance_rows_are_skipped_and_continuations_joined(
     )
 
 
-def test_credits_income_is_refused_while_income_does_not_exist(
-    backend: Backend, tmp_path: Path
-) -> None:
-    path = write(tmp_path / "a.csv", "Date,Description,Amount\n2026-03-01,x,-1\n")
+def test_credits_income_records_credits_as_income_once(backend: Backend, tmp_path: Path) -> None:
+    path = write(tmp_path / "statement.ofx", OFX_SGML)
     result = backend.invoke(["import", str(path), "--credits", "income", "--category", "Food"])
-    assert result.exit_code == 1
-    assert "records no income" in result.stderr
+    ok(result)
+    assert (
+        "Recorded 1 credits totalling 100.00 as income: 1 new, 0 already present."
+        in result.stderr.splitlines()
+    )
+    assert backend.rows("SELECT amount, source, received_on FROM income") == [
+        (10000, "Payroll", backend.rows("SELECT received_on FROM income")[0][0])
+    ]
+    assert str(backend.scalar("SELECT received_on FROM income")) == "2026-03-06"
+    again = backend.invoke(["import", str(path), "--credits", "income", "--category", "Food"])
+    ok(again)
+    assert (
+        "Recorded 1 credits totalling 100.00 as income: 0 new, 1 already present."
+        in again.stderr.splitlines()
+    )
+    assert backend.scalar("SELECT count(*) FROM income") == 1
+    assert backend.scalar("SELECT count(*) FROM expenses") == 2
 
 
 def test_dry_run_previews_rows_range_and_total(backend: Backend, tmp_path: Path) -> None:
@@ -561,3 +574,11 @@ def test_readme_ofx_profile_reads_an_ofx_file(backend: Backend, tmp_path: Path) 
     path = write(tmp_path / "s.ofx", OFX_SGML.replace("Corner Cafe", "SAFEWAY 123"))
     ok(backend.invoke(["import", str(path), "--rules", str(rules)]))
     assert [row[2] for row in expenses(backend)] == ["Food", "Food"]
+
+
+def test_multi_line_descriptions_are_joined_in_the_export_format(
+    backend: Backend, tmp_path: Path
+) -> None:
+    body = '2026-03-02,4.20,Food,"two\nlines"\n'
+    ok(backend.invoke(["import", str(write(tmp_path / "m.csv", HEADER + body))]))
+    assert expenses(backend) == [("2026-03-02", "4.2", "Food", "two lines")]

@@ -65,7 +65,7 @@ def test_rows_imported_with_old_fingerprints_are_found_after_the_upgrade(
 ) -> None:
     env, direct = database
     alembic = [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini")]
-    assert run(env, *alembic, "upgrade", "0003").returncode == 0
+    assert run(env, *alembic, "upgrade", "0006").returncode == 0
     # What the previous version stored for FILE: occurrences counted per identical
     # (date, cents, category, description).
     old_keys = [
@@ -123,7 +123,7 @@ def test_rows_imported_with_old_fingerprints_are_found_after_the_upgrade(
         "Imported history.csv: 0 new, 4 already present (4 rows)."
     )
     # And the downgrade writes the old keys back.
-    down = run(env, *alembic, "downgrade", "0003")
+    down = run(env, *alembic, "downgrade", "0006")
     assert down.returncode == 0, down.stderr
     engine = create_engine(direct)
     try:

@@ -169,7 +169,7 @@ def test_a_lost_commit_ack_changes_nothing_the_user_sees(
 
 
 def test_outcomes_survive_the_round_trip_through_json() -> None:
-    user = User(id=7, email="Ana@Example.com", name="Ana")
+    user = User(id=7, email="ana@example.com", name="Ana")
     first_run = FirstRun(user=user, categories=("Food", "Transport"))
     change = ExpenseChange(
         before=ExpenseRow(7, dt.date(2026, 5, 14), "Food", Decimal("12.50"), "lunch ☕"),

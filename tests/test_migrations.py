@@ -155,7 +155,7 @@ def test_0003_keeps_every_row_up_and_down(fresh: tuple[dict[str, str], str]) -> 
     finally:
         engine.dispose()
     before = _rows(direct)
-    up = alembic(env, "upgrade", "head")
+    up = alembic(env, "upgrade", "0003")
     assert up.returncode == 0, up.stderr
     # Later revisions add columns at the end (e.g. 0011's role_name, entered_by).
     after = _rows(direct)
@@ -187,6 +187,33 @@ def inspect_fks(url: str, table: str) -> list[ReflectedForeignKeyConstraint]:
     engine = create_engine(url)
     try:
         return list(inspect(engine).get_foreign_keys(table))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("users", [1, 2])
+def test_0008_makes_the_only_user_the_default(
+    fresh: tuple[dict[str, str], str], users: int
+) -> None:
+    env, direct = fresh
+    assert alembic(env, "upgrade", "0003").returncode == 0
+    engine = create_engine(direct)
+    try:
+        with engine.begin() as connection:
+            for number in range(users):
+                connection.exec_driver_sql(
+                    f"INSERT INTO users (email, name) VALUES ('u{number}@example.com', 'U')"
+                )
+        up = alembic(env, "upgrade", "0008")
+        assert up.returncode == 0, up.stderr
+        with engine.connect() as connection:
+            defaults = connection.exec_driver_sql(
+                "SELECT email FROM users WHERE is_default ORDER BY id"
+            ).all()
+        # One user: it is the default. Several: no choice is made for the user.
+        assert [row[0] for row in defaults] == (["u0@example.com"] if users == 1 else [])
+        down = alembic(env, "downgrade", "0003")
+        assert down.returncode == 0, down.stderr
     finally:
         engine.dispose()
 

@@ -159,7 +159,7 @@ def test_default_is_the_current_month(backend: Backend) -> None:
 def test_one_month_json(backend: Backend) -> None:
     seed(backend)
     data = json.loads(report(backend, "--month", "2028-02", "--format", "json"))
-    assert data["user"] == {"email": ALICE, "name": "Alice"}
+    assert data["user"] == {"id": 1, "email": ALICE, "name": "Alice", "default": False}
     assert data["period"] == {
         "from": "2028-02",
         "to": "2028-02",
@@ -289,7 +289,7 @@ def test_category_and_top(backend: Backend) -> None:
         "2028-02-29  Food      150.25  leap day\n"
     )
     data = json.loads(report(backend, "--month", "2028-02", "--top", "3", "--format", "json"))
-    assert data["top_expenses"] == [
+    assert [{k: v for k, v in row.items() if k != "id"} for row in data["top_expenses"]] == [
         {
             "date": "2028-02-15",
             "category": "Rent",
@@ -304,6 +304,7 @@ def test_category_and_top(backend: Backend) -> None:
         },
         {"date": "2028-02-29", "category": "Food", "amount": "150.25", "description": "leap day"},
     ]
+    assert all(isinstance(row["id"], int) for row in data["top_expenses"])
 
 
 TREND_TABLE = """\

@@ -316,8 +316,7 @@ def test_sharing_a_budget_read_only_then_read_write_then_not(household: Househol
     )
     assert (transfer.exit_code, transfer.stderr) == (1, refused.stderr)
     assert household.owner.sql("SELECT count(*) FROM expenses")[1] == before
-    # Without --user Bob still acts on his own budget.
-    bob.ok("add-expense", "3", "Rent")
+    bob.ok("add-expense", "3", "Rent", "--user", "bob@example.com")
     # Read-write: Bob records an expense and moves budget in Alice's budget.
     assert "(read-write)" in alice.ok("share", "bob@example.com").stdout
     bob.ok("add-expense", "7.25", "Food", "Bob's groceries", "--user", "alice@example.com")

@@ -390,7 +390,7 @@ def test_import_refuses_lookalike_digits_and_control_characters(
         "date,amount,category,description\n"
         "2026-03-01,１２,Food,full-width amount\n"
         "2026-03-0١,12,Food,arabic digit in the date\n"
-        '2026-03-01,12,Food,"two\nlines"\n'
+        "2026-03-01,12,Food,two\x1blines\n"
         "2026-03-01,12,Fo\u200bod,zero width in the category\n"
         "9999-12-31,12,Food,far future\n",
         encoding="utf-8",
@@ -401,10 +401,11 @@ def test_import_refuses_lookalike_digits_and_control_characters(
     assert result.stderr.splitlines()[1:] == [
         "  line 2, column amount: '１２' is not an amount (use digits, e.g. 12.50)",
         "  line 3, column date: '2026-03-0١' is not a date (use YYYY-MM-DD or --date-format)",
-        "  line 4, column description: 'two\\nlines' contains a line break (U+000A)",
-        "  line 6, column category: 'Fo\\u200bod' contains an invisible formatting character "
+        # (A quoted line break is a multi-line description, which an import joins.)
+        "  line 4, column description: 'two\\x1blines' contains a control character (U+001B)",
+        "  line 5, column category: 'Fo\\u200bod' contains an invisible formatting character "
         "(U+200B)",
-        "  line 7, column date: '9999-12-31' is outside the supported dates 1900-01-01 to "
+        "  line 6, column date: '9999-12-31' is outside the supported dates 1900-01-01 to "
         "2999-12-31",
     ]
     assert backend.snapshot() == before

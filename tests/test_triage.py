@@ -4,7 +4,7 @@ The cases this machine can produce are produced for real against PostgreSQL and 
 (wrong password, closed port, unknown database, exhausted pool, a startup parameter the
 pooler rejects, an unmigrated database, a missing driver), through the real CLI, and each
 asserts the message, the exit code, and that no password appears anywhere, logs included.
-The rest of the NEON.md table is checked with the driver's real exception classes.
+The rest of the driver-error table is checked with the driver's real exception classes.
 """
 
 from __future__ import annotations

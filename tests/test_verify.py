@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from budget_tracker.models import Expense
 from budget_tracker.services.budgets import Period
-from budget_tracker.services.verify import verify_report
+from budget_tracker.services.reports import category_report
+from budget_tracker.services.verify import check_report
 from tests.conftest import Backend
 from tests.test_reports import ALICE, EXPENSES, seed
 
@@ -64,7 +65,9 @@ def test_a_row_changed_behind_the_reports_back_is_a_mismatch(backend: Backend) -
         )
 
     with backend.database.transaction() as session:
-        result = verify_report(session, email=ALICE, period=FEBRUARY, between=tamper)
+        report = category_report(session, user_email=ALICE, period=FEBRUARY)
+        tamper(session)  # after the SQL report, before the independent pass
+        result = check_report(session, report)
         session.rollback()
     assert not result.verified
     assert [
@@ -82,7 +85,9 @@ def test_a_budget_changed_behind_the_reports_back_is_a_mismatch(backend: Backend
         session.execute(text("UPDATE budget_transfers SET amount = 4001 WHERE amount = 4000"))
 
     with backend.database.transaction() as session:
-        result = verify_report(session, email=ALICE, period=FEBRUARY, between=tamper)
+        report = category_report(session, user_email=ALICE, period=FEBRUARY)
+        tamper(session)  # after the SQL report, before the independent pass
+        result = check_report(session, report)
         session.rollback()
     assert [
         (item.category, item.measure, item.sql, item.independent) for item in result.mismatches
@@ -168,7 +173,7 @@ def test_raw_rows_are_streamed(backend: Backend) -> None:
     finally:
         event.remove(backend.database.engine, "before_cursor_execute", record)
     assert code == 0
-    # The last two statements are the independent pass: the user's categories, then the
-    # period's transfers and expenses as one streamed (server-side on PostgreSQL) cursor,
-    # fetched in batches, never a whole table in memory.
-    assert streamed[-2:] == [("categories", False), ("expenses", True)]
+    # The independent pass: the user's categories, then the period's transfers and
+    # expenses as one streamed (server-side on PostgreSQL) cursor, fetched in batches,
+    # never a whole table in memory; then the period's income (a plain query).
+    assert streamed[-3:] == [("categories", False), ("expenses", True), ("", False)]

@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "user_id", "idempotency_key", name=op.f("uq_income_user_id_idempotency_key")
         ),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         op.f("ix_income_user_id_received_on_amount"),

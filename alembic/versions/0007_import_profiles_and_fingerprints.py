@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "user_id", "name_key", name=op.f("uq_import_profiles_user_id_name_key")
         ),
+        sqlite_autoincrement=True,  # ids never reused, as every table since 0004
     )
     _rewrite_fingerprints(with_category=False)
 

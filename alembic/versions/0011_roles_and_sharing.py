@@ -15,7 +15,7 @@ with one role for everything works exactly as before. SQLite gets the columns an
 table only: the file itself is the boundary.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-30 21:00:00.000000
 """
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -21,7 +21,7 @@ import click
 from budget_tracker import __version__
 from budget_tracker.cli.commands import ALL, Entry
 from budget_tracker.cli.state import AppState
-from budget_tracker.errors import EXIT_REFUSED, BudgetError, InvalidInput
+from budget_tracker.errors import EXIT_BAD_INPUT, EXIT_REFUSED, BudgetError, InvalidInput
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -143,11 +143,13 @@ class BudgetGroup(click.Group):
         except BudgetError as exc:
             if state.debug:
                 _show_traceback(exc)
-            _fail(str(exc), exc.exit_code)
+            _fail(_for_people(exc), exc.exit_code)
         except Exception as exc:
             from budget_tracker.triage import diagnose
 
             error = None if state.debug else diagnose(exc)
+            if error is None and not state.debug and _out_of_range(exc):
+                _fail("a date or number is outside the range budget supports", EXIT_BAD_INPUT)
             if error is None:
                 _show_traceback(exc)
                 sys.exit(EXIT_REFUSED)
@@ -155,6 +157,19 @@ class BudgetGroup(click.Group):
         finally:
             state.close()
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _out_of_range(exc: BaseException) -> bool:
+    """The last line of defence for values past what `datetime` or an integer column holds
+    (a date beyond 9999, a month after 9999-12): bad input, said in one line. Parameter
+    types refuse such values first with a better message wherever they are known."""
+    if isinstance(exc, OverflowError):
+        return True
+    return (
+        isinstance(exc, ValueError)
+        and str(exc).startswith("year ")
+        and (str(exc).endswith(" is out of range"))
+    )
 
 
 class _PipeClosed(Exception):
@@ -189,6 +204,20 @@ def _fail(message: str, code: int) -> NoReturn:
 
     click.echo(f"Error: {scrub(message)}", err=True)
     sys.exit(code)
+
+
+def _for_people(exc: BudgetError) -> str:
+    """A domain error's message, with the command-line flag that overrides it, if any.
+
+    The services' errors carry data and plain wording; flags exist only here.
+    """
+    from budget_tracker.errors import BudgetBelowZero, InsufficientBudget
+
+    if isinstance(exc, InsufficientBudget):
+        return f"{exc} (--allow-overdraw moves it anyway)"
+    if isinstance(exc, BudgetBelowZero):
+        return f"{exc} (--allow-overdraw does it anyway)"
+    return str(exc)
 
 
 def _load_env_file() -> None:

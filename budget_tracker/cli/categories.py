@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info, printable
+from budget_tracker.cli.output import (
+    Column,
+    announce_first_run,
+    category_json,
+    counted,
+    emit,
+    info,
+    print_json,
+    printable,
+    result_format_option,
+)
 from budget_tracker.cli.params import (
     BUDGET_AMOUNT,
     COLOR,
@@ -53,6 +63,7 @@ def category() -> None:
     help="The budget starts this month (YYYY-MM); no budget before. Default: every month.",
 )
 @click.option("--color", type=COLOR, help="Colour as #RRGGBB.")
+@result_format_option
 @user_option
 @click.pass_obj
 def add(
@@ -61,6 +72,7 @@ def add(
     budget: Decimal,
     from_month: dt.date | None,
     color: str | None,
+    fmt: str,
     user_email: str | None,
 ) -> None:
     """Add a category, optionally with a monthly budget and a colour.
@@ -84,6 +96,9 @@ def add(
         write=True,
     )
     announce_first_run(added.first_run)
+    if fmt == "json":
+        print_json(category_json(added))
+        return
     since = f" from {added.month:%Y-%m}" if added.month is not None else ""
     click.echo(
         f"Added category {added.id}: {added.name} "
@@ -116,10 +131,7 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
     announce_first_run(listing.first_run)
     rows: list[dict[str, Any]] = [
         {
-            "id": row.id,
-            "name": row.name,
-            "color": row.color,
-            "monthly_budget": row.monthly_budget,
+            **category_json(row),
             "budget": row.budget,
             "spent": row.spent,
             "available": row.available,

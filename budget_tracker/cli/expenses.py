@@ -16,8 +16,11 @@ from budget_tracker.cli.output import (
     announce_first_run,
     counted,
     emit,
+    expense_json,
     info,
+    print_json,
     printable,
+    result_format_option,
     warn,
 )
 from budget_tracker.cli.params import (
@@ -55,6 +58,7 @@ def summary(row: Any) -> str:
 @click.argument("category", type=NAME)
 @click.argument("description", type=DESCRIPTION, required=False, default="")
 @click.option("--date", "spent_on", type=DATE, help="Day of the expense (default: today).")
+@result_format_option
 @user_option
 @click.pass_obj
 def add_expense(
@@ -63,6 +67,7 @@ def add_expense(
     category: str,
     description: str,
     spent_on: dt.date | None,
+    fmt: str,
     user_email: str | None,
 ) -> None:
     """Record an expense of AMOUNT in CATEGORY (matched in any case).
@@ -94,11 +99,20 @@ def add_expense(
         write=True,
     )
     announce_first_run(added.first_run)
-    click.echo(f"Added expense {added.expense.id}: {summary(added.expense)}")
-    month, figures = added.month, added.month.figures
+    if fmt == "json":
+        print_json(expense_json(added.expense))
+    else:
+        click.echo(f"Added expense {added.expense.id}: {summary(added.expense)}")
+    warn_if_over_budget(added.expense.category, added.month)
+
+
+def warn_if_over_budget(category: str, month: Any) -> None:
+    """The over-budget warning of add-expense and edit-expense (`month`: a `MonthBudget`),
+    by the one over-budget rule of `services.budgets`."""
+    figures = month.figures
     if figures.over_budget:
         warn(
-            f"{added.expense.category} is over its {month.month:%Y-%m} budget: spent "
+            f"{category} is over its {month.month:%Y-%m} budget: spent "
             f"{format_amount(figures.spent)} of {format_amount(figures.spent + figures.available)} "
             f"({format_amount(figures.over_by)} over)"
         )
@@ -172,7 +186,11 @@ def list_expenses(
             "category": counted(listing.count, "expense"),
             "amount": listing.total,
         },
-        json_data={"expenses": rows, "count": listing.count, "total": listing.total},
+        json_data={
+            "expenses": [expense_json(row) for row in listing.rows],
+            "count": listing.count,
+            "total": listing.total,
+        },
         empty_message="no expenses match",
     )
     if fmt == "table" and len(rows) < listing.count:
@@ -185,6 +203,7 @@ def list_expenses(
 @click.option("--category", type=NAME, help="New category (any case).")
 @click.option("--description", type=DESCRIPTION, help='New description ("" clears it).')
 @click.option("--date", "spent_on", type=DATE, help="New day.")
+@result_format_option
 @user_option
 @click.pass_obj
 def edit_expense(
@@ -194,6 +213,7 @@ def edit_expense(
     category: str | None,
     description: str | None,
     spent_on: dt.date | None,
+    fmt: str,
     user_email: str | None,
 ) -> None:
     """Change an expense's amount, category, description or date.
@@ -222,16 +242,24 @@ def edit_expense(
     )
     announce_first_run(change.first_run)
     assert change.after is not None
-    click.echo(f"Updated expense {expense_id}: {summary(change.after)}")
+    if fmt == "json":
+        print_json(expense_json(change.after))
+    else:
+        click.echo(f"Updated expense {expense_id}: {summary(change.after)}")
     info(f"was: {summary(change.before)}")
+    if change.month is not None:
+        warn_if_over_budget(change.after.category, change.month)
 
 
 @click.command("delete-expense")
 @click.argument("expense_id", metavar="ID", type=ID)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@result_format_option
 @user_option
 @click.pass_obj
-def delete_expense(state: AppState, expense_id: int, yes: bool, user_email: str | None) -> None:
+def delete_expense(
+    state: AppState, expense_id: int, yes: bool, fmt: str, user_email: str | None
+) -> None:
     """Delete an expense. Asks first when run on a terminal; --yes skips the question.
 
     \b
@@ -252,4 +280,7 @@ def delete_expense(state: AppState, expense_id: int, yes: bool, user_email: str 
         write=True,
     )
     announce_first_run(change.first_run)
-    click.echo(f"Deleted expense {expense_id}: {summary(change.before)}")
+    if fmt == "json":
+        print_json(expense_json(change.before))
+    else:
+        click.echo(f"Deleted expense {expense_id}: {summary(change.before)}")

@@ -30,7 +30,7 @@ def list_command(state: Any, user_email: str | None) -> None:
     from budget_tracker.services.import_profiles import list_profiles
 
     names = state.database.run(
-        lambda session: list_profiles(session, email=user_email), write=False
+        lambda session: list_profiles(session, user_email=user_email), write=False
     )
     if not names:
         info("No import profiles yet (save one with `budget import FILE --save-profile NAME`).")
@@ -47,7 +47,7 @@ def show_command(state: Any, name: str, user_email: str | None) -> None:
     from budget_tracker.services.import_profiles import load_profile
 
     document = state.database.run(
-        lambda session: load_profile(session, email=user_email, name=name), write=False
+        lambda session: load_profile(session, user_email=user_email, name=name), write=False
     )
     click.echo(document, nl=False)
 
@@ -61,6 +61,6 @@ def delete_command(state: Any, name: str, user_email: str | None) -> None:
     from budget_tracker.services.import_profiles import delete_profile
 
     state.database.run(
-        lambda session: delete_profile(session, email=user_email, name=name), write=True
+        lambda session: delete_profile(session, user_email=user_email, name=name), write=True
     )
     info(f"Deleted import profile {name!r}.")

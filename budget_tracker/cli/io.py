@@ -119,7 +119,8 @@ class DateFormatType(click.ParamType[str]):
     "--credits",
     type=click.Choice(["skip", "income"]),
     default=None,
-    help="Money coming in: skip (counted and listed)  [default: skip]",
+    help="Money coming in: skip (counted and listed) or income (recorded as income, "
+    "never twice)  [default: skip]",
 )
 @click.option("--profile", help="Use the saved import profile NAME.")
 @click.option(
@@ -209,7 +210,7 @@ def import_command(
             documents.append(
                 (
                     f"profile {profile!r}",
-                    import_profiles.load_profile(session, email=user_email, name=profile),
+                    import_profiles.load_profile(session, user_email=user_email, name=profile),
                 )
             )
         if rules_text is not None and rules_file is not None:
@@ -218,12 +219,12 @@ def import_command(
             documents, given, columns or {}, create_categories, dry_run
         )
         summary = import_expenses(
-            session, email=user_email, path=file, options=options, progress=progress
+            session, user_email=user_email, path=file, options=options, progress=progress
         )
         if save_profile is not None and not dry_run:
             import_profiles.save_profile(
                 session,
-                email=user_email,
+                user_email=user_email,
                 name=save_profile,
                 document=import_profiles.render(values, mapping, _merged_rules(documents)),
             )
@@ -344,6 +345,7 @@ def _summary_json(summary: Any) -> dict[str, Any]:
         "notes": list(summary.notes),
         "credits": credits,
         "credit_total": _money(summary.credit_cents),
+        "income": {"new": summary.income_new, "present": summary.income_present},
         "skipped": dict(summary.skipped),
         "preview": [
             {
@@ -387,10 +389,17 @@ def _report(summary: Any, *, as_json: bool = False) -> None:
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.credit_kinds.items()))
         total = f" totalling {_money(summary.credit_cents)}" if summary.credit_cents else ""
         detail = f" ({kinds})" if kinds and set(summary.credit_kinds) != {"credit"} else ""
-        info(
-            f"Skipped {summary.skipped_income} credits{total}{detail}: money coming in is not "
-            "spending."
-        )
+        if summary.income_new or summary.income_present:
+            verb = "Would record" if summary.dry_run else "Recorded"
+            info(
+                f"{verb} {summary.skipped_income} credits{total}{detail} as income: "
+                f"{summary.income_new} new, {summary.income_present} already present."
+            )
+        else:
+            info(
+                f"Skipped {summary.skipped_income} credits{total}{detail}: money coming in "
+                "is not spending."
+            )
         for credit in summary.credits:
             info(f"  {credit.date.isoformat()}  {_money(credit.cents):>12}  {credit.description}")
         if summary.skipped_income > len(summary.credits) and summary.credits:
@@ -472,7 +481,7 @@ def export_command(
     with options_checked():
         date_range(None, date_from, date_to)
     if output is not None and str(output) == "-":
-        output = None
+        output = None  # `-o -` is stdout, as `-` is for every command that takes a file
     if transfers and fmt == "csv" and output is None:
         raise click.UsageError(
             "--transfers with --format csv needs -o FILE (transfers go "
@@ -491,7 +500,7 @@ def export_command(
                 )
             return export(
                 session,
-                email=user_email,
+                user_email=user_email,
                 stream=_restart(stream),
                 fmt=fmt,
                 date_from=date_from,

@@ -121,6 +121,74 @@ def dump_json(data: Any) -> str:
     return json.dumps(jsonable(data), ensure_ascii=False, indent=2)
 
 
+# --- One JSON shape per entity --------------------------------------------------------
+# Every command that prints an expense, a transfer, a category or a user in JSON builds it
+# here, so the keys and value types are the same everywhere: ids are numbers, amounts
+# strings with two decimals, dates and months ISO strings, absent values null.
+
+
+def expense_json(row: Any) -> dict[str, Any]:
+    """An expense (an `ExpenseRow`)."""
+    return {
+        "id": row.id,
+        "date": row.date.isoformat(),
+        "category": row.category,
+        "amount": format_amount(row.amount),
+        "description": row.description,
+    }
+
+
+def transfer_json(record: Any) -> dict[str, Any]:
+    """A budget transfer ledger entry (a `TransferRecord`)."""
+    return {
+        "id": record.id,
+        "month": f"{record.month:%Y-%m}",
+        "from": record.source,
+        "to": record.target,
+        "amount": format_amount(record.amount),
+        "note": record.note,
+        "reverses": record.reverses_id,
+        "undone_by": record.undone_by_id,
+        "created_at": record.created_at.replace(microsecond=0).isoformat(),
+    }
+
+
+def category_json(category: Any) -> dict[str, Any]:
+    """A category: its id, name, colour (or null) and monthly budget."""
+    return {
+        "id": category.id,
+        "name": category.name,
+        "color": category.color,
+        "monthly_budget": format_amount(category.monthly_budget),
+    }
+
+
+def user_json(user: Any) -> dict[str, Any]:
+    """A user: id, e-mail, name, and whether commands act for it when none is named."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "default": bool(getattr(user, "default", getattr(user, "is_default", False))),
+    }
+
+
+def print_json(data: Any) -> None:
+    click.echo(dump_json(data))
+
+
+def result_format_option(f: Any) -> Any:
+    """`--format text|json` for a command that creates or changes one row."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json prints the row as `budget` prints it everywhere (for scripts).",
+    )(f)
+
+
 def render_table(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[Column],

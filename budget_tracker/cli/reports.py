@@ -17,8 +17,10 @@ from budget_tracker.cli.output import (
     Column,
     announce_first_run,
     dump_json,
+    expense_json,
     info,
     render_table,
+    user_json,
     write_csv,
 )
 from budget_tracker.cli.params import (
@@ -117,12 +119,12 @@ def report(
     if top is not None and (by == "month" or fmt == "csv"):
         raise click.UsageError("--top works with the category report in table or json format")
     if by == "month":
-        from budget_tracker.services.reports import monthly_trend
+        from budget_tracker.services.reports import TREND_DEFAULT_MONTHS, monthly_trend
 
-        period = _period(month, from_month, to_month, default_months=12)
+        period = _period(month, from_month, to_month, default_months=TREND_DEFAULT_MONTHS)
         trend = state.database.run(
             lambda session: monthly_trend(
-                session, email=user_email, period=period, category=category
+                session, user_email=user_email, period=period, category=category
             ),
             write=False,
         )
@@ -134,7 +136,7 @@ def report(
     period = _period(month, from_month, to_month)
     result = state.database.run(
         lambda session: category_report(
-            session, email=user_email, period=period, category=category, top=top or 0
+            session, user_email=user_email, period=period, category=category, top=top or 0
         ),
         write=False,
     )
@@ -178,7 +180,7 @@ def verify(
     period = _period(month, from_month, to_month)
     result = state.database.run(
         lambda session: verify_report(
-            session, email=user_email, period=period, from_file=from_file
+            session, user_email=user_email, period=period, from_file=from_file
         ),
         write=False,
     )
@@ -324,7 +326,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
     totals = result.totals
     if fmt == "json":
         data = {
-            "user": {"email": result.user.email, "name": result.user.name},
+            "user": user_json(result.user),
             "period": _period_json(result.period),
             "categories": [
                 {
@@ -340,15 +342,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
             "summary": _summary_json(result),
         }
         if result.top:
-            data["top_expenses"] = [
-                {
-                    "date": item.spent_on,
-                    "category": item.category,
-                    "amount": item.amount,
-                    "description": item.description,
-                }
-                for item in result.top
-            ]
+            data["top_expenses"] = [expense_json(item) for item in result.top]
         click.echo(dump_json(data))
         return
     if fmt == "csv":
@@ -451,7 +445,7 @@ def _print_trend(trend: TrendReport, fmt: str) -> None:
 
     if fmt == "json":
         data = {
-            "user": {"email": trend.user.email, "name": trend.user.name},
+            "user": user_json(trend.user),
             "period": _period_json(trend.period),
             "category": trend.category,
             "months": [month_numbers(line) for line in trend.lines],

@@ -39,10 +39,10 @@ def share_command(state: AppState, email: str, read_only: bool, user_email: str 
     from sqlalchemy.orm import Session
 
     from budget_tracker.services.sharing import share
-    from budget_tracker.services.users import resolve_user
+    from budget_tracker.services.users import acting_user
 
     def work(session: Session) -> tuple[str, str, bool]:
-        owner = resolve_user(session, email=user_email)
+        owner = acting_user(session, user_email=user_email)[0]
         member, existed = share(session, owner=owner, email=email, read_only=read_only)
         return owner.email, member.email, existed
 
@@ -66,10 +66,10 @@ def unshare_command(state: AppState, email: str, user_email: str | None) -> None
     from sqlalchemy.orm import Session
 
     from budget_tracker.services.sharing import unshare
-    from budget_tracker.services.users import resolve_user
+    from budget_tracker.services.users import acting_user
 
     def work(session: Session) -> tuple[str, str]:
-        owner = resolve_user(session, email=user_email)
+        owner = acting_user(session, user_email=user_email)[0]
         return owner.email, unshare(session, owner=owner, email=email).email
 
     owner, member = state.database.run(work, write=True)
@@ -90,10 +90,10 @@ def shares_command(state: AppState, user_email: str | None, fmt: str) -> None:
     from sqlalchemy.orm import Session
 
     from budget_tracker.services.sharing import list_shares
-    from budget_tracker.services.users import resolve_user
+    from budget_tracker.services.users import acting_user
 
     def work(session: Session) -> list[dict[str, str]]:
-        user = resolve_user(session, email=user_email)
+        user = acting_user(session, user_email=user_email)[0]
         return [asdict(row) for row in list_shares(session, user=user)]
 
     rows = state.database.run(work, write=False)

@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import Column, announce_first_run, emit, warn
+from budget_tracker.cli.output import (
+    Column,
+    announce_first_run,
+    emit,
+    print_json,
+    result_format_option,
+    transfer_json,
+    warn,
+)
 from budget_tracker.cli.params import (
     AMOUNT,
     DESCRIPTION,
@@ -53,6 +61,7 @@ TRANSFER_COLUMNS = (
     is_flag=True,
     help="Move the amount even if the source has less than that available.",
 )
+@result_format_option
 @user_option
 @click.pass_obj
 def transfer(
@@ -64,6 +73,7 @@ def transfer(
     note: str,
     undo_id: int | None,
     allow_overdraw: bool,
+    fmt: str,
     user_email: str | None,
 ) -> None:
     """Move AMOUNT of one category's monthly budget to another, atomically.
@@ -136,16 +146,21 @@ def transfer(
         )
     announce_first_run(outcome.first_run)
     record = outcome.transfer
-    undoes = f" (undoes transfer {record.reverses_id})" if record.reverses_id else ""
-    click.echo(
-        f"Transfer {record.id}: moved {format_amount(record.amount)} from {record.source} "
-        f"to {record.target} for {record.month:%Y-%m}{undoes}"
-    )
-    balances = [(b.category, format_amount(b.available)) for b in (outcome.source, outcome.target)]
-    name_width = max(len(name) for name, _ in balances)
-    amount_width = max(len(left) for _, left in balances)
-    for name, left in balances:
-        click.echo(f"  {name:<{name_width}}  {left:>{amount_width}} available")
+    if fmt == "json":
+        print_json(transfer_json(record))
+    else:
+        undoes = f" (undoes transfer {record.reverses_id})" if record.reverses_id else ""
+        click.echo(
+            f"Transfer {record.id}: moved {format_amount(record.amount)} from {record.source} "
+            f"to {record.target} for {record.month:%Y-%m}{undoes}"
+        )
+        balances = [
+            (b.category, format_amount(b.available)) for b in (outcome.source, outcome.target)
+        ]
+        name_width = max(len(name) for name, _ in balances)
+        amount_width = max(len(left) for _, left in balances)
+        for name, left in balances:
+            click.echo(f"  {name:<{name_width}}  {left:>{amount_width}} available")
     if outcome.source.available < 0:
         warn(
             f"{outcome.source.category} is overdrawn by {format_amount(-outcome.source.available)} "
@@ -178,11 +193,12 @@ def list_transfers(
     """
     from budget_tracker.services.transfers import list_transfers as ledger
 
-    records, first_run = state.database.run(
+    listing = state.database.run(
         lambda session: ledger(session, user_email=user_email, month=month, category=category),
         write=False,
     )
-    announce_first_run(first_run)
+    announce_first_run(listing.first_run)
+    records = listing.rows
     rows: list[dict[str, Any]] = [
         {
             "id": record.id,
@@ -197,4 +213,10 @@ def list_transfers(
         }
         for record in records
     ]
-    emit(rows, TRANSFER_COLUMNS, fmt, empty_message="no transfers")
+    emit(
+        rows,
+        TRANSFER_COLUMNS,
+        fmt,
+        json_data=[transfer_json(record) for record in records],
+        empty_message="no transfers",
+    )

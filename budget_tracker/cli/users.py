@@ -1,4 +1,4 @@
-"""`budget user add` and `budget user list`."""
+"""`budget user add`, `budget user list` and `budget user default`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from budget_tracker.cli.output import Column, emit
+from budget_tracker.cli.output import Column, emit, print_json, result_format_option, user_json
 from budget_tracker.cli.params import EMAIL, USER_NAME, format_option
 from budget_tracker.cli.state import AppState
 
@@ -17,6 +17,7 @@ USER_COLUMNS = (
     Column("role", "Role"),
     Column("categories", "Categories", ">"),
     Column("expenses", "Expenses", ">"),
+    Column("shown_default", "Default"),
 )
 
 
@@ -28,6 +29,7 @@ def user() -> None:
     Example:
       budget user add ana@example.com --name "Ana"
       budget user list
+      budget user default ana@example.com
     """
 
 
@@ -40,8 +42,9 @@ def user() -> None:
     metavar="ROLE",
     help="The PostgreSQL role this person connects as (row-level security).",
 )
+@result_format_option
 @click.pass_obj
-def add(state: AppState, email: str, name: str, role: str | None) -> None:
+def add(state: AppState, email: str, name: str, role: str | None, fmt: str) -> None:
     """Add a user. Choose who a command acts for with --user EMAIL or BUDGET_USER.
 
     A new user starts with no categories: add some with `budget category add`. On
@@ -59,8 +62,11 @@ def add(state: AppState, email: str, name: str, role: str | None) -> None:
     added = state.database.run(
         lambda session: add_user(session, email=email, name=name, role=role), write=True
     )
-    linked = f", role {added.role_name}" if added.role_name else ""
-    click.echo(f"Added user {added.id}: {added.email} ({added.name}{linked})")
+    if fmt == "json":
+        print_json(user_json(added))
+    else:
+        linked = f", role {added.role_name}" if added.role_name else ""
+        click.echo(f"Added user {added.id}: {added.email} ({added.name}{linked})")
 
 
 @user.command("link")
@@ -102,8 +108,36 @@ def list_(state: AppState, fmt: str) -> None:
         # Without PostgreSQL roles (SQLite, one role for everything) the column is empty.
         columns = tuple(column for column in USER_COLUMNS if column.key != "role")
     emit(
-        [asdict(row) for row in rows],
+        [{**asdict(row), "shown_default": "yes" if row.default else ""} for row in rows],
         columns,
         fmt,
         empty_message="no users yet: add one with `budget user add EMAIL --name NAME`",
+        json_data=[
+            {**user_json(row), "categories": row.categories, "expenses": row.expenses}
+            for row in rows
+        ],
     )
+
+
+@user.command("default")
+@click.argument("email", type=EMAIL)
+@result_format_option
+@click.pass_obj
+def default(state: AppState, email: str, fmt: str) -> None:
+    """Act for EMAIL when a command names no user (no --user, no BUDGET_USER).
+
+    The choice is stored in the database, so it holds for everyone using it.
+
+    \b
+    Example:
+      budget user default ana@example.com
+    """
+    from budget_tracker.services.users import set_default_user
+
+    chosen = state.database.run(
+        lambda session: set_default_user(session, user_email=email), write=True
+    )
+    if fmt == "json":
+        print_json(user_json(chosen))
+    else:
+        click.echo(f"Commands now act for {chosen.email} ({chosen.name}) unless told otherwise")

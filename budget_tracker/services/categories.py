@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from budget_tracker import rules
-from budget_tracker.errors import Conflict, InsufficientBudget, NotFound
+from budget_tracker.errors import BudgetBelowZero, Conflict, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
     Category,
@@ -42,7 +42,7 @@ from budget_tracker.models import (
     Money,
     name_key,
 )
-from budget_tracker.money import format_amount, from_cents
+from budget_tracker.money import from_cents
 from budget_tracker.services.budgets import (
     ZERO,
     BudgetChange,
@@ -51,7 +51,6 @@ from budget_tracker.services.budgets import (
     budget_in_month,
     budget_or_none,
     combined_history,
-    month_label,
     month_span,
     month_start,
 )
@@ -230,7 +229,7 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
 
     One query: the per-category sums are correlated subqueries, not a query per category.
     """
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     start, end = month_span(today)
     transfers = transfers_net(Category.id, start).label("transfers")
     spent = spent_in(Category.id, start, end).label("spent")
@@ -294,7 +293,7 @@ def add_category(
     name = rules.check_name(name)
     monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
     color = None if color is None else rules.check_color(color)
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     _ensure_name_free(session, user_id=user.id, name=name)
     opening = monthly_budget if from_month is None else ZERO
     category = Category(user_id=user.id, name=name, color=color, monthly_budget=opening)
@@ -318,7 +317,7 @@ def rename_category(
 ) -> CategoryChange:
     """Rename a category; a change of case only (`food` -> `Food`) is allowed."""
     new_name = rules.check_name(new_name, field="new name")
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     # Locked until the transaction ends: a concurrent rename of the same category waits,
     # then no longer finds it by its old name.
     (category,) = lock_categories(session, user_id=user.id, names=[name])
@@ -390,7 +389,7 @@ def set_category_budget(
     force from its own month), or with `one_month` for that month only. Zero means no
     budget; transfers already made are kept. Under the category's row lock."""
     monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     (category,) = lock_categories(session, user_id=user.id, names=[name])
     month = month_start(month)
     changes = history(session, category)
@@ -447,7 +446,7 @@ class BudgetHistory:
 def budget_history(session: Session, *, user_email: str | None, name: str) -> BudgetHistory:
     """The category's budgets over time: standing periods in order, then one-month
     overrides. A zero amount means no budget."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     category = find_category(session, user_id=user.id, name=name)
     changes = history(session, category)
     standing = [change for change in changes if not change.one_month]
@@ -592,12 +591,7 @@ def _fold(
         overdrawn = overdrawn_months(session, source=source, target=target, combined=combined)
         if overdrawn:
             month, budget = overdrawn[0]
-            raise InsufficientBudget(
-                f"{target.name} would have a budget of {format_amount(budget)} for "
-                f"{month_label(month)} ({_counted(len(overdrawn), 'month')} below zero) "
-                "once it takes over "
-                f"{source.name}'s transfers (--allow-overdraw does it anyway)"
-            )
+            raise BudgetBelowZero(target.name, budget, month, len(overdrawn), source.name)
     moved = _move_contents(session, source=source, target=target)
     session.execute(
         delete(CategoryBudget).where(CategoryBudget.category_id.in_((source.id, target.id)))
@@ -633,7 +627,7 @@ def delete_category(
     """Delete a category. Refused while it has expenses or transfers, unless `move_to`
     names another category to take them over: then it is folded into that one exactly
     as `merge_categories` does (budgets combined, so no month loses budget)."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     if move_to is None:
         (category,) = lock_categories(session, user_id=user.id, names=[name])
         expenses, transfers = session.execute(
@@ -680,7 +674,7 @@ def merge_categories(
     """Fold SOURCE into TARGET: its expenses and ledger entries move, its monthly budget is
     added to TARGET's, and SOURCE is removed. One transaction (the caller's), under both
     categories' row locks, so concurrent merges into one TARGET all add up."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     source_category, target_category = _two_categories(
         session, user_id=user.id, source=source, target=target
     )

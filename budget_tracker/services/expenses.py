@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, delete, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.orm import Session
 
 from budget_tracker import rules
 from budget_tracker.errors import NotFound
@@ -29,7 +29,7 @@ from budget_tracker.services.categories import (
     transfers_net,
     unknown_category,
 )
-from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
 from budget_tracker.unit_of_work import committed_earlier
 
 
@@ -50,12 +50,6 @@ class AddedExpense:
     month: MonthBudget
     """The category's budget and spending for the expense's month, this expense included."""
     first_run: FirstRun | None
-
-
-def _only_user() -> ColumnElement[bool]:
-    """True for the user row when it is the only user (the default acting user)."""
-    other = aliased(User)
-    return ~exists().where(other.id != User.id)
 
 
 @dataclass(frozen=True)
@@ -131,11 +125,11 @@ def add_expense(
     spent_on = rules.check_date(spent_on)
     description = rules.check_description(description)
     first_run: FirstRun | None = None
-    who = User.email == normalize_email(user_email) if user_email else _only_user()
+    who = User.email == normalize_email(user_email) if user_email else default_user_condition()
     found = _lookup(session, who=who, category=category, month=spent_on)
     if found is None:
         # Diagnose: bootstrap an empty database, or refuse an unknown/ambiguous user...
-        user, first_run = acting_user(session, email=user_email)
+        user, first_run = acting_user(session, user_email=user_email)
         found = _lookup(session, who=User.id == user.id, category=category, month=spent_on)
         if found is None:
             # ...or an unknown category, with the user's list and a "did you mean".
@@ -144,7 +138,7 @@ def add_expense(
         if first_run is None:
             # The keyed row tells a retry what happened: no outcome row needed.
             outcome_in_rows(session)
-        # Retry-safety (issue 6): on a retried unit of work an earlier attempt may have
+        # Retry-safety: on a retried unit of work an earlier attempt may have
         # committed before its acknowledgement was lost. Return that row instead of adding
         # a second one. Costs nothing on a first attempt (no query is made).
         earlier = committed_earlier(session, Expense, user_id=found.user_id, key=idempotency_key)
@@ -223,7 +217,7 @@ def list_expenses(
     The count and total cover every match, not only the `limit` shown; they come from
     window functions in the same query.
     """
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     conditions: list[ColumnElement[bool]] = [Expense.user_id == user.id]
     if filters.category is not None:
         category = find_category(session, user_id=user.id, name=filters.category)
@@ -304,10 +298,26 @@ class ExpenseChange:
     after: ExpenseRow | None
     """None when the expense was deleted."""
     first_run: FirstRun | None
+    month: MonthBudget | None = None
+    """After an edit: the category's budget and spending for the expense's month, the
+    edited expense included (as `AddedExpense.month`); None after a delete."""
+
+
+def month_budget(session: Session, *, category_id: int, month: dt.date) -> MonthBudget:
+    """A category's budget and spending for the month of `month`, in one query."""
+    start, end = month_span(month)
+    row = session.execute(
+        select(
+            Category.monthly_budget,
+            transfers_net(Category.id, start),
+            spent_in(Category.id, start, end),
+        ).where(Category.id == category_id)
+    ).one()
+    return MonthBudget(month=start, monthly_budget=row[0], transfers=row[1], spent=row[2])
 
 
 def get_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseRow:
-    user, _ = acting_user(session, email=user_email)
+    user, _ = acting_user(session, user_email=user_email)
     return _row(session, _owned_expense(session, user_id=user.id, expense_id=expense_id))
 
 
@@ -325,7 +335,7 @@ def edit_expense(
     amount = None if amount is None else rules.check_amount(amount)
     description = None if description is None else rules.check_description(description)
     spent_on = None if spent_on is None else rules.check_date(spent_on)
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     expense = _owned_expense(session, user_id=user.id, expense_id=expense_id, for_update=True)
     before = _row(session, expense)
     if category is not None:
@@ -337,7 +347,12 @@ def edit_expense(
     if spent_on is not None:
         expense.spent_on = spent_on
     session.flush()
-    return ExpenseChange(before=before, after=_row(session, expense), first_run=first_run)
+    return ExpenseChange(
+        before=before,
+        after=_row(session, expense),
+        first_run=first_run,
+        month=month_budget(session, category_id=expense.category_id, month=expense.spent_on),
+    )
 
 
 def delete_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseChange:
@@ -347,7 +362,7 @@ def delete_expense(session: Session, *, user_email: str | None, expense_id: int)
     whose statement removed the row reports it, and the other finds nothing to delete.
     """
     rules.check_id(expense_id, field="expense id")
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     deleted = session.execute(
         delete(Expense)
         .where(Expense.id == expense_id, Expense.user_id == user.id)

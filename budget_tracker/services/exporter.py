@@ -56,7 +56,7 @@ class ExportSummary:
 def export(
     session: Session,
     *,
-    email: str | None,
+    user_email: str | None,
     stream: Writer,
     fmt: str,
     date_from: dt.date | None = None,
@@ -69,7 +69,7 @@ def export(
     With `include_transfers`, the transfer ledger (months within the same range) goes to
     `transfers_stream` as CSV, or into the same JSON document under "transfers".
     """
-    user, first_run = acting_user(session, email=email)
+    user, first_run = acting_user(session, user_email=user_email)
     expenses = _expense_rows(session, user_id=user.id, date_from=date_from, date_to=date_to)
     transfers = (
         _transfer_rows(session, user_id=user.id, date_from=date_from, date_to=date_to)

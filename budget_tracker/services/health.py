@@ -1,4 +1,4 @@
-"""The deployment sanity sequence behind `budget db check` (shared/NEON.md).
+"""The deployment sanity sequence behind `budget db check`.
 
 Configuration, the URL's anatomy (password masked), pooled vs direct endpoints, the
 connection and its latency, TLS, the server version, the schema revision against the

@@ -201,9 +201,9 @@ def _check_name(name: str) -> str:
     return cleaned
 
 
-def save_profile(session: Session, *, email: str | None, name: str, document: str) -> bool:
+def save_profile(session: Session, *, user_email: str | None, name: str, document: str) -> bool:
     """Store `document` as the profile `name` (replacing it); True when it is new."""
-    user, _ = acting_user(session, email=email)
+    user, _ = acting_user(session, user_email=user_email)
     cleaned = _check_name(name)
     existing = session.scalars(
         select(ImportProfile)
@@ -219,8 +219,8 @@ def save_profile(session: Session, *, email: str | None, name: str, document: st
     return True
 
 
-def load_profile(session: Session, *, email: str | None, name: str) -> str:
-    user, _ = acting_user(session, email=email)
+def load_profile(session: Session, *, user_email: str | None, name: str) -> str:
+    user, _ = acting_user(session, user_email=user_email)
     document = session.scalars(
         select(ImportProfile.document).where(
             ImportProfile.user_id == user.id, ImportProfile.name_key == name_key(name)
@@ -231,8 +231,8 @@ def load_profile(session: Session, *, email: str | None, name: str) -> str:
     return document
 
 
-def list_profiles(session: Session, *, email: str | None) -> list[str]:
-    user, _ = acting_user(session, email=email)
+def list_profiles(session: Session, *, user_email: str | None) -> list[str]:
+    user, _ = acting_user(session, user_email=user_email)
     return list(
         session.scalars(
             select(ImportProfile.name)
@@ -242,8 +242,8 @@ def list_profiles(session: Session, *, email: str | None) -> list[str]:
     )
 
 
-def delete_profile(session: Session, *, email: str | None, name: str) -> None:
-    user, _ = acting_user(session, email=email)
+def delete_profile(session: Session, *, user_email: str | None, name: str) -> None:
+    user, _ = acting_user(session, user_email=user_email)
     result = session.execute(
         delete(ImportProfile).where(
             ImportProfile.user_id == user.id, ImportProfile.name_key == name_key(name)

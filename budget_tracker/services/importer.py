@@ -58,6 +58,7 @@ from sqlalchemy import (
     String,
     Table,
     cast,
+    exists,
     func,
     literal,
     select,
@@ -254,7 +255,7 @@ StagingRow = tuple[int, str, int, str, str, str]
 def import_expenses(
     session: Session,
     *,
-    email: str | None,
+    user_email: str | None,
     path: Path | str,
     options: ImportOptions,
     progress: ProgressCallback | None = None,
@@ -274,7 +275,7 @@ def import_expenses(
     try:
         reader = _open_reader(source, options, progress)
         savepoint = session.begin_nested() if options.dry_run else None
-        user, first_run = acting_user(session, email=email)
+        user, first_run = acting_user(session, user_email=user_email)
         known = set(session.scalars(select(Category.name_key).where(Category.user_id == user.id)))
         if isinstance(reader, _StatementReader):
             reader.known_categories = known
@@ -1042,6 +1043,11 @@ def _insert_new_expenses(session: Session, *, user_id: int) -> int:
         .join_from(numbered, Category, Category.name_key == numbered.c.category_key)
         # A WHERE clause is also what SQLite needs to parse INSERT ... SELECT ... ON CONFLICT.
         .where(Category.user_id == user_id)
+        # Skip rows already present before inserting: with AUTOINCREMENT a row that ON
+        # CONFLICT drops would still use up an id.
+        .where(
+            ~exists().where(Expense.user_id == user_id, Expense.idempotency_key == numbered.c.key)
+        )
         # New ids follow the file's order, so an export lists same-day rows as the file did.
         .order_by(numbered.c.line)
     )

@@ -814,7 +814,7 @@ def monthly_reports(connection: Connection) -> dict[tuple[int, str], Any]:
         for user_id, (first, last) in sorted(spans.items()):
             period = Period(first.replace(day=1), last.replace(day=1))
             reports[(user_id, "months")] = monthly_trend(
-                session, email=emails[user_id], period=period
+                session, user_email=emails[user_id], period=period
             )
             reports[(user_id, "categories")] = category_lines(
                 session, user_id=user_id, period=period

@@ -58,10 +58,15 @@ class CategoryLine(Figures):
 
 @dataclass(frozen=True)
 class TopExpense:
+    id: int
     spent_on: dt.date
     category: str
     amount: Decimal
     description: str
+
+    @property
+    def date(self) -> dt.date:
+        return self.spent_on
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class ReportUser:
     id: int
     email: str
     name: str
+    default: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,19 +178,19 @@ def _cents(expression: Any) -> ColumnElement[int]:
 
 
 def _report_user(user: User) -> ReportUser:
-    return ReportUser(id=user.id, email=user.email, name=user.name)
+    return ReportUser(id=user.id, email=user.email, name=user.name, default=user.is_default)
 
 
 def category_report(
     session: Session,
     *,
-    email: str | None,
+    user_email: str | None,
     period: Period,
     category: str | None = None,
     top: int = 0,
 ) -> CategoryReport:
     """Budget, transfers and spending per category for `period`, in one grouped statement."""
-    user, first_run = acting_user(session, email=email)
+    user, first_run = acting_user(session, user_email=user_email)
     lines, income = _lines_and_income(session, user_id=user.id, period=period, category=category)
     if category is not None and not lines:
         raise NotFound(f"no category {category!r} for {user.email}")
@@ -304,7 +310,7 @@ def top_expenses(
 ) -> tuple[TopExpense, ...]:
     """The `limit` largest expenses of the period (ties: earliest first)."""
     statement = (
-        select(Expense.spent_on, Category.name, Expense.amount, Expense.description)
+        select(Expense.id, Expense.spent_on, Category.name, Expense.amount, Expense.description)
         .join(Category, Category.id == Expense.category_id)
         .where(
             Expense.user_id == user_id,
@@ -317,13 +323,13 @@ def top_expenses(
     if category is not None:
         statement = statement.where(Category.name_key == name_key(category))
     return tuple(
-        TopExpense(spent_on=row[0], category=row[1], amount=row[2], description=row[3])
+        TopExpense(id=row[0], spent_on=row[1], category=row[2], amount=row[3], description=row[4])
         for row in session.execute(statement)
     )
 
 
 def monthly_trend(
-    session: Session, *, email: str | None, period: Period, category: str | None = None
+    session: Session, *, user_email: str | None, period: Period, category: str | None = None
 ) -> TrendReport:
     """Budget and spending per month of `period` (all categories, or one), one statement.
 
@@ -331,7 +337,7 @@ def monthly_trend(
     `(user_id, spent_on, ...)` and the SQL is the same on SQLite and PostgreSQL (no backend
     date functions).
     """
-    user, first_run = acting_user(session, email=email)
+    user, first_run = acting_user(session, user_email=user_email)
     e, t = Expense, BudgetTransfer
     months = _months(period)
     chosen = select(Category.id, Category.name, Category.monthly_budget).where(

@@ -51,7 +51,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     exists,
-    func,
     insert,
     or_,
     select,
@@ -68,16 +67,15 @@ from budget_tracker.models import (
     name_key,
     normalize_email,
 )
-from budget_tracker.money import format_amount
 from budget_tracker.outcomes import outcome_in_rows
-from budget_tracker.services.budgets import month_label, month_span
+from budget_tracker.services.budgets import month_span
 from budget_tracker.services.categories import (
     budget_in,
     spent_in,
     transfers_net,
     unknown_category,
 )
-from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
 from budget_tracker.unit_of_work import unit_key
 
 
@@ -111,6 +109,14 @@ class TransferRecord:
     created_at: dt.datetime
     reverses_id: int | None
     undone_by_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TransferListing:
+    """The acting user's ledger entries, oldest first."""
+
+    rows: list[TransferRecord]
+    first_run: FirstRun | None
 
 
 @dataclass(frozen=True)
@@ -164,7 +170,7 @@ def transfer_budget(
     if len(locked) < 2:
         # Rare path: find out why (no user yet, several users, an unknown category) with
         # the shared user rules, then lock again for the resolved user.
-        user, first_run = acting_user(session, email=user_email)
+        user, first_run = acting_user(session, user_email=user_email)
         locked = _lock(session, _lock_statement("user id"), keys=keys, user_id=user.id)
         if len(locked) < 2:
             found = {category.name_key for category in locked}
@@ -207,7 +213,7 @@ def undo_transfer(
         .where(BudgetTransfer.id == transfer_id, _user_filter(user_email))
     )
     if original is None:
-        acting_user(session, email=user_email)  # says so when the user is unknown or ambiguous
+        acting_user(session, user_email=user_email)  # says so when the user is unknown or ambiguous
         raise NotFound(f"no transfer {transfer_id}: see `budget transfers`")
     _guarded_insert()  # built before the locks are taken (see transfer_budget)
     locked = _lock(
@@ -252,9 +258,9 @@ def list_transfers(
     user_email: str | None,
     month: dt.date | None = None,
     category: str | None = None,
-) -> tuple[list[TransferRecord], FirstRun | None]:
+) -> TransferListing:
     """The acting user's ledger, oldest first, optionally for one month and/or category."""
-    user, first_run = acting_user(session, email=user_email)
+    user, first_run = acting_user(session, user_email=user_email)
     source, target, undo = aliased(Category), aliased(Category), aliased(BudgetTransfer)
     statement = (
         select(BudgetTransfer, source.name, target.name, undo.id)
@@ -282,17 +288,17 @@ def list_transfers(
         _record_of(transfer, source_name, target_name, undone_by)
         for transfer, source_name, target_name, undone_by in session.execute(statement)
     ]
-    return records, first_run
+    return TransferListing(rows=records, first_run=first_run)
 
 
 # --- the steps -------------------------------------------------------------------------
 
 
 def _user_filter(user_email: str | None) -> ColumnElement[bool]:
-    """The acting user as a condition on `users`: the one named, else the only one."""
+    """The acting user as a condition on `users`: the one named, else the default one."""
     if user_email:
         return User.email == normalize_email(user_email)
-    return select(func.count()).select_from(User).scalar_subquery() == 1
+    return default_user_condition()
 
 
 # The statements of the hot path are built once per process and bound per call:
@@ -318,9 +324,10 @@ def _table(model: type[Any]) -> Table:
 def _lock_statement(by: str) -> Select[*tuple[Any, ...]]:
     """Lock the acting user's categories named :key_a/:key_b (or :id_a/:id_b) in id order.
 
-    `by` says how the user is known: "email" (:email), "only user" (the only one there
-    is), "user id" (:user_id) or "ids" (:user_id, categories by id, for undo). FOR UPDATE
-    is a no-op on SQLite, where BEGIN IMMEDIATE already holds the write lock.
+    `by` says how the user is known: "email" (:email), "only user" (the default user,
+    see `default_user_condition`), "user id" (:user_id) or "ids" (:user_id, categories
+    by id, for undo). FOR UPDATE is a no-op on SQLite, where BEGIN IMMEDIATE already
+    holds the write lock.
     """
     categories, users = _table(Category), _table(User)
     wanted: ColumnElement[bool] = categories.c.name_key.in_(
@@ -330,7 +337,7 @@ def _lock_statement(by: str) -> Select[*tuple[Any, ...]]:
     if by == "email":
         user = users.c.email == bindparam("email", type_=String)
     elif by == "only user":
-        user = select(func.count()).select_from(users).scalar_subquery() == 1
+        user = default_user_condition(users)
     elif by in ("user id", "ids"):
         user = categories.c.user_id == bindparam("user_id", type_=Integer)
         if by == "ids":
@@ -573,11 +580,7 @@ def _refused(
     if already_undone is not None:
         raise Conflict(f"transfer {reverses_id} was already undone by transfer {already_undone}")
     if source.available < amount:
-        raise InsufficientBudget(
-            f"{from_category.name} has only {format_amount(source.available)} available "
-            f"for {month_label(month)}; cannot move {format_amount(amount)} "
-            "(--allow-overdraw moves it anyway)"
-        )
+        raise InsufficientBudget(from_category.name, source.available, amount, month)
     # Unreachable while the locks hold; refuse rather than guess.
     raise Conflict("the transfer was refused for a reason that changed while checking: try again")
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, FromClause, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from budget_tracker import rules
@@ -37,16 +37,6 @@ class FirstRun:
     categories: tuple[str, ...]
 
 
-def resolve_user(session: Session, *, email: str | None) -> User:
-    """The acting user: the one named, else the only one. Refuses when it is ambiguous."""
-    if email:
-        return _named_user(session, email)
-    users = _first_two_users(session)
-    if not users:
-        raise NotFound("there are no users yet: add one with `budget user add EMAIL --name NAME`")
-    return _only_user(users)
-
-
 def _named_user(session: Session, email: str) -> User:
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
@@ -57,46 +47,52 @@ def _named_user(session: Session, email: str) -> User:
     return user
 
 
-def _first_two_users(session: Session) -> Sequence[User]:
-    """Enough users to tell "none", "just one" and "several" apart, in one query.
+def default_user_condition(users: FromClause | None = None) -> ColumnElement[bool]:
+    """SQL: this `users` row is the one a command acts for when none is named.
 
-    On PostgreSQL, when several are visible and exactly one is linked to the connected
-    role, that one is the only candidate (one more query, on that path only): a person
-    who sees budgets shared with them (row-level security) acts on their own by default.
+    The user chosen with `budget user default EMAIL`, else the only user there is. The
+    one rule for every service, including the single-statement hot paths that find the
+    user inside a larger query.
     """
-    users = session.scalars(select(User).order_by(User.id).limit(2)).all()
-    if len(users) < 2 or session.get_bind().dialect.name != "postgresql":
-        return users
-    mine = session.scalars(
-        select(User).where(User.role_name == func.current_user()).order_by(User.id).limit(2)
-    ).all()
-    return mine if len(mine) == 1 else users
+    table = User.__table__ if users is None else users
+    other = User.__table__.alias("other_user")
+    return or_(table.c.is_default, ~exists().where(other.c.id != table.c.id))
 
 
-def _only_user(users: Sequence[User]) -> User:
-    if len(users) > 1:
-        raise InvalidInput(
-            "there are several users: choose one with --user EMAIL or the BUDGET_USER "
-            "variable (see `budget user list`)"
-        )
-    return users[0]
+def _default_candidates(session: Session) -> Sequence[User]:
+    """The default user first, then the others by id: enough rows to decide, in one query."""
+    return session.scalars(select(User).order_by(User.is_default.desc(), User.id).limit(2)).all()
 
 
-def create_default_user(session: Session) -> tuple[User, FirstRun | None]:
-    """The zero-setup first run: the local default user and the starter categories.
+def _default_user(users: Sequence[User]) -> User:
+    if users[0].is_default or len(users) == 1:
+        return users[0]
+    raise InvalidInput(
+        "there are several users: choose one with --user EMAIL or the BUDGET_USER "
+        "variable, or for every command with `budget user default EMAIL` "
+        "(see `budget user list`)"
+    )
+
+
+def create_first_user(
+    session: Session, *, email: str | None = None
+) -> tuple[User, FirstRun | None]:
+    """The zero-setup first run: the default user (`email`, else the local one) and the
+    starter categories.
 
     Safe when several first commands run at once on an empty database: each inserts
     only what is not there yet (`insert_new_only`), and only the one whose insert made
     the user reports a first run; the others act for the user it made.
     """
+    email = email or DEFAULT_EMAIL
     dialect = session.get_bind().dialect.name
     user = session.scalar(
         insert_new_only(dialect, User, "email")
-        .values(email=DEFAULT_EMAIL, name=_local_name())
+        .values(email=email, name=_local_name(), is_default=True)
         .returning(User)
     )
     if user is None:
-        return session.scalars(select(User).where(User.email == DEFAULT_EMAIL)).one(), None
+        return session.scalars(select(User).where(User.email == email)).one(), None
     session.execute(
         insert_new_only(dialect, Category, "user_id", "name_key").values(
             [
@@ -123,18 +119,25 @@ def _local_name() -> str:
         return "Me"
 
 
-def acting_user(session: Session, *, email: str | None) -> tuple[User, FirstRun | None]:
-    """The user a command acts for; on an empty database, first create the local default.
+def acting_user(session: Session, *, user_email: str | None) -> tuple[User, FirstRun | None]:
+    """The user a command acts for; on an empty database, first create it.
 
-    One query in the common case. Returns what a first run created (or None) so the CLI
-    can say so once.
+    The user named (`--user`/`BUDGET_USER`), else the default user (see
+    `default_user_condition`). On an empty database the named user, or the local default
+    `me@localhost`, is created with the starter categories. One query in the common case.
+    Returns what a first run created (or None) so the CLI can say so once.
     """
-    if email:
-        return _named_user(session, email), None
-    users = _first_two_users(session)
+    if user_email:
+        found = session.scalar(select(User).where(User.email == normalize_email(user_email)))
+        if found is not None:
+            return found, None
+        if session.scalar(select(User.id).limit(1)) is not None:
+            _named_user(session, user_email)  # refuses: an unknown user among others
+        return create_first_user(session, email=normalize_email(user_email))
+    users = _default_candidates(session)
     if not users:
-        return create_default_user(session)
-    return _only_user(users), None
+        return create_first_user(session)
+    return _default_user(users), None
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ class UserRow:
     role: str | None
     categories: int
     expenses: int
+    default: bool
+    """Whether commands act for this user when none is named."""
 
 
 def add_user(session: Session, *, email: str, name: str, role: str | None = None) -> User:
@@ -152,7 +157,10 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
     (in any case) is taken.
 
     One statement that inserts only a new e-mail: two commands adding the same user at
-    once get one "Added" and one refusal, never a unique-key error.
+    once get one "Added" and one refusal, never a unique-key error. The first user
+    becomes the default user; when the one user there was is not the default (a database
+    from before defaults existed), it becomes the default now, so adding a second user
+    leaves the first one's commands working as before.
     """
     email = rules.check_email(email)
     name = rules.check_user_name(name)
@@ -168,6 +176,25 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
     )
     if user is None:
         raise Conflict(f"a user {email!r} already exists")
+    others = session.scalars(
+        select(User).where(User.id != user.id).order_by(User.is_default.desc(), User.id).limit(2)
+    ).all()
+    if not others:
+        user.is_default = True
+    elif len(others) == 1 and not others[0].is_default:
+        others[0].is_default = True
+    session.flush()
+    return user
+
+
+def set_default_user(session: Session, *, user_email: str) -> User:
+    """Make `user_email` the user commands act for when none is named."""
+    user = _named_user(session, user_email)
+    session.execute(
+        update(User).where(User.is_default, User.id != user.id).values(is_default=False)
+    )
+    session.execute(update(User).where(User.id == user.id).values(is_default=True))
+    session.refresh(user)
     return user
 
 
@@ -180,8 +207,8 @@ def list_users(session: Session) -> list[UserRow]:
     )
     expenses = select(func.count()).where(Expense.user_id == User.id).scalar_subquery().label("e")
     result = session.execute(
-        select(User.id, User.email, User.name, User.role_name, categories, expenses).order_by(
-            User.email
-        )
+        select(
+            User.id, User.email, User.name, User.role_name, categories, expenses, User.is_default
+        ).order_by(User.email)
     )
     return [UserRow(*row) for row in result]

@@ -6,17 +6,19 @@ Python with `Decimal`, sharing none of the report's query code. Any difference, 
 small, is a mismatch: money is exact, so the tolerance is zero. Memory stays flat because
 no more than one batch of rows is held at a time.
 
-Round trips: the user's categories are one plain query (a person's list of categories);
-the period's transfers and expenses, which can be many, come through one server-side
-cursor (`streaming.stream_rows`), so `verify --month` sends the report's statements plus
-five: categories, DECLARE, two FETCHes and CLOSE.
+Budgets are recomputed month by month from the raw budget-history rows
+(`category_budgets`) and each category's opening budget; the period's income from the raw
+income rows. Round trips: the budget history, the user's categories and the income are
+plain queries (small); the period's transfers and expenses, which can be many, come
+through one server-side cursor (`streaming.stream_rows`), so `verify --month` sends the
+report's statements plus seven: history, categories, DECLARE, two FETCHes, CLOSE, income.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +28,14 @@ from sqlalchemy import BigInteger, literal, null, select, text, type_coerce, uni
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import InvalidInput
-from budget_tracker.models import BudgetTransfer, Category, CategoryBudget, Expense, name_key
+from budget_tracker.models import (
+    BudgetTransfer,
+    Category,
+    CategoryBudget,
+    Expense,
+    Income,
+    name_key,
+)
 from budget_tracker.money import AmountError, from_cents, parse_amount
 from budget_tracker.services.budgets import BudgetChange, Period, budget_in_month
 from budget_tracker.services.reports import CategoryReport, category_report
@@ -42,7 +51,7 @@ ZERO = Decimal("0.00")
 class Mismatch:
     category: str
     measure: str
-    """`spent` or `budget`."""
+    """`spent`, `budget` or `income`."""
     sql: Decimal | None
     independent: Decimal | None
     """None: no budget."""
@@ -87,24 +96,27 @@ class _Tally:
 def verify_report(
     session: Session,
     *,
-    email: str | None,
+    user_email: str | None,
     period: Period,
     from_file: Path | None = None,
-    between: Callable[[Session], None] | None = None,
 ) -> Verification:
     """Compare the SQL report for `period` with sums of the raw rows.
 
     Budgets always come from the database's category and transfer rows; spending comes
     from the database's expense rows or, with `from_file`, from an expense CSV export.
-    `between` runs after the report and before the independent pass (tests use it to
-    change a row behind the report's back, so the transaction then stays writable).
-    Both passes read one snapshot (`_one_snapshot`): writers committing meanwhile can
+    Both passes read one snapshot (`one_snapshot`): writers committing meanwhile can
     never make them disagree.
     """
-    _one_snapshot(session, read_only=between is None)
-    report = category_report(session, email=email, period=period)
-    if between is not None:
-        between(session)
+    one_snapshot(session, read_only=True)
+    report = category_report(session, user_email=user_email, period=period)
+    return check_report(session, report, from_file=from_file)
+
+
+def check_report(
+    session: Session, report: CategoryReport, *, from_file: Path | None = None
+) -> Verification:
+    """Compare a category report already computed with sums of the raw rows read now."""
+    period = report.period
     user_id = report.user.id
     tallies: dict[int | str, _Tally] = {}
     by_key: dict[str, int | str] = {}
@@ -179,11 +191,31 @@ def verify_report(
         expenses=count,
         budget=sum((tally.budget for tally in tallies.values()), ZERO),
         spent=sum((tally.spent for tally in tallies.values()), ZERO),
-        mismatches=_compare(report, tallies, by_key),
+        mismatches=_compare(report, tallies, by_key) + _compare_income(session, report),
     )
 
 
-def _one_snapshot(session: Session, *, read_only: bool) -> None:
+def _compare_income(session: Session, report: CategoryReport) -> tuple[Mismatch, ...]:
+    """The report's income against the raw income rows of the period, summed in Python."""
+    independent = sum(
+        (
+            from_cents(cents)
+            for (cents,) in session.execute(
+                select(_raw_cents(Income.amount)).where(
+                    Income.user_id == report.user.id,
+                    Income.received_on >= report.period.first,
+                    Income.received_on < report.period.end,
+                )
+            )
+        ),
+        ZERO,
+    )
+    if independent == report.income:
+        return ()
+    return (Mismatch("(income)", "income", report.income, independent),)
+
+
+def one_snapshot(session: Session, *, read_only: bool) -> None:
     """Make every statement of this transaction read the same snapshot.
 
     PostgreSQL's default READ COMMITTED takes a new snapshot per statement, so an expense

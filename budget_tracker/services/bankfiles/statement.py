@@ -88,6 +88,8 @@ class StatementOptions:
     category_rules: tuple[Rule, ...] = ()
     fallback_category: str | None = None
     category: str | None = None
+    keep_credits: bool = False
+    """Keep every credit (to record them as income), not only the first few to list."""
 
 
 @dataclass
@@ -111,6 +113,8 @@ class Credit:
     cents: int
     description: str
     kind: str
+    identity: str = ""
+    """The key stem from the bank's own id, or "" (as for `Entry`)."""
 
 
 @dataclass
@@ -303,14 +307,13 @@ class Statement:
             self.credit_total += cents
             kind = record.kind or "credit"
             self.credit_kinds[kind] += 1
-            if len(self.credits) < MAX_LISTED_CREDITS:
-                self.credits.append(Credit(date, cents, record.description, kind))
+            if len(self.credits) < MAX_LISTED_CREDITS or self.options.keep_credits:
+                self.credits.append(
+                    Credit(date, cents, record.description, kind, _identity(record.bank_id))
+                )
             return None
         category = self._category(record)
-        identity = ""
-        if record.bank_id:
-            digest = hashlib.sha256(record.bank_id.encode()).hexdigest()
-            identity = "t" + digest[:ID_DIGEST_CHARS]
+        identity = _identity(record.bank_id)
         return Entry(
             record.line, date, -cents, record.description, category, record.category, identity
         )
@@ -387,6 +390,13 @@ class Statement:
             for value in (record.date, *record.columns.values())
             if value
         )
+
+
+def _identity(bank_id: str) -> str:
+    """A row's key stem from the bank's own id ("" without one)."""
+    if not bank_id:
+        return ""
+    return "t" + hashlib.sha256(bank_id.encode()).hexdigest()[:ID_DIGEST_CHARS]
 
 
 def _reads(text: str, fmt: str) -> bool:
