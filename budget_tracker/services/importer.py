@@ -42,7 +42,7 @@ import hashlib
 import io
 import itertools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -58,7 +58,6 @@ from sqlalchemy import (
     String,
     Table,
     cast,
-    exists,
     func,
     literal,
     select,
@@ -68,9 +67,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
-from budget_tracker.errors import BudgetError, InvalidInput, NotFound
+from budget_tracker.errors import InvalidInput, NotFound
 from budget_tracker.models import Category, Expense, insert_new_only, name_key
-from budget_tracker.money import AmountError, parse_amount, to_cents
+from budget_tracker.money import AmountError, from_cents, parse_amount, to_cents
 from budget_tracker.rules import (
     DESCRIPTION_MAX,
     NAME_KEY_MAX,
@@ -125,11 +124,7 @@ class Credits(StrEnum):
     SKIP = "skip"
     """Counted and listed in the summary, not stored."""
     INCOME = "income"
-    """Recorded as income (needs a version of budget that records income)."""
-
-
-class IncomeUnavailable(BudgetError):
-    """`--credits income` asked for, but this version records no income."""
+    """Recorded as income, never twice (keyed like expenses)."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +166,7 @@ class ImportOptions:
             and not self.category_rules
             and self.fallback_category is None
             and set(self.columns) <= set(FIELDS)
+            and self.credits is Credits.SKIP
         )
 
 
@@ -215,6 +211,9 @@ class ImportSummary:
     credits: tuple[Credit, ...] = ()
     """The first credits skipped, to show them."""
     credit_cents: int = 0
+    income_new: int = 0
+    """Credits recorded as income by this import (`--credits income`)."""
+    income_present: int = 0
     preview: tuple[PreviewRow, ...] = ()
     first_date: dt.date | None = None
     last_date: dt.date | None = None
@@ -266,11 +265,6 @@ def import_expenses(
     categories without `create_categories`); the caller's transaction then rolls back.
     With `dry_run` everything runs inside a savepoint that is rolled back.
     """
-    if options.credits is Credits.INCOME:
-        raise IncomeUnavailable(
-            "this version of budget records no income, so credits cannot be imported as "
-            "income; import with --credits skip (they are counted and listed)"
-        )
     source = open_source(path)
     try:
         reader = _open_reader(source, options, progress)
@@ -290,6 +284,12 @@ def import_expenses(
             preview, first, last, total = _preview(session, names=reader.categories)
         new = _insert_new_expenses(session, user_id=user.id)
         _drop_staging(session)
+        income_new = income_rows = 0
+        if options.credits is Credits.INCOME and isinstance(reader, _StatementReader):
+            income_rows = len(reader.statement.credits)
+            income_new = _insert_new_income(
+                session, user_id=user.id, credits=reader.statement.credits
+            )
         if savepoint is not None:
             savepoint.rollback()
             first_run = None
@@ -315,6 +315,8 @@ def import_expenses(
         first_date=first,
         last_date=last,
         total_cents=total,
+        income_new=income_new,
+        income_present=income_rows - income_new,
     )
 
 
@@ -800,6 +802,7 @@ class _StatementReader:
                 category_rules=options.category_rules,
                 fallback_category=options.fallback_category,
                 category=fixed,
+                keep_credits=options.credits is Credits.INCOME,
             ),
         )
         self.row_count = 0
@@ -1017,6 +1020,40 @@ def _resolve_categories(
     return tuple(name for name in missing if name in created)
 
 
+def _insert_new_income(session: Session, *, user_id: int, credits: Sequence[Credit]) -> int:
+    """Record credits as income, keyed like expenses (bank id, else content + occurrence),
+    so importing the file again records nothing twice; returns how many were new."""
+    from budget_tracker.models import Income
+
+    if not credits:
+        return 0
+    seen: dict[str, int] = {}
+    rows = []
+    for credit in credits:
+        source = credit.description[:DESCRIPTION_MAX]
+        try:
+            source = check_description(" ".join(source.split()))
+        except RuleViolation:
+            source = ""
+        stem = credit.identity or fingerprint_stem(credit.date.isoformat(), credit.cents, source)
+        seen[stem] = occurrence = seen.get(stem, 0) + 1
+        rows.append(
+            {
+                "user_id": user_id,
+                "amount": from_cents(credit.cents),
+                "source": source,
+                "received_on": credit.date,
+                "idempotency_key": f"{stem}:{occurrence}",
+            }
+        )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(Income) if dialect == "postgresql" else sqlite.insert(Income)
+    statement = insert.values(rows).on_conflict_do_nothing(
+        index_elements=["user_id", "idempotency_key"]
+    )
+    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
 def _insert_new_expenses(session: Session, *, user_id: int) -> int:
     """Move staged rows into `expenses`, skipping fingerprints already present; count new."""
     occurrence = func.row_number().over(partition_by=STAGING.c.fingerprint, order_by=STAGING.c.line)
@@ -1041,12 +1078,14 @@ def _insert_new_expenses(session: Session, *, user_id: int) -> int:
             numbered.c.key,
         )
         .join_from(numbered, Category, Category.name_key == numbered.c.category_key)
-        # A WHERE clause is also what SQLite needs to parse INSERT ... SELECT ... ON CONFLICT.
-        .where(Category.user_id == user_id)
-        # Skip rows already present before inserting: with AUTOINCREMENT a row that ON
-        # CONFLICT drops would still use up an id.
+        # Rows already present are left out before inserting: with AUTOINCREMENT, SQLite
+        # would burn an id for each row ON CONFLICT skips. (A WHERE clause is also what
+        # SQLite needs to parse INSERT ... SELECT ... ON CONFLICT.)
         .where(
-            ~exists().where(Expense.user_id == user_id, Expense.idempotency_key == numbered.c.key)
+            Category.user_id == user_id,
+            ~select(literal(1))
+            .where(Expense.user_id == user_id, Expense.idempotency_key == numbered.c.key)
+            .exists(),
         )
         # New ids follow the file's order, so an export lists same-day rows as the file did.
         .order_by(numbered.c.line)
