@@ -31,7 +31,6 @@ def test_add_and_list_users(backend: Backend) -> None:
         "id": 2,
         "email": "bo@example.com",
         "name": "Bo",
-        "role": None,
         "categories": 1,
         "expenses": 1,
         "default": False,
