@@ -22,6 +22,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    FetchedValue,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -51,6 +52,9 @@ from budget_tracker.rules import (
 )
 from budget_tracker.rules import name_key as name_key  # re-exported: services derive keys
 from budget_tracker.rules import normalize_email as normalize_email
+
+ROLE_NAME_MAX = 63
+"""PostgreSQL's identifier limit (NAMEDATALEN - 1)."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -120,6 +124,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(Email, unique=True)
     name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
     created_at: Mapped[dt.datetime] = _created_at()
+    role_name: Mapped[str | None] = mapped_column(String(ROLE_NAME_MAX), index=True)
+    """The PostgreSQL role this person connects as (row-level security, revision 0011).
+    None: not linked, so only the role that owns the tables sees this user."""
     is_default: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     """The user a command acts for when none is named (`budget user default EMAIL`)."""
 
@@ -190,6 +197,12 @@ class Expense(Base):
     created_at: Mapped[dt.datetime] = _created_at()
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
     """Client-generated key (a retried command, or an imported row's fingerprint)."""
+    entered_by: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue())
+    """The user who recorded it: on PostgreSQL the column's default (revision 0011, not
+    declared here) is the user linked to the connected role, so a member of a shared
+    budget is recorded at no cost. None: the budget's own user (the owner's role, SQLite,
+    rows from before 0011). No foreign key: users are never deleted, and the key would
+    cost a check per inserted row."""
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -227,6 +240,8 @@ class BudgetTransfer(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("budget_transfers.id"), unique=True)
     """Set on an undo entry: the transfer it reverses (each can be undone once)."""
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    entered_by: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue())
+    """The user who recorded it (see `Expense.entered_by`)."""
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -353,12 +368,33 @@ class Income(Base):
     received_on: Mapped[dt.date] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = _created_at()
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    entered_by: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue())
+    """The user who recorded it (see `Expense.entered_by`)."""
 
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         CheckConstraint("amount > 0", name="amount_positive"),
         # A period's income is an index-only range scan, like its spending.
         Index(None, "user_id", "received_on", "amount"),
+        NEVER_REUSE_IDS,
+    )
+
+
+class BudgetShare(Base):
+    """The owner's budget is shared with the member: the member may read it and, unless
+    `read_only`, write in it. On PostgreSQL row-level security enforces this (0011)."""
+
+    __tablename__ = "budget_shares"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    read_only: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        UniqueConstraint("owner_id", "member_id"),
+        CheckConstraint("owner_id <> member_id", name="not_self"),
         NEVER_REUSE_IDS,
     )
 

@@ -60,6 +60,12 @@ def diagnose(exc: BaseException, url_variable: str = "DATABASE_URL") -> BudgetEr
         return SchemaNotMigrated(f"the database schema is missing or out of date: {MIGRATE_HINT}")
     if isinstance(exc, sa_exc.IntegrityError):
         return Conflict(f"the database refused the change: {detail}")
+    if code == "42501" and "row-level security" in detail:
+        # A row-level security policy refused a write (exit 1, like any refusal).
+        return BudgetError(
+            "refused by the database: your role may not change this budget (it is shared "
+            "with you read-only, or not at all)"
+        )
     known = diagnosis(detail, code, url_variable)
     if known is not None:
         return DatabaseUnavailable(known)

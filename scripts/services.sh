@@ -5,12 +5,18 @@
 #
 #   direct:  postgresql://budget:budget-test@127.0.0.1:5432/<db>
 #   pooled:  postgresql://budget:budget-test@127.0.0.1:6432/<db>   (PgBouncer, any <db>)
+#
+# `budget` owns the test databases (and may create roles and end other roles' sessions, as
+# Neon's default role can).
+# The row-level security tests also log in as the people's roles below (not owners, not
+# superusers), directly and through PgBouncer, with the same password.
 set -euo pipefail
 
 PG_PORT=${BUDGET_TEST_PG_PORT:-5432}
 BOUNCER_PORT=${BUDGET_TEST_PGBOUNCER_PORT:-6432}
 ROLE=budget
 PASSWORD=budget-test
+PEOPLE_ROLES="budget_alice budget_bob"
 RUN_DIR=${BUDGET_TEST_RUN_DIR:-/tmp/budget-tracker-services}
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -44,13 +50,28 @@ runuser -u postgres -- psql -q -p "$PG_PORT" -v ON_ERROR_STOP=1 -d postgres <<SQ
 DO \$\$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ROLE') THEN
-    CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD';
+    CREATE ROLE $ROLE LOGIN CREATEDB CREATEROLE PASSWORD '$PASSWORD';
   ELSE
-    ALTER ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD';
+    ALTER ROLE $ROLE LOGIN CREATEDB CREATEROLE PASSWORD '$PASSWORD';
+  END IF;
+END
+\$\$;
+-- Dropping a test database ends the people's roles' sessions too (as on Neon).
+GRANT pg_signal_backend TO $ROLE;
+SQL
+for person in $PEOPLE_ROLES; do
+  runuser -u postgres -- psql -q -p "$PG_PORT" -v ON_ERROR_STOP=1 -d postgres <<SQL >/dev/null
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$person') THEN
+    CREATE ROLE $person LOGIN PASSWORD '$PASSWORD';
+  ELSE
+    ALTER ROLE $person LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$PASSWORD';
   END IF;
 END
 \$\$;
 SQL
+done
 
 # PgBouncer in transaction mode, checking passwords itself (SCRAM), as Neon's pooler does.
 command -v pgbouncer >/dev/null || { say "installing PgBouncer"; apt_install pgbouncer; }
@@ -74,7 +95,8 @@ stats_users = $ROLE
 pidfile = $RUN_DIR/pgbouncer.pid
 logfile = $RUN_DIR/pgbouncer.log
 INI
-printf '"%s" "%s"\n' "$ROLE" "$PASSWORD" >"$RUN_DIR/userlist.txt"
+for login in $ROLE $PEOPLE_ROLES; do printf '"%s" "%s"\n' "$login" "$PASSWORD"; done \
+  >"$RUN_DIR/userlist.txt"
 chown -R postgres "$RUN_DIR"
 chmod 700 "$RUN_DIR"
 

@@ -26,6 +26,7 @@ _TRANSFERS = "budget_tracker.cli.transfers"
 _REPORTS = "budget_tracker.cli.reports"
 _IO = "budget_tracker.cli.io"
 _PORTABLE = "budget_tracker.cli.portable"
+_SHARING = "budget_tracker.cli.sharing"
 
 ALL: dict[str, Entry] = {
     "add-expense": Entry(
@@ -50,6 +51,15 @@ ALL: dict[str, Entry] = {
         "budget_tracker.cli.users",
         "user",
         "People whose spending is tracked (each sees only their own data).",
+    ),
+    "share": Entry(
+        _SHARING,
+        "share_command",
+        "Let the user EMAIL work in your budget (or only read it, with --read-only).",
+    ),
+    "unshare": Entry(_SHARING, "unshare_command", "Stop sharing your budget with the user EMAIL."),
+    "shares": Entry(
+        _SHARING, "shares_command", "List the budgets you share and those shared with you."
     ),
     "category": Entry(
         "budget_tracker.cli.categories",

@@ -1,4 +1,5 @@
-"""`budget db check|upgrade|current|copy`: health, migrations, revision, and copying."""
+"""`budget db check|upgrade|current|copy|grant`: health, migrations, revision, copying and
+people's roles."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from budget_tracker.cli.state import AppState
 if TYPE_CHECKING:
     from budget_tracker.config import Settings
 
-MARKS = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "skip": ("SKIP", "yellow")}
+MARKS = {
+    "pass": ("PASS", "green"),
+    "fail": ("FAIL", "red"),
+    "skip": ("SKIP", "yellow"),
+    "warn": ("WARN", "yellow"),
+}
 
 
 @click.group("db")
@@ -141,6 +147,58 @@ def current(state: AppState) -> None:
     raise SchemaNotMigrated(
         f"the database is at revision {revision or 'none'}, this version's head is {head}: "
         "run `budget db upgrade`"
+    )
+
+
+@db_group.command("grant")
+@click.argument("role")
+@click.pass_obj
+def grant(state: AppState, role: str) -> None:
+    """Give the PostgreSQL role ROLE what the app needs, nothing more.
+
+    Run it with the tables' owner's direct URL (DATABASE_URL_UNPOOLED). Creates the group
+    role budget_members when missing, grants it the app's tables and sequences, and grants
+    it to ROLE; row-level security then limits ROLE to the users linked to it (`budget
+    user add --role`, `budget user link`) and the budgets shared with it. Safe to run
+    again, e.g. after `budget db upgrade`.
+
+    \b
+    Example:
+      budget db grant bob
+    """
+    from sqlalchemy.pool import NullPool
+
+    from budget_tracker.config import mask_url
+    from budget_tracker.engine import create_app_engine
+    from budget_tracker.services.sharing import GROUP_ROLE, grant_role
+    from budget_tracker.triage import diagnose
+
+    settings = state.database.settings
+    if settings.is_sqlite:
+        grant_role_on_sqlite()
+    engine = create_app_engine(settings, url=settings.migration_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            owner = grant_role(connection, role)
+    except Exception as exc:
+        error = None if state.debug else diagnose(exc, _migration_url_variable(settings))
+        if error is None:
+            raise
+        raise error from None
+    finally:
+        engine.dispose()
+    info(
+        f"granted {GROUP_ROLE} to {role} on {mask_url(settings.migration_url)} "
+        f"(tables owned by {owner.name})"
+    )
+
+
+def grant_role_on_sqlite() -> None:
+    from budget_tracker.errors import BudgetError
+
+    raise BudgetError(
+        "roles and row-level security are PostgreSQL features: a SQLite file is private "
+        "to the account that owns it (0600)"
     )
 
 

@@ -14,6 +14,7 @@ USER_COLUMNS = (
     Column("id", "ID", ">"),
     Column("email", "E-mail"),
     Column("name", "Name"),
+    Column("role", "Role"),
     Column("categories", "Categories", ">"),
     Column("expenses", "Expenses", ">"),
     Column("shown_default", "Default"),
@@ -35,27 +36,58 @@ def user() -> None:
 @user.command("add")
 @click.argument("email", type=EMAIL)
 @click.option("--name", required=True, type=USER_NAME, help="Display name.")
+@click.option(
+    "--role",
+    "role",
+    metavar="ROLE",
+    help="The PostgreSQL role this person connects as (row-level security).",
+)
 @result_format_option
 @click.pass_obj
-def add(state: AppState, email: str, name: str, fmt: str) -> None:
+def add(state: AppState, email: str, name: str, role: str | None, fmt: str) -> None:
     """Add a user. Choose who a command acts for with --user EMAIL or BUDGET_USER.
 
-    A new user starts with no categories: add some with `budget category add`.
+    A new user starts with no categories: add some with `budget category add`. On
+    PostgreSQL, --role links the user to the role the person connects as: that role then
+    sees this user's data, and only its own and what is shared with it.
 
     \b
     Example:
       budget user add ana@example.com --name "Ana"
+      budget user add bob@example.com --name "Bob" --role bob
       budget category add Food --user ana@example.com
     """
     from budget_tracker.services.users import add_user
 
     added = state.database.run(
-        lambda session: add_user(session, email=email, name=name), write=True
+        lambda session: add_user(session, email=email, name=name, role=role), write=True
     )
     if fmt == "json":
         print_json(user_json(added))
     else:
-        click.echo(f"Added user {added.id}: {added.email} ({added.name})")
+        linked = f", role {added.role_name}" if added.role_name else ""
+        click.echo(f"Added user {added.id}: {added.email} ({added.name}{linked})")
+
+
+@user.command("link")
+@click.argument("email", type=EMAIL)
+@click.argument("role")
+@click.pass_obj
+def link(state: AppState, email: str, role: str) -> None:
+    """Link a user to the PostgreSQL role ROLE the person connects as.
+
+    Run it as the tables' owner (or as ROLE itself for a user it already sees).
+
+    \b
+    Example:
+      budget user link bob@example.com bob
+    """
+    from budget_tracker.services.sharing import link_user
+
+    linked = state.database.run(
+        lambda session: link_user(session, email=email, role=role), write=True
+    )
+    click.echo(f"Linked user {linked.email} to role {linked.role_name}")
 
 
 @user.command("list")
@@ -71,9 +103,13 @@ def list_(state: AppState, fmt: str) -> None:
     from budget_tracker.services.users import list_users
 
     rows = state.database.run(list_users, write=False)
+    columns: tuple[Column, ...] = USER_COLUMNS
+    if fmt == "table" and not any(row.role for row in rows):
+        # Without PostgreSQL roles (SQLite, one role for everything) the column is empty.
+        columns = tuple(column for column in USER_COLUMNS if column.key != "role")
     emit(
         [{**asdict(row), "shown_default": "yes" if row.default else ""} for row in rows],
-        USER_COLUMNS,
+        columns,
         fmt,
         empty_message="no users yet: add one with `budget user add EMAIL --name NAME`",
         json_data=[

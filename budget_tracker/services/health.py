@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool
 
@@ -34,7 +34,9 @@ from budget_tracker.schema_version import (
 )
 from budget_tracker.unit_of_work import Database
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+PASS, FAIL, SKIP, WARN = "pass", "fail", "skip", "warn"
+"""WARN: works, but something deserves attention (it does not change the exit code)."""
+ROLE_WARNING = "row-level security does not apply to this connection"
 MASK = "***"
 
 
@@ -57,7 +59,7 @@ class HealthReport:
 
     @property
     def ok(self) -> bool:
-        return all(step.status == PASS for step in self.steps)
+        return all(step.status in (PASS, WARN) for step in self.steps)
 
     @property
     def exit_code(self) -> int:
@@ -88,6 +90,7 @@ def check_database(database: Database) -> HealthReport:
         steps.append(Step("connection", PASS, f"no database file yet at {path}"))
         steps.append(tls_step(settings, None))
         steps.append(_sqlite_server_step())
+        steps.append(_sqlite_role_step())
         steps.extend(_schema_steps(frozenset(), None))
         steps.append(Step("round-trip", SKIP, "skipped: the schema is not at head"))
         steps.append(Step("pool", SKIP, "skipped: no database file"))
@@ -96,10 +99,11 @@ def check_database(database: Database) -> HealthReport:
     steps.append(connection_step)
     steps.append(tls_step(settings, live))
     if live is None:
-        later = ("server", "schema", "tables", "round-trip", "data")
+        later = ("server", "role", "schema", "tables", "round-trip", "data")
         steps.extend(Step(name, SKIP, "skipped: no connection") for name in later)
     else:
         steps.append(live.server)
+        steps.append(live.role)
         steps.extend(_schema_steps(live.tables, live.revision))
         if all(step.status == PASS for step in steps[-2:]):
             steps.append(_round_trip(database))
@@ -283,6 +287,7 @@ class _Live:
     ssl_in_use: bool
     ssl_protocol: str | None
     server: Step
+    role: Step
     tables: frozenset[str]
     revision: str | None
 
@@ -322,13 +327,45 @@ def _inspect(connection: Connection) -> _Live:
             ssl_in_use = bool(info.ssl_in_use)
             protocol = info.ssl_attribute("protocol") if ssl_in_use else None
         server = Step("server", PASS, f"PostgreSQL {version}", {"version": version})
+        role = _role_step(connection)
     else:
         server = _sqlite_server_step()
+        role = _sqlite_role_step()
     tables = frozenset(inspect(connection).get_table_names())
     revision = None
     if "alembic_version" in tables:
         revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    return _Live(ssl_in_use, protocol, server, tables, revision)
+    return _Live(ssl_in_use, protocol, server, role, tables, revision)
+
+
+def _role_step(connection: Connection) -> Step:
+    """Which role is connected, and whether row-level security applies to it."""
+    from budget_tracker.services.sharing import connection_role
+
+    role = connection_role(connection)
+    data = {"role": role.name, "superuser": role.superuser, "owner": role.owner}
+    if role.bypasses_policies:
+        what = "a superuser" if role.superuser else "the owner of the tables"
+        return Step(
+            "role",
+            WARN,
+            f"connected as {role.name}, {what}: {ROLE_WARNING} (fine for one person; "
+            "give each person a role with `budget db grant ROLE`)",
+            data,
+        )
+    if role.owner is None:
+        return Step("role", PASS, f"connected as {role.name} (no tables yet)", data)
+    return Step(
+        "role",
+        PASS,
+        f"connected as {role.name}: row-level security limits it to its users and the "
+        "budgets shared with it",
+        data,
+    )
+
+
+def _sqlite_role_step() -> Step:
+    return Step("role", PASS, "not applicable (SQLite: the file itself is the boundary)")
 
 
 def _sqlite_server_step() -> Step:
@@ -367,7 +404,11 @@ def _round_trip(database: Database) -> Step:
     started = time.perf_counter()
     session = database.sessions()
     try:
-        session.add(User(email=email, name="budget db check"))
+        user = User(email=email, name="budget db check")
+        if not database.is_sqlite:
+            # Linked to the connected role, so row-level security lets the role write it.
+            user.role_name = func.current_user()
+        session.add(user)
         session.flush()
         found = session.scalar(select(User.email).where(User.email == email))
     except Exception as exc:

@@ -145,14 +145,16 @@ class UserRow:
     id: int
     email: str
     name: str
+    role: str | None
     categories: int
     expenses: int
     default: bool
     """Whether commands act for this user when none is named."""
 
 
-def add_user(session: Session, *, email: str, name: str) -> User:
-    """Create a user; refused when the e-mail (in any case) is taken.
+def add_user(session: Session, *, email: str, name: str, role: str | None = None) -> User:
+    """Create a user (linked to the PostgreSQL `role`, if given); refused when the e-mail
+    (in any case) is taken.
 
     One statement that inserts only a new e-mail: two commands adding the same user at
     once get one "Added" and one refusal, never a unique-key error. The first user
@@ -162,9 +164,15 @@ def add_user(session: Session, *, email: str, name: str) -> User:
     """
     email = rules.check_email(email)
     name = rules.check_user_name(name)
+    if role is not None:
+        from budget_tracker.services.sharing import check_role_name
+
+        role = check_role_name(role)
     dialect = session.get_bind().dialect.name
     user: User | None = session.scalar(
-        insert_new_only(dialect, User, "email").values(email=email, name=name).returning(User)
+        insert_new_only(dialect, User, "email")
+        .values(email=email, name=name, role_name=role)
+        .returning(User)
     )
     if user is None:
         raise Conflict(f"a user {email!r} already exists")
@@ -191,14 +199,16 @@ def set_default_user(session: Session, *, user_email: str) -> User:
 
 
 def list_users(session: Session) -> list[UserRow]:
-    """Every user with how many categories and expenses they have (one query)."""
+    """Every user the connection may see, with their role and how many categories and
+    expenses they have (one query). On PostgreSQL row-level security narrows it to the
+    users linked to the connected role and those sharing a budget with it."""
     categories = (
         select(func.count()).where(Category.user_id == User.id).scalar_subquery().label("c")
     )
     expenses = select(func.count()).where(Expense.user_id == User.id).scalar_subquery().label("e")
     result = session.execute(
-        select(User.id, User.email, User.name, categories, expenses, User.is_default).order_by(
-            User.email
-        )
+        select(
+            User.id, User.email, User.name, User.role_name, categories, expenses, User.is_default
+        ).order_by(User.email)
     )
     return [UserRow(*row) for row in result]

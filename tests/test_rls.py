@@ -1,0 +1,399 @@
+"""PostgreSQL enforces who sees what: people's roles, row-level security and `db grant`.
+
+Three roles, as a household on Neon would have them: `budget` owns the tables (it runs the
+migrations over the direct URL), `budget_alice` and `budget_bob` are people's roles (not
+owners, not superusers; scripts/services.sh creates them and lets them log in through
+PgBouncer). Everything here goes through PgBouncer in transaction mode unless it is the
+owner's direct URL, as `budget db grant` and migrations use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy.engine import make_url
+
+from budget_tracker.cli import main
+from budget_tracker.cli.state import AppState
+from budget_tracker.config import load_settings
+from budget_tracker.migrate import upgrade
+from budget_tracker.unit_of_work import Database
+from tests.conftest import (
+    PG_DIRECT,
+    PG_PASSWORD,
+    PG_POOLED,
+    create_pg_database,
+    drop_pg_database,
+    libpq_dsn,
+    pg_env,
+    pg_url,
+)
+
+pytestmark = pytest.mark.xdist_group("roles")  # roles are shared by the whole server
+
+ALICE, BOB = "budget_alice", "budget_bob"
+
+
+def role_env(database: str, role: str) -> dict[str, str]:
+    """The pooled URL of `role` (its own password), as each person's `.env` would hold."""
+    pooled = pg_url(PG_POOLED, database).set(username=role, password=PG_PASSWORD)
+    direct = pg_url(PG_DIRECT, database).set(username=role, password=PG_PASSWORD)
+    return {
+        "DATABASE_URL": pooled.render_as_string(hide_password=False),
+        "DATABASE_URL_UNPOOLED": direct.render_as_string(hide_password=False),
+    }
+
+
+@dataclass
+class Person:
+    role: str
+    env: dict[str, str]
+    database: Database
+
+    def invoke(self, *args: str) -> Result:
+        return CliRunner().invoke(
+            main, list(args), env=self.env, obj=AppState(database=self.database)
+        )
+
+    def ok(self, *args: str) -> Result:
+        result = self.invoke(*args)
+        assert result.exit_code == 0, (args, result.output)
+        return result
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> tuple[int, list[Any]]:
+        """Raw SQL as this role through PgBouncer (autocommit): (rowcount, rows)."""
+        connection = psycopg2.connect(libpq_dsn(self.env["DATABASE_URL"]))
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement, params)
+                rows = cursor.fetchall() if cursor.description else []
+                return cursor.rowcount, rows
+        finally:
+            connection.close()
+
+
+@dataclass
+class Household:
+    name: str
+    owner: Person
+    alice: Person
+    bob: Person
+
+
+def person(database: str, role: str, env: dict[str, str] | None = None) -> Person:
+    env = env or role_env(database, role)
+    return Person(role, env, Database(load_settings(env)))
+
+
+@pytest.fixture
+def household(pg_server: None) -> Iterator[Household]:
+    """A migrated database; Alice's and Bob's roles granted and linked to their users."""
+    name = create_pg_database("budget_rls")
+    people: list[Person] = []
+    try:
+        upgrade(pg_url(PG_DIRECT, name))
+        owner = person(name, "budget", pg_env(name))
+        alice, bob = person(name, ALICE), person(name, BOB)
+        people.extend((owner, alice, bob))
+        owner.ok("db", "grant", ALICE)
+        owner.ok("db", "grant", BOB)
+        owner.ok("user", "add", "alice@example.com", "--name", "Alice", "--role", ALICE)
+        owner.ok("user", "add", "bob@example.com", "--name", "Bob", "--role", BOB)
+        alice.ok("category", "add", "Food", "--budget", "300")
+        alice.ok("add-expense", "12.50", "Food", "Alice's lunch")
+        bob.ok("category", "add", "Rent", "--budget", "900")
+        bob.ok("add-expense", "800", "Rent", "Bob's rent")
+        yield Household(name, owner, alice, bob)
+    finally:
+        for each in people:
+            each.database.close()
+        drop_pg_database(name)
+
+
+def test_raw_sql_as_bob_sees_and_changes_only_bobs_rows(household: Household) -> None:
+    bob = household.bob
+    _, expenses = bob.sql("SELECT description FROM expenses")
+    assert expenses == [("Bob's rent",)]
+    _, categories = bob.sql("SELECT name FROM categories")
+    assert categories == [("Rent",)]
+    _, users = bob.sql("SELECT email, role_name FROM users")
+    assert users == [("bob@example.com", BOB)]
+    alice_expense = household.owner.sql(
+        "SELECT id, user_id, category_id FROM expenses WHERE description = %s",
+        ("Alice's lunch",),
+    )[1][0]
+    assert bob.sql("UPDATE expenses SET amount = 1 WHERE id = %s", (alice_expense[0],))[0] == 0
+    assert bob.sql("UPDATE expenses SET amount = 1")[0] == 1  # his own row only
+    assert bob.sql("DELETE FROM categories WHERE name = 'Food'")[0] == 0
+    assert bob.sql("UPDATE users SET name = 'x' WHERE email = 'alice@example.com'")[0] == 0
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+        bob.sql(
+            "INSERT INTO expenses (user_id, category_id, amount, spent_on) "
+            "VALUES (%s, %s, 100, '2026-01-01')",
+            (alice_expense[1], alice_expense[2]),
+        )
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+        bob.sql("UPDATE users SET role_name = 'budget_alice'")  # cannot hand himself over
+    # The owner sees, and Alice still has, everything as it was.
+    _, owner_rows = household.owner.sql("SELECT description, amount FROM expenses ORDER BY id")
+    assert owner_rows == [("Alice's lunch", 1250), ("Bob's rent", 1)]
+    assert household.alice.sql("SELECT count(*) FROM expenses")[1] == [(1,)]
+
+
+def test_bobs_commands_see_only_bob(household: Household) -> None:
+    bob = household.bob
+    listed = bob.ok("user", "list")
+    assert "bob@example.com" in listed.stdout
+    assert "alice@example.com" not in listed.stdout
+    # The only user Bob sees is his own: no --user needed, as on a one-person database.
+    assert "Bob's rent" in bob.ok("expenses").stdout
+    for command in (["expenses"], ["report"], ["category", "list"], ["transfers"]):
+        refused = bob.invoke(*command, "--user", "alice@example.com")
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.startswith("Error: no user 'alice@example.com'")
+    # The owner still sees everyone (one role for everything works as before).
+    owner_list = household.owner.ok("user", "list").stdout
+    assert "alice@example.com" in owner_list and "bob@example.com" in owner_list
+
+
+def test_user_add_and_link_by_a_persons_role(household: Household) -> None:
+    bob = household.bob
+    # A user linked to another role, or to none, is refused by the database.
+    refused = bob.invoke("user", "add", "eve@example.com", "--name", "Eve", "--role", ALICE)
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("Error: refused by the database")
+    assert "INSERT" not in refused.output and "SELECT" not in refused.output
+    assert len(refused.stderr.splitlines()) == 1
+    household.owner.ok("user", "add", "carol@example.com", "--name", "Carol")
+    assert "carol@example.com" not in bob.ok("user", "list").stdout
+    linked = household.owner.ok("user", "link", "carol@example.com", BOB)
+    assert linked.stdout == f"Linked user carol@example.com to role {BOB}\n"
+    assert "carol@example.com" in bob.ok("user", "list").stdout
+
+
+def test_db_grant_gives_what_the_app_needs_and_nothing_more(household: Household) -> None:
+    def privileges(table: str) -> dict[str, bool]:
+        kinds = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+        return {
+            kind: household.owner.sql("SELECT has_table_privilege(%s, %s, %s)", (BOB, table, kind))[
+                1
+            ][0][0]
+            for kind in kinds
+        }
+
+    data = {"SELECT": True, "INSERT": True, "UPDATE": True, "DELETE": True}
+    denied = {"TRUNCATE": False, "REFERENCES": False, "TRIGGER": False}
+    for table in ("users", "categories", "expenses", "budget_transfers", "budget_shares"):
+        assert privileges(table) == data | denied
+    assert (
+        privileges("alembic_version")
+        == {"SELECT": True, "INSERT": False, "UPDATE": False, "DELETE": False} | denied
+    )
+    _, roles = household.owner.sql(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles "
+        "WHERE rolname = %s",
+        (BOB,),
+    )
+    assert roles == [(False, False, False, False)]
+    # Granting again is harmless; an unknown role, SQLite and a non-owner are refused.
+    household.owner.ok("db", "grant", BOB)
+    unknown = household.owner.invoke("db", "grant", "nobody_here")
+    assert (unknown.exit_code, unknown.stderr) == (
+        1,
+        "Error: no PostgreSQL role 'nobody_here': create it first (on Neon: Roles → New role)\n",
+    )
+    by_bob = household.bob.invoke("db", "grant", ALICE)
+    assert by_bob.exit_code == 1
+    assert "does not own the tables" in by_bob.stderr
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        household.bob.sql("TRUNCATE expenses")
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        household.bob.sql("ALTER TABLE expenses DISABLE ROW LEVEL SECURITY")
+
+
+def test_db_grant_is_refused_on_sqlite(tmp_path: Any) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'budget.db'}"}
+    result = CliRunner().invoke(main, ["db", "grant", BOB], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: roles and row-level security are PostgreSQL")
+
+
+def test_db_check_says_which_role_and_warns_for_the_owner(household: Household) -> None:
+    as_bob = household.bob.ok("db", "check").stdout
+    assert (
+        f"PASS  role           connected as {BOB}: row-level security limits it to its "
+        "users and the budgets shared with it"
+    ) in as_bob
+    assert "PASS  round-trip" in as_bob
+    as_owner = household.owner.ok("db", "check").stdout
+    assert (
+        "WARN  role           connected as budget, the owner of the tables: row-level "
+        "security does not apply to this connection"
+    ) in as_owner
+
+
+def revision_before_row_level_security() -> str:
+    from alembic.script import ScriptDirectory
+
+    from budget_tracker.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config()).get_revision("0011")
+    assert script is not None and isinstance(script.down_revision, str)
+    return script.down_revision
+
+
+def test_a_single_role_database_keeps_working_after_the_upgrade(pg_server: None) -> None:
+    name = create_pg_database("budget_rls_upgrade")
+    owner: Person | None = None
+    try:
+        direct = pg_url(PG_DIRECT, name)
+        upgrade(direct, revision=revision_before_row_level_security())
+        dsn = libpq_dsn(direct.render_as_string(hide_password=False))
+        connection = psycopg2.connect(dsn)
+        with connection, connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO users (email, name) VALUES ('a@example.com', 'A'), "
+                "('b@example.com', 'B');"
+                "INSERT INTO categories (user_id, name, name_key, monthly_budget) "
+                "VALUES (1, 'Food', 'food', 10000), (2, 'Rent', 'rent', 0);"
+                "INSERT INTO expenses (user_id, category_id, amount, spent_on) "
+                "VALUES (1, 1, 1250, current_date), (2, 2, 90000, current_date)"
+            )
+        connection.close()
+        upgrade(direct)
+        owner = person(name, "budget", pg_env(name))
+        assert "a@example.com" in owner.ok("user", "list").stdout
+        assert "b@example.com" in owner.ok("user", "list").stdout
+        owner.ok("add-expense", "5", "Food", "--user", "a@example.com")
+        report = owner.ok("report", "--user", "a@example.com", "--format", "csv").stdout
+        assert "category,Food,100.00,0.00,0.00,100.00,17.50," in report
+        owner.ok("expenses", "--user", "b@example.com")
+        assert owner.ok("db", "check").exit_code == 0
+    finally:
+        if owner is not None:
+            owner.database.close()
+        drop_pg_database(name)
+
+
+def test_roles_reach_the_database_through_pgbouncer(household: Household) -> None:
+    url = make_url(household.bob.env["DATABASE_URL"])
+    assert url.port == make_url(PG_POOLED).port
+    assert household.bob.sql("SELECT current_user")[1] == [(BOB,)]
+
+
+def test_sharing_a_budget_read_only_then_read_write_then_not(household: Household) -> None:
+    alice, bob = household.alice, household.bob
+    assert alice.ok("share", "bob@example.com", "--read-only").stdout == (
+        "Shared alice@example.com's budget with bob@example.com (read-only)\n"
+    )
+    mine = alice.ok("shares", "--format", "csv").stdout
+    assert mine.splitlines()[1] == "shared by me,alice@example.com,bob@example.com,read-only"
+    theirs = bob.ok("shares", "--user", "bob@example.com", "--format", "csv").stdout
+    assert theirs.splitlines()[1] == "shared with me,alice@example.com,bob@example.com,read-only"
+    # Read-only: Bob sees Alice's budget; the database refuses his writes in it.
+    assert "Alice's lunch" in bob.ok("expenses", "--user", "alice@example.com").stdout
+    assert "Food" in bob.ok("report", "--user", "alice@example.com").stdout
+    before = household.owner.sql("SELECT count(*) FROM expenses")[1]
+    refused = bob.invoke("add-expense", "5", "Food", "--user", "alice@example.com")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "Error: refused by the database: your role may not change this budget (it is shared "
+        "with you read-only, or not at all)\n"
+    )
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+        bob.sql("UPDATE expenses SET amount = 1 WHERE description = 'Alice''s lunch'")
+    alice.ok("category", "add", "Fun", "--budget", "50")
+    transfer = bob.invoke(
+        "transfer", "1", "--from", "Food", "--to", "Fun", "--user", "alice@example.com"
+    )
+    assert (transfer.exit_code, transfer.stderr) == (1, refused.stderr)
+    assert household.owner.sql("SELECT count(*) FROM expenses")[1] == before
+    bob.ok("add-expense", "3", "Rent", "--user", "bob@example.com")
+    # Read-write: Bob records an expense and moves budget in Alice's budget.
+    assert "(read-write)" in alice.ok("share", "bob@example.com").stdout
+    bob.ok("add-expense", "7.25", "Food", "Bob's groceries", "--user", "alice@example.com")
+    bob.ok("transfer", "10", "--from", "Food", "--to", "Fun", "--user", "alice@example.com")
+    _, entered = household.owner.sql(
+        "SELECT e.description, u.email FROM expenses e LEFT JOIN users u ON u.id = e.entered_by "
+        "WHERE e.user_id = (SELECT id FROM users WHERE email = 'alice@example.com') ORDER BY e.id"
+    )
+    assert entered == [
+        ("Alice's lunch", "alice@example.com"),
+        ("Bob's groceries", "bob@example.com"),
+    ]
+    _, transfers = household.owner.sql(
+        "SELECT u.email FROM budget_transfers t JOIN users u ON u.id = t.entered_by"
+    )
+    assert transfers == [("bob@example.com",)]
+    # Alice's listing shows Bob's expense; Bob cannot share Alice's budget onwards.
+    assert "Bob's groceries" in alice.ok("expenses").stdout
+    onwards = bob.invoke("unshare", "bob@example.com", "--user", "alice@example.com")
+    assert onwards.exit_code == 1
+    # Unshared: Alice's budget is gone from Bob's view, at the database.
+    assert alice.ok("unshare", "bob@example.com").stdout == (
+        "alice@example.com's budget is no longer shared with bob@example.com\n"
+    )
+    assert bob.invoke("expenses", "--user", "alice@example.com").exit_code == 1
+    _, visible = bob.sql("SELECT DISTINCT user_id FROM expenses")
+    assert len(visible) == 1
+    assert bob.ok("shares", "--user", "bob@example.com").stderr == "no shared budgets\n"
+
+
+def test_sharing_on_sqlite_is_an_application_feature(tmp_path: Any) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'budget.db'}"}
+    runner = CliRunner()
+
+    def ok(*args: str) -> Result:
+        result = runner.invoke(main, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        return result
+
+    ok("user", "add", "ana@example.com", "--name", "Ana")
+    ok("user", "add", "bo@example.com", "--name", "Bo")
+    ok("share", "bo@example.com", "--user", "ana@example.com")
+    assert "shared with me" in ok("shares", "--user", "bo@example.com").stdout
+    itself = runner.invoke(main, ["share", "ana@example.com", "--user", "ana@example.com"], env=env)
+    assert (itself.exit_code, itself.stderr) == (
+        2,
+        "Error: you cannot share a budget with yourself\n",
+    )
+    ok("unshare", "bo@example.com", "--user", "ana@example.com")
+    again = runner.invoke(main, ["unshare", "bo@example.com", "--user", "ana@example.com"], env=env)
+    assert again.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["add-expense", "12.50", "Rent", "--user", "bob@example.com"],
+        ["report", "--user", "bob@example.com"],
+        ["transfer", "1", "--from", "Rent", "--to", "Fun", "--user", "bob@example.com"],
+    ],
+    ids=["add-expense", "report", "transfer"],
+)
+def test_policies_cost_no_statement(household: Household, args: list[str]) -> None:
+    """Through the policies, as Bob's role: still at most four statements on the wire."""
+    from tests.wireproxy import WireProxy
+
+    bob = household.bob
+    bob.ok("category", "add", "Fun", "--budget", "10")
+    pooled = make_url(bob.env["DATABASE_URL"])
+    with WireProxy(pooled.host or "127.0.0.1", pooled.port or 6432) as proxy:
+        url = pooled.set(port=proxy.port).render_as_string(hide_password=False)
+        database = Database(load_settings({"DATABASE_URL": url}))
+        try:
+            proxy.reset()
+            result = CliRunner().invoke(main, args, obj=AppState(database=database))
+            assert result.exit_code == 0, result.output
+            log = proxy.snapshot()
+        finally:
+            database.close()
+    assert log.sql[0].startswith("BEGIN") and log.sql[-1] == "COMMIT"
+    assert len(log.sql) <= 4, log.sql
