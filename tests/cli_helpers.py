@@ -10,9 +10,8 @@ from typing import Any
 import click.testing
 from sqlalchemy import event, text
 
+from tests.conftest import TODAY as TODAY  # the fixed day the CLI tests run on
 from tests.conftest import Backend
-
-TODAY = dt.date.today()
 
 
 def execute(backend: Backend, sql: str, **params: Any) -> None:

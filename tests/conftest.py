@@ -8,6 +8,7 @@ With CI=true an unreachable server fails the run instead of skipping it.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import uuid
@@ -34,6 +35,10 @@ from tests.wireproxy import WireProxy
 
 # Before any test (or fixture) runs: the suite must never reach a non-loopback host.
 network_guard.install()
+
+TODAY = dt.date(2026, 5, 14)
+"""The day in-process invocations take as today (`AppState.today`): tests never read the
+clock, so none fails when a run crosses midnight or a month's end."""
 
 PG_DIRECT = os.environ.get(
     "BUDGET_TEST_PG_DIRECT", "postgresql://budget:budget-test@127.0.0.1:5432/postgres"
@@ -71,7 +76,7 @@ class Backend:
             list(args),
             input=input,
             env=dict(env or {}),
-            obj=AppState(database=self.database),
+            obj=AppState(database=self.database, today=lambda: TODAY),
             catch_exceptions=False,
         )
 

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from budget_tracker.cli import main
 from budget_tracker.cli.params import AMOUNT, BUDGET_AMOUNT, DATE, MONTH
+from budget_tracker.cli.state import AppState
 from budget_tracker.money import MAX_AMOUNT
 from tests.cli_helpers import ok
 from tests.conftest import Backend
@@ -46,10 +48,15 @@ def test_budget_amount_allows_zero() -> None:
         BUDGET_AMOUNT.convert("-1", None, None)
 
 
+def invocation_on(day: dt.date) -> click.Context:
+    """The context of a `budget` invocation whose today is `day`."""
+    return click.Context(main, obj=AppState(today=lambda: day))
+
+
 def test_dates() -> None:
-    today = dt.date.today()
-    assert DATE.convert("today", None, None) == today
-    assert DATE.convert("Yesterday", None, None) == today - dt.timedelta(days=1)
+    ctx = invocation_on(dt.date(2024, 3, 1))
+    assert DATE.convert("today", None, ctx) == dt.date(2024, 3, 1)
+    assert DATE.convert("Yesterday", None, ctx) == dt.date(2024, 2, 29)
     assert DATE.convert("2024-02-29", None, None) == dt.date(2024, 2, 29)
     for bad in ("2026-02-30", "2026-13-01", "2026-3-1", "tomorrow", ""):
         with pytest.raises(click.BadParameter):
@@ -58,6 +65,10 @@ def test_dates() -> None:
 
 def test_months() -> None:
     assert MONTH.convert("2026-03", None, None) == dt.date(2026, 3, 1)
+    ctx = invocation_on(dt.date(2026, 12, 31))
+    assert MONTH.convert("this", None, ctx) == dt.date(2026, 12, 1)
+    assert MONTH.convert("Last", None, ctx) == dt.date(2026, 11, 1)
+    assert MONTH.convert("next", None, ctx) == dt.date(2027, 1, 1)
     for bad in ("2026-13", "2026-00", "2026-3", "March", "2026-03-01"):
         with pytest.raises(click.BadParameter):
             MONTH.convert(bad, None, None)

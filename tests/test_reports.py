@@ -31,7 +31,7 @@ from sqlalchemy import event
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.models import BudgetTransfer, Category, Expense, User
-from tests.conftest import Backend
+from tests.conftest import TODAY, Backend
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
@@ -149,7 +149,7 @@ def test_one_month_table(backend: Backend) -> None:
 
 def test_default_is_the_current_month(backend: Backend) -> None:
     seed(backend)
-    this_month = dt.date.today().replace(day=1)
+    this_month = TODAY.replace(day=1)
     assert report(backend) == report(backend, "--month", f"{this_month:%Y-%m}")
     assert report(backend).startswith(
         f"Budget report for Alice <alice@example.com>: {this_month:%B %Y}\n"
@@ -405,7 +405,7 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
 def test_trend_defaults_to_the_last_twelve_months(backend: Backend) -> None:
     seed(backend)
     data = json.loads(report(backend, "--by", "month", "--format", "json"))
-    this_month = dt.date.today().replace(day=1)
+    this_month = TODAY.replace(day=1)
     assert len(data["months"]) == 12
     assert data["months"][-1]["month"] == f"{this_month:%Y-%m}"
     data = json.loads(report(backend, "--by", "month", "--to", "2028-02", "--format", "json"))
@@ -524,7 +524,7 @@ def test_colour_only_on_a_terminal(backend: Backend, monkeypatch: pytest.MonkeyP
     def run() -> list[str]:
         # color=True: the runner keeps ANSI codes as a terminal would receive them.
         result = backend.runner.invoke(
-            main, args, obj=AppState(database=backend.database), color=True
+            main, args, obj=AppState(database=backend.database, today=lambda: TODAY), color=True
         )
         assert result.exit_code == 0, result.stderr
         return result.stdout.splitlines()

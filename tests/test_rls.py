@@ -28,6 +28,7 @@ from tests.conftest import (
     PG_DIRECT,
     PG_PASSWORD,
     PG_POOLED,
+    TODAY,
     create_pg_database,
     drop_pg_database,
     libpq_dsn,
@@ -58,7 +59,10 @@ class Person:
 
     def invoke(self, *args: str) -> Result:
         return CliRunner().invoke(
-            main, list(args), env=self.env, obj=AppState(database=self.database)
+            main,
+            list(args),
+            env=self.env,
+            obj=AppState(database=self.database, today=lambda: TODAY),
         )
 
     def ok(self, *args: str) -> Result:
@@ -264,7 +268,8 @@ def test_a_single_role_database_keeps_working_after_the_upgrade(pg_server: None)
                 "INSERT INTO categories (user_id, name, name_key, monthly_budget) "
                 "VALUES (1, 'Food', 'food', 10000), (2, 'Rent', 'rent', 0);"
                 "INSERT INTO expenses (user_id, category_id, amount, spent_on) "
-                "VALUES (1, 1, 1250, current_date), (2, 2, 90000, current_date)"
+                "VALUES (1, 1, 1250, %(day)s), (2, 2, 90000, %(day)s)",
+                {"day": TODAY},
             )
         connection.close()
         upgrade(direct)

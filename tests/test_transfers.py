@@ -19,7 +19,7 @@ from budget_tracker.models import BudgetTransfer, Category, Expense, User
 from budget_tracker.services.transfers import month_balances, transfer_budget, undo_transfer
 from budget_tracker.unit_of_work import UNIT_KEY_INFO, Database
 from tests.cli_helpers import error_text
-from tests.conftest import PG_DIRECT, Backend, libpq_dsn
+from tests.conftest import PG_DIRECT, TODAY, Backend, libpq_dsn
 
 MARCH = dt.date(2026, 3, 1)
 ANN = "ann@example.com"
@@ -106,7 +106,7 @@ def test_transfer_defaults_to_this_month_and_keeps_the_note(backend: Backend) ->
     seed(backend)
     result = transfer(backend, "12.5", "--from", "Food", "--to", "Fun", "--note", " party ")
     assert result.exit_code == 0, result.stderr
-    this_month = dt.date.today().replace(day=1)
+    this_month = TODAY.replace(day=1)
     assert ledger(backend) == [(1, 1, 3, Decimal("12.50"), this_month, "party", None)]
     assert available(backend, this_month)["Fun"] == "12.50"
 

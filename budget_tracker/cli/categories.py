@@ -124,7 +124,7 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
     from budget_tracker.services.budgets import Figures
     from budget_tracker.services.categories import list_categories
 
-    day = month or dt.date.today()
+    day = month or state.today()
     listing = state.database.run(
         lambda session: list_categories(session, user_email=user_email, today=day), write=False
     )
@@ -215,7 +215,7 @@ def set_budget(
 
     if from_month is not None and one_month is not None:
         raise click.UsageError("use either --from or --month, not both")
-    month = one_month or from_month or dt.date.today()
+    month = one_month or from_month or state.today()
     changed = state.database.run(
         lambda session: set_category_budget(
             session,
@@ -345,7 +345,7 @@ def delete(
             user_email=user_email,
             name=name,
             move_to=move_to,
-            today=dt.date.today(),
+            today=state.today(),
             allow_overdraw=allow_overdraw,
         ),
         write=True,
@@ -393,7 +393,7 @@ def merge(
             user_email=user_email,
             source=source,
             target=target,
-            today=dt.date.today(),
+            today=state.today(),
             allow_overdraw=allow_overdraw,
         ),
         write=True,

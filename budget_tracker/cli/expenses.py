@@ -82,7 +82,7 @@ def add_expense(
     """
     from budget_tracker.services.expenses import add_expense as add
 
-    day = spent_on or dt.date.today()
+    day = spent_on or state.today()
     # Generated once per invocation, outside the retry loop: every retry of this unit of
     # work carries the same key, so a write that did commit can be recognised.
     key = uuid.uuid4().hex

@@ -52,7 +52,7 @@ def add_income(
     """
     from budget_tracker.services.income import add_income as add
 
-    day = received_on or dt.date.today()
+    day = received_on or state.today()
     key = uuid.uuid4().hex  # once per invocation: a retry recognises a committed write
     added = state.database.run(
         lambda session: add(

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from budget_tracker import rules
+from budget_tracker.cli.state import today_in
 from budget_tracker.money import parse_amount
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,7 +90,7 @@ class DateType(click.ParamType[dt.date]):
             if isinstance(value, dt.date):
                 return rules.check_date(value)
             text = str(value).strip(rules.ASCII_SPACE).lower()
-            today = dt.date.today()
+            today = today_in(ctx)
             if text == "today":
                 return rules.check_date(today)
             if text == "yesterday":
@@ -120,7 +121,7 @@ class MonthType(click.ParamType[dt.date]):
                 return rules.check_month(value)
             offset = RELATIVE_MONTHS.get(str(value).strip().lower())
             if offset is not None:
-                today = dt.date.today()
+                today = today_in(ctx)
                 index = today.year * 12 + today.month - 1 + offset
                 return rules.check_month(dt.date(index // 12, index % 12 + 1, 1))
             return rules.parse_month(str(value))

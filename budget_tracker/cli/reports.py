@@ -55,6 +55,7 @@ def period_options(f: Any) -> Any:
 
 
 def _period(
+    today: dt.date,
     month: dt.date | None,
     from_month: dt.date | None,
     to_month: dt.date | None,
@@ -65,7 +66,7 @@ def _period(
 
     with options_checked():
         return resolve_period(
-            today=dt.date.today(),
+            today=today,
             month=month,
             from_month=from_month,
             to_month=to_month,
@@ -121,7 +122,9 @@ def report(
     if by == "month":
         from budget_tracker.services.reports import TREND_DEFAULT_MONTHS, monthly_trend
 
-        period = _period(month, from_month, to_month, default_months=TREND_DEFAULT_MONTHS)
+        period = _period(
+            state.today(), month, from_month, to_month, default_months=TREND_DEFAULT_MONTHS
+        )
         trend = state.database.run(
             lambda session: monthly_trend(
                 session, user_email=user_email, period=period, category=category
@@ -133,7 +136,7 @@ def report(
         return
     from budget_tracker.services.reports import category_report
 
-    period = _period(month, from_month, to_month)
+    period = _period(state.today(), month, from_month, to_month)
     result = state.database.run(
         lambda session: category_report(
             session, user_email=user_email, period=period, category=category, top=top or 0
@@ -177,7 +180,7 @@ def verify(
     """
     from budget_tracker.services.verify import verify_report
 
-    period = _period(month, from_month, to_month)
+    period = _period(state.today(), month, from_month, to_month)
     result = state.database.run(
         lambda session: verify_report(
             session, user_email=user_email, period=period, from_file=from_file

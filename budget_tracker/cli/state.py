@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import click
+
     from budget_tracker.unit_of_work import Database
 
 
@@ -13,9 +17,17 @@ class AppState:
 
     Tests pass their own (`CliRunner().invoke(main, args, obj=AppState(database=db))`) to
     share one engine across invocations.
+
+    `today` is the one source of the current date for every command (default dates, `this`,
+    `last` and `next` months, default periods); services receive the date it gives.
     """
 
-    def __init__(self, database: Database | None = None) -> None:
+    def __init__(
+        self,
+        database: Database | None = None,
+        today: Callable[[], dt.date] = dt.date.today,
+    ) -> None:
+        self.today = today
         self.debug = False
         self.verbosity = 0
         self._database = database
@@ -79,6 +91,12 @@ class AppState:
         if self._owns_database and self._database is not None:
             self._database.close()
             self._database = None
+
+
+def today_in(ctx: click.Context | None) -> dt.date:
+    """The current date of the invocation `ctx` belongs to (the real date without one)."""
+    state = ctx.find_object(AppState) if ctx is not None else None
+    return state.today() if state is not None else dt.date.today()
 
 
 def say_still_retrying(attempt: int, elapsed: float, detail: str) -> None:

@@ -129,7 +129,7 @@ def transfer(
         )
     else:
         assert amount is not None and source is not None and target is not None
-        move = (amount, source, target, month or dt.date.today().replace(day=1))
+        move = (amount, source, target, month or state.today().replace(day=1))
         outcome = state.database.run(
             lambda session: transfer_budget(
                 session,
