@@ -281,6 +281,34 @@ def test_a_regular_file_is_replaced_keeping_its_permission_bits(
     assert [path.name for path in out.iterdir()] == ["history.csv"]
 
 
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask that lets a plainly created file be read by everyone (0644)."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_new_export_files_are_private_and_existing_ones_keep_their_bits(
+    backend: Backend, out: Path
+) -> None:
+    seed(backend)
+    target = out / "history.csv"
+    result = backend.invoke(["export", "-o", str(target), "--transfers"])
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / "history.transfers.csv").stat().st_mode) == 0o600
+    target.chmod(0o644)
+    (out / "history.transfers.csv").chmod(0o644)
+    result = backend.invoke(["export", "-o", str(target), "--transfers"])
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert stat.S_IMODE((out / "history.transfers.csv").stat().st_mode) == 0o644
+
+
 def test_a_symlink_stays_a_link_and_its_target_is_replaced(backend: Backend, out: Path) -> None:
     seed(backend)
     real = out / "real.csv"

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -471,6 +473,24 @@ def test_a_failed_backup_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monk
     result = budget("backup", str(tmp_path / "b.jsonl"))
     assert result.exit_code == 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_backup_file_is_private_and_an_existing_one_keeps_its_bits(
+    backend: Backend, tmp_path: Path
+) -> None:
+    ok(backend.invoke(["add-expense", "5", "Food", "lunch"]))
+    target = tmp_path / "budget.jsonl"
+    previous = os.umask(0o022)  # a plainly created file would be 0644
+    try:
+        ok(backend.invoke(["backup", str(target)]))
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        target.chmod(0o644)
+        ok(backend.invoke(["backup", str(target)]))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert target.read_bytes() == backup_bytes(backend)
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
 
 
 def test_copy_into_the_local_file(tmp_path: Path) -> None:
