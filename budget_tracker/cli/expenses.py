@@ -32,7 +32,7 @@ from budget_tracker.cli.params import (
     MONTH,
     NAME,
     format_option,
-    options_checked,
+    listing_window,
     user_option,
 )
 from budget_tracker.cli.state import AppState
@@ -153,16 +153,10 @@ def list_expenses(
       budget expenses --month 2026-03 --category food
       budget expenses --search lunch --min 10 --format csv
     """
-    from budget_tracker.services.budgets import date_range
     from budget_tracker.services.expenses import ExpenseFilter
     from budget_tracker.services.expenses import list_expenses as list_
 
-    with options_checked():
-        start, end = date_range(month, date_from, date_to)
-    if min_amount is not None and max_amount is not None and min_amount > max_amount:
-        raise click.BadParameter(
-            f"--min {min_amount} is larger than --max {max_amount}", param_hint="'--min'"
-        )
+    start, end = listing_window(month, date_from, date_to, min_amount, max_amount)
     filters = ExpenseFilter(
         date_from=start,
         date_to=end,

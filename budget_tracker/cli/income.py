@@ -12,7 +12,15 @@ from typing import Any
 import click
 
 from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info
-from budget_tracker.cli.params import AMOUNT, DATE, DESCRIPTION, MONTH, format_option, user_option
+from budget_tracker.cli.params import (
+    AMOUNT,
+    DATE,
+    DESCRIPTION,
+    MONTH,
+    format_option,
+    listing_window,
+    user_option,
+)
 from budget_tracker.cli.state import AppState
 from budget_tracker.money import format_amount
 
@@ -102,15 +110,10 @@ def list_income(
       budget income --month 2026-03
       budget income --search salary --format csv
     """
-    from budget_tracker.services.budgets import date_range
     from budget_tracker.services.income import IncomeFilter
     from budget_tracker.services.income import list_income as list_
 
-    start, end = date_range(month, date_from, date_to)
-    if min_amount is not None and max_amount is not None and min_amount > max_amount:
-        raise click.BadParameter(
-            f"--min {min_amount} is larger than --max {max_amount}", param_hint="'--min'"
-        )
+    start, end = listing_window(month, date_from, date_to, min_amount, max_amount)
     filters = IncomeFilter(
         date_from=start,
         date_to=end,

@@ -19,6 +19,26 @@ from budget_tracker.money import parse_amount
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def listing_window(
+    month: dt.date | None,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    min_amount: Decimal | None,
+    max_amount: Decimal | None,
+) -> tuple[dt.date | None, dt.date | None]:
+    """The day bounds of a listing's `--month` / `--from` / `--to`, with `--min`/`--max`
+    checked against each other: the options `expenses` and `income` share."""
+    from budget_tracker.services.budgets import date_range
+
+    with options_checked():
+        start, end = date_range(month, date_from, date_to)
+    if min_amount is not None and max_amount is not None and min_amount > max_amount:
+        raise click.BadParameter(
+            f"--min {min_amount} is larger than --max {max_amount}", param_hint="'--min'"
+        )
+    return start, end
+
+
 @contextmanager
 def options_checked() -> Iterator[None]:
     """Report a service's refusal of how options combine (`--month` with `--from`, a
