@@ -33,6 +33,7 @@ from budget_tracker.services.expenses import add_expense, delete_expense, edit_e
 from budget_tracker.services.importer import ImportOptions, import_expenses
 from budget_tracker.services.transfers import transfer_budget, undo_transfer
 from budget_tracker.services.users import add_user
+from tests.cli_helpers import first_run
 from tests.conftest import Backend
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -156,7 +157,7 @@ def test_concurrent_first_commands_on_an_empty_database_both_succeed(backend: Ba
 def test_concurrent_imports_creating_the_same_category_both_succeed(
     backend: Backend, tmp_path: Path
 ) -> None:
-    ok(backend, "category", "list")
+    first_run(backend)
     path = tmp_path / "books.csv"
     path.write_text("date,amount,category,description\n2026-05-01,7,Books,novel\n")
     options = ImportOptions(create_categories=True)
@@ -230,7 +231,7 @@ def test_concurrent_edits_of_one_expense_see_each_other(backend: Backend) -> Non
 def test_concurrent_renames_of_one_category(backend: Backend) -> None:
     from budget_tracker.services.categories import rename_category
 
-    ok(backend, "category", "list")
+    first_run(backend)
 
     def renaming(new_name: str) -> Callable[[Session], Any]:
         return lambda session: rename_category(
@@ -250,7 +251,7 @@ def test_concurrent_renames_of_one_category(backend: Backend) -> None:
 def test_concurrent_renames_to_one_new_name(backend: Backend) -> None:
     from budget_tracker.services.categories import rename_category
 
-    ok(backend, "category", "list")
+    first_run(backend)
 
     def renaming(name: str) -> Callable[[Session], Any]:
         return lambda session: rename_category(
@@ -332,7 +333,7 @@ def test_verify_reads_in_a_read_only_transaction(backend: Backend) -> None:
     from budget_tracker.services.budgets import Period
     from budget_tracker.services.verify import verify_report
 
-    ok(backend, "category", "list")
+    first_run(backend)
     may = Period(dt.date(2026, 5, 1), dt.date(2026, 5, 1))
 
     def verifying(session: Session) -> Any:

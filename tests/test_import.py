@@ -23,6 +23,7 @@ from budget_tracker.services.importer import (
     _RowReader,
     fingerprint,
 )
+from tests.cli_helpers import first_run
 from tests.conftest import Backend
 
 HEADER = "date,amount,category,description\n"
@@ -240,7 +241,7 @@ def test_bad_options_exit_2(
 
 
 def test_unknown_categories_refused_or_created(backend: Backend, tmp_path: Path) -> None:
-    backend.invoke(["export"])
+    first_run(backend)
     before = backend.snapshot()
     csv_file = write(
         tmp_path / "new.csv",

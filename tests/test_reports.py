@@ -504,9 +504,23 @@ def test_report_with_many_categories_is_right(backend: Backend) -> None:
 
 
 def test_first_run_on_an_empty_database(backend: Backend) -> None:
+    empty = backend.invoke(["report", "--month", "2028-02"])
+    assert empty.exit_code == 0, empty.stderr
+    assert empty.stdout.splitlines()[0].endswith(" <me@localhost>: February 2028")
+    assert empty.stdout.splitlines()[1:] == [
+        "Income 0.00  Budgeted 0.00  Spent 0.00  Saved 0.00  Unbudgeted 0.00",
+        "",
+    ]
+    assert empty.stderr == (
+        "no categories yet: add one with `budget category add NAME --budget AMOUNT`\n"
+    )
+    assert backend.scalar("SELECT count(*) FROM users") == 0  # reading creates nothing
+
+    added = backend.invoke(["add-expense", "0.01", "Food", "--date", "2028-01-31"])
+    assert added.exit_code == 0, added.stderr
+    assert "Welcome! Created local user me@localhost" in added.stderr
     result = backend.invoke(["report", "--month", "2028-02"])
     assert result.exit_code == 0, result.stderr
-    assert "Welcome! Created local user me@localhost" in result.stderr
     assert result.stdout.splitlines()[5:] == [
         "Entertainment       -   0.00       0.00     -  [....................]",
         "Food                -   0.00       0.00     -  [....................]",

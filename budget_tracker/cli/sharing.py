@@ -90,10 +90,10 @@ def shares_command(state: AppState, user_email: str | None, fmt: str) -> None:
     from sqlalchemy.orm import Session
 
     from budget_tracker.services.sharing import list_shares
-    from budget_tracker.services.users import acting_user
+    from budget_tracker.services.users import find_acting_user
 
     def work(session: Session) -> list[dict[str, str]]:
-        user = acting_user(session, user_email=user_email)[0]
+        user = find_acting_user(session, user_email=user_email)
         return [asdict(row) for row in list_shares(session, user=user)]
 
     rows = state.database.run(work, write=False)

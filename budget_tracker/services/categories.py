@@ -54,7 +54,7 @@ from budget_tracker.services.budgets import (
     month_span,
     month_start,
 )
-from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.services.users import FirstRun, acting_user, find_acting_user
 
 
 def _cents(column: SQLColumnExpression[Decimal]) -> ColumnElement[int]:
@@ -229,7 +229,7 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
 
     One query: the per-category sums are correlated subqueries, not a query per category.
     """
-    user, first_run = acting_user(session, user_email=user_email)
+    user, first_run = find_acting_user(session, user_email=user_email), None
     start, end = month_span(today)
     transfers = transfers_net(Category.id, start).label("transfers")
     spent = spent_in(Category.id, start, end).label("spent")
@@ -446,7 +446,7 @@ class BudgetHistory:
 def budget_history(session: Session, *, user_email: str | None, name: str) -> BudgetHistory:
     """The category's budgets over time: standing periods in order, then one-month
     overrides. A zero amount means no budget."""
-    user, first_run = acting_user(session, user_email=user_email)
+    user, first_run = find_acting_user(session, user_email=user_email), None
     category = find_category(session, user_id=user.id, name=name)
     changes = history(session, category)
     standing = [change for change in changes if not change.one_month]

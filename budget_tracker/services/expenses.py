@@ -29,7 +29,12 @@ from budget_tracker.services.categories import (
     transfers_net,
     unknown_category,
 )
-from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
+from budget_tracker.services.users import (
+    FirstRun,
+    acting_user,
+    default_user_condition,
+    find_acting_user,
+)
 from budget_tracker.unit_of_work import committed_earlier
 
 
@@ -217,7 +222,7 @@ def list_expenses(
     The count and total cover every match, not only the `limit` shown; they come from
     window functions in the same query.
     """
-    user, first_run = acting_user(session, user_email=user_email)
+    user, first_run = find_acting_user(session, user_email=user_email), None
     conditions: list[ColumnElement[bool]] = [Expense.user_id == user.id]
     if filters.category is not None:
         category = find_category(session, user_id=user.id, name=filters.category)
@@ -317,7 +322,7 @@ def month_budget(session: Session, *, category_id: int, month: dt.date) -> Month
 
 
 def get_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseRow:
-    user, _ = acting_user(session, user_email=user_email)
+    user = find_acting_user(session, user_email=user_email)
     return _row(session, _owned_expense(session, user_id=user.id, expense_id=expense_id))
 
 

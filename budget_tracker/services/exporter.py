@@ -24,7 +24,7 @@ from budget_tracker.models import BudgetTransfer, Category, Expense
 from budget_tracker.money import format_amount
 from budget_tracker.services.importer import FIELDS
 from budget_tracker.services.streaming import stream_rows
-from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.services.users import FirstRun, find_acting_user
 
 EXPENSE_COLUMNS = FIELDS
 TRANSFER_COLUMNS = (
@@ -69,7 +69,7 @@ def export(
     With `include_transfers`, the transfer ledger (months within the same range) goes to
     `transfers_stream` as CSV, or into the same JSON document under "transfers".
     """
-    user, first_run = acting_user(session, user_email=user_email)
+    user, first_run = find_acting_user(session, user_email=user_email), None
     expenses = _expense_rows(session, user_id=user.id, date_from=date_from, date_to=date_to)
     transfers = (
         _transfer_rows(session, user_id=user.id, date_from=date_from, date_to=date_to)

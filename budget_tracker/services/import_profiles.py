@@ -43,7 +43,7 @@ from budget_tracker.errors import InvalidInput, NotFound
 from budget_tracker.models import ImportProfile, name_key
 from budget_tracker.services.bankfiles.records import COLUMN_ROLES
 from budget_tracker.services.bankfiles.statement import Rule, rule
-from budget_tracker.services.users import acting_user
+from budget_tracker.services.users import acting_user, find_acting_user
 
 LAYOUT_KEYS: dict[str, type] = {
     "delimiter": str,
@@ -210,7 +210,7 @@ def save_profile(session: Session, *, user_email: str | None, name: str, documen
 
 
 def load_profile(session: Session, *, user_email: str | None, name: str) -> str:
-    user, _ = acting_user(session, user_email=user_email)
+    user = find_acting_user(session, user_email=user_email)
     document = session.scalars(
         select(ImportProfile.document).where(
             ImportProfile.user_id == user.id, ImportProfile.name_key == name_key(name)
@@ -222,7 +222,7 @@ def load_profile(session: Session, *, user_email: str | None, name: str) -> str:
 
 
 def list_profiles(session: Session, *, user_email: str | None) -> list[str]:
-    user, _ = acting_user(session, user_email=user_email)
+    user = find_acting_user(session, user_email=user_email)
     return list(
         session.scalars(
             select(ImportProfile.name)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from budget_tracker.errors import InvalidInput, NotFound
 from budget_tracker.models import Income, Money
 from budget_tracker.services.budgets import ZERO
-from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.services.users import FirstRun, acting_user, find_acting_user
 from budget_tracker.unit_of_work import committed_earlier
 
 
@@ -116,7 +116,7 @@ def list_income(
     session: Session, *, user_email: str | None, filters: IncomeFilter
 ) -> IncomeListing:
     """The acting user's income matching `filters`, newest first, with count and total."""
-    user, first_run = acting_user(session, user_email=user_email)
+    user, first_run = find_acting_user(session, user_email=user_email), None
     conditions: list[ColumnElement[bool]] = [Income.user_id == user.id]
     if filters.date_from is not None:
         conditions.append(Income.received_on >= filters.date_from)

@@ -42,7 +42,7 @@ from budget_tracker.services.budgets import (
 )
 from budget_tracker.services.categories import budget_in
 from budget_tracker.services.income import income_in
-from budget_tracker.services.users import FirstRun, acting_user
+from budget_tracker.services.users import FirstRun, find_acting_user
 
 TREND_DEFAULT_MONTHS = 12
 """The trend's default range, in months, ending with `--to`."""
@@ -190,7 +190,7 @@ def category_report(
     top: int = 0,
 ) -> CategoryReport:
     """Budget, transfers and spending per category for `period`, in one grouped statement."""
-    user, first_run = acting_user(session, user_email=user_email)
+    user, first_run = find_acting_user(session, user_email=user_email), None
     lines, income = _lines_and_income(session, user_id=user.id, period=period, category=category)
     if category is not None and not lines:
         raise NotFound(f"no category {category!r} for {user.email}")
@@ -337,7 +337,7 @@ def monthly_trend(
     `(user_id, spent_on, ...)` and the SQL is the same on SQLite and PostgreSQL (no backend
     date functions).
     """
-    user, first_run = acting_user(session, user_email=user_email)
+    user, first_run = find_acting_user(session, user_email=user_email), None
     e, t = Expense, BudgetTransfer
     months = _months(period)
     chosen = select(Category.id, Category.name, Category.monthly_budget).where(

@@ -75,7 +75,12 @@ from budget_tracker.services.categories import (
     transfers_net,
     unknown_category,
 )
-from budget_tracker.services.users import FirstRun, acting_user, default_user_condition
+from budget_tracker.services.users import (
+    FirstRun,
+    acting_user,
+    default_user_condition,
+    find_acting_user,
+)
 from budget_tracker.unit_of_work import unit_key
 
 
@@ -213,7 +218,7 @@ def undo_transfer(
         .where(BudgetTransfer.id == transfer_id, _user_filter(user_email))
     )
     if original is None:
-        acting_user(session, user_email=user_email)  # says so when the user is unknown or ambiguous
+        find_acting_user(session, user_email=user_email)  # refuses an unknown or ambiguous user
         raise NotFound(f"no transfer {transfer_id}: see `budget transfers`")
     _guarded_insert()  # built before the locks are taken (see transfer_budget)
     locked = _lock(
@@ -260,7 +265,7 @@ def list_transfers(
     category: str | None = None,
 ) -> TransferListing:
     """The acting user's ledger, oldest first, optionally for one month and/or category."""
-    user, first_run = acting_user(session, user_email=user_email)
+    user, first_run = find_acting_user(session, user_email=user_email), None
     source, target, undo = aliased(Category), aliased(Category), aliased(BudgetTransfer)
     statement = (
         select(BudgetTransfer, source.name, target.name, undo.id)

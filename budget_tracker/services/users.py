@@ -140,6 +140,32 @@ def acting_user(session: Session, *, user_email: str | None) -> tuple[User, Firs
     return _default_user(users), None
 
 
+def find_acting_user(session: Session, *, user_email: str | None) -> User:
+    """The user a read-only command acts for, creating nothing (see `acting_user`).
+
+    Refuses as `acting_user` does (an unknown user among others, several users and no
+    default). On an empty database it returns the user a first writing command would
+    create, unsaved and never added to the session (`id` 0 matches no row), so the
+    command shows an empty result and the database stays empty.
+    """
+    if user_email:
+        found = session.scalar(select(User).where(User.email == normalize_email(user_email)))
+        if found is not None:
+            return found
+        if session.scalar(select(User.id).limit(1)) is not None:
+            _named_user(session, user_email)  # refuses: an unknown user among others
+        return not_yet_created(normalize_email(user_email))
+    users = _default_candidates(session)
+    if not users:
+        return not_yet_created(DEFAULT_EMAIL)
+    return _default_user(users)
+
+
+def not_yet_created(email: str) -> User:
+    """A stand-in for the user no writing command has created yet (never stored)."""
+    return User(id=0, email=email, name=_local_name(), is_default=True)
+
+
 @dataclass(frozen=True)
 class UserRow:
     id: int
