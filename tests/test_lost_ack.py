@@ -27,7 +27,7 @@ from budget_tracker.cli.state import AppState
 from budget_tracker.models import Base, UnitOutcome, User
 from budget_tracker.services.expenses import ExpenseChange, ExpenseRow
 from budget_tracker.services.importer import Signs
-from budget_tracker.services.users import FirstRun
+from budget_tracker.services.users import FirstRun, acting_user
 from budget_tracker.unit_of_work import Database
 from tests.conftest import Backend
 from tests.fault_proxy import CommitAckDropper
@@ -102,6 +102,32 @@ CASES = {
         ),
         ("transfer", "--undo", "1"),
     ),
+    "add-income": Case((), ("add-income", "1000", "Salary", "--date", "2026-05-01")),
+    "edit-income": Case(
+        (("add-income", "1000", "Salary", "--date", "2026-05-01"),),
+        ("edit-income", "1", "--amount", "1200", "--source", "Bonus"),
+    ),
+    "delete-income": Case(
+        (("add-income", "1000", "Salary", "--date", "2026-05-01"),), ("delete-income", "1", "--yes")
+    ),
+    "user default": Case(
+        (("user", "add", "ana@example.com", "--name", "Ana"),),
+        ("user", "default", "ana@example.com"),
+    ),
+    "share": Case(
+        (("user", "add", "ana@example.com", "--name", "Ana"),), ("share", "ana@example.com")
+    ),
+    "unshare": Case(
+        (
+            ("user", "add", "ana@example.com", "--name", "Ana"),
+            ("share", "ana@example.com", "--read-only"),
+        ),
+        ("unshare", "ana@example.com"),
+    ),
+    "import-profile delete": Case(
+        (("import", "{csv}", "--create-categories", "--save-profile", "bank"),),
+        ("import-profile", "delete", "bank"),
+    ),
 }
 
 
@@ -135,7 +161,8 @@ def play(
 ) -> tuple[tuple[int, str, str], dict[str, list[tuple[Any, ...]]]]:
     reset(database)
     if not case.first_run:
-        assert run(database, ("category", "list"), csv)[0] == 0  # the first run, on its own
+        with database.transaction() as session:  # the first run, on its own
+            acting_user(session, user_email=None)
     for args in case.setup:
         code, _, err = run(database, args, csv)
         assert code == 0, err
