@@ -1,5 +1,5 @@
-"""One JSON shape per entity: every command that prints an expense, a transfer, a category
-or a user prints the same keys with the same value types."""
+"""One JSON shape per entity: every command that prints an expense, income, a transfer, a
+category or a user prints the same keys with the same value types."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ CATEGORY: Shape = {
     "monthly_budget": (str,),
 }
 USER: Shape = {"id": (int,), "email": (str,), "name": (str,), "default": (bool,)}
+INCOME: Shape = {"id": (int,), "date": (str,), "amount": (str,), "source": (str,)}
 
 # Each command that prints an entity, and where the entity is in its JSON output.
 Pick = Callable[[Any], list[dict[str, Any]]]
@@ -62,13 +63,18 @@ PRINTERS: list[tuple[Shape, list[str], Pick]] = [
     (USER, ["user", "list", "--format", "json"], lambda d: d),
     (USER, ["report", "--format", "json"], lambda d: [d["user"]]),
     (USER, ["report", "--by", "month", "--format", "json"], lambda d: [d["user"]]),
+    (INCOME, ["add-income", "900", "Salary", "--format", "json"], lambda d: [d]),
+    (INCOME, ["add-income", "50", "Refund", "--format", "json"], lambda d: [d]),
+    (INCOME, ["edit-income", "1", "--amount", "950", "--format", "json"], lambda d: [d]),
+    (INCOME, ["income", "--format", "json"], lambda d: d["income"]),
+    (INCOME, ["delete-income", "2", "--yes", "--format", "json"], lambda d: [d]),
 ]
 # Listings that add figures to the entity (the month's budget and spending, counts).
 EXTRA_KEYS = {
     ("category", "list"): {"budget", "spent", "available"},
     ("user", "list"): {"categories", "expenses"},
 }
-CREATING = {"add-expense", "transfer", "category add", "user add"}
+CREATING = {"add-expense", "add-income", "transfer", "category add", "user add"}
 
 
 def test_every_creating_command_prints_its_row_as_json(backend: Backend) -> None:

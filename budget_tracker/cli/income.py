@@ -11,11 +11,22 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import Column, announce_first_run, counted, emit, info
+from budget_tracker.cli.output import (
+    Column,
+    announce_first_run,
+    counted,
+    emit,
+    income_json,
+    info,
+    print_json,
+    result_format_option,
+)
 from budget_tracker.cli.params import (
     AMOUNT,
+    COUNT,
     DATE,
     DESCRIPTION,
+    ID,
     MONTH,
     format_option,
     listing_window,
@@ -43,6 +54,7 @@ def summary(row: Any) -> str:
 @click.argument("source", type=DESCRIPTION, required=False, default="")
 @click.option("--date", "received_on", type=DATE, help="Day it was received (default: today).")
 @user_option
+@result_format_option
 @click.pass_obj
 def add_income(
     state: AppState,
@@ -50,6 +62,7 @@ def add_income(
     source: str,
     received_on: dt.date | None,
     user_email: str | None,
+    fmt: str,
 ) -> None:
     """Record income of AMOUNT, optionally with its SOURCE.
 
@@ -74,7 +87,10 @@ def add_income(
         write=True,
     )
     announce_first_run(added.first_run)
-    click.echo(f"Added income {added.income.id}: {summary(added.income)}")
+    if fmt == "json":
+        print_json(income_json(added.income))
+    else:
+        click.echo(f"Added income {added.income.id}: {summary(added.income)}")
 
 
 @click.command("income")
@@ -84,7 +100,7 @@ def add_income(
 @click.option("--search", type=DESCRIPTION, help="Text the source contains (any case).")
 @click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
 @click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many.")
+@click.option("--limit", type=COUNT, help="Show at most this many.")
 @format_option
 @user_option
 @click.pass_obj
@@ -136,7 +152,11 @@ def list_income(
             "amount": listing.total,
             "source": counted(listing.count, "entry"),
         },
-        json_data={"income": rows, "count": listing.count, "total": listing.total},
+        json_data={
+            "income": [income_json(row) for row in listing.rows],
+            "count": listing.count,
+            "total": listing.total,
+        },
         empty_message="no income matches",
     )
     if fmt == "table" and len(rows) < listing.count:
@@ -144,11 +164,12 @@ def list_income(
 
 
 @click.command("edit-income")
-@click.argument("income_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("income_id", metavar="ID", type=ID)
 @click.option("--amount", type=AMOUNT, help="New amount.")
 @click.option("--source", type=DESCRIPTION, help='New source ("" clears it).')
 @click.option("--date", "received_on", type=DATE, help="New day.")
 @user_option
+@result_format_option
 @click.pass_obj
 def edit_income(
     state: AppState,
@@ -157,6 +178,7 @@ def edit_income(
     source: str | None,
     received_on: dt.date | None,
     user_email: str | None,
+    fmt: str,
 ) -> None:
     """Change an income entry's amount, source or date.
 
@@ -181,16 +203,22 @@ def edit_income(
     )
     announce_first_run(change.first_run)
     assert change.after is not None
-    click.echo(f"Updated income {income_id}: {summary(change.after)}")
+    if fmt == "json":
+        print_json(income_json(change.after))
+    else:
+        click.echo(f"Updated income {income_id}: {summary(change.after)}")
     info(f"was: {summary(change.before)}")
 
 
 @click.command("delete-income")
-@click.argument("income_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("income_id", metavar="ID", type=ID)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @user_option
+@result_format_option
 @click.pass_obj
-def delete_income(state: AppState, income_id: int, yes: bool, user_email: str | None) -> None:
+def delete_income(
+    state: AppState, income_id: int, yes: bool, user_email: str | None, fmt: str
+) -> None:
     """Delete an income entry. Asks first when run on a terminal; --yes skips the question.
 
     \b
@@ -206,4 +234,7 @@ def delete_income(state: AppState, income_id: int, yes: bool, user_email: str | 
         write=True,
     )
     announce_first_run(change.first_run)
-    click.echo(f"Deleted income {income_id}: {summary(change.before)}")
+    if fmt == "json":
+        print_json(income_json(change.before))
+    else:
+        click.echo(f"Deleted income {income_id}: {summary(change.before)}")

@@ -138,6 +138,16 @@ def expense_json(row: Any) -> dict[str, Any]:
     }
 
 
+def income_json(row: Any) -> dict[str, Any]:
+    """An income entry (an `IncomeRow`)."""
+    return {
+        "id": row.id,
+        "date": row.date.isoformat(),
+        "amount": format_amount(row.amount),
+        "source": row.source,
+    }
+
+
 def transfer_json(record: Any) -> dict[str, Any]:
     """A budget transfer ledger entry (a `TransferRecord`)."""
     return {
