@@ -124,6 +124,10 @@ CASES = {
         ),
         ("unshare", "ana@example.com"),
     ),
+    "user link": Case(
+        (("user", "add", "ana@example.com", "--name", "Ana"),),
+        ("user", "link", "ana@example.com", "budget_alice"),
+    ),
     "import-profile delete": Case(
         (("import", "{csv}", "--create-categories", "--save-profile", "bank"),),
         ("import-profile", "delete", "bank"),
