@@ -314,14 +314,16 @@ def insert_new_only(dialect_name: str, model: type[Base], *unique: str) -> Inser
     (the default user, its starter categories, categories an import creates): the loser
     of a race skips the row instead of failing on the unique key, then reads the winner's.
     Add `.values(...)` and `.returning(...)`: what it returns is what this statement made.
+    With no `unique` columns, a conflict on any unique index skips the row.
     """
+    elements = list(unique) or None
     if dialect_name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-        return postgresql_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+        return postgresql_insert(model).on_conflict_do_nothing(index_elements=elements)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+    return sqlite_insert(model).on_conflict_do_nothing(index_elements=elements)
 
 
 class CategoryBudget(Base):

@@ -154,6 +154,34 @@ def test_concurrent_first_commands_on_an_empty_database_both_succeed(backend: Ba
     assert [first.value.first_run is None, second.value.first_run is None].count(False) == 1
 
 
+def test_concurrent_first_commands_naming_different_users_both_succeed(
+    backend: Backend,
+) -> None:
+    def as_user(email: str) -> Callable[[Session], Any]:
+        return lambda session: add_expense(
+            session,
+            user_email=email,
+            category="Food",
+            amount=Decimal("3"),
+            spent_on=DAY,
+            description="lunch",
+            idempotency_key=None,
+        )
+
+    # Held after creating its user (uncommitted): the other creates a different user, and
+    # both would be the default, which only one user can be.
+    first, second = race(
+        backend,
+        as_user("ana@example.com"),
+        as_user("ben@example.com"),
+        hold_after=r"INSERT INTO users",
+    )
+    assert first.error is None and second.error is None, (first.error, second.error)
+    assert backend.scalar("SELECT count(*) FROM users") == 2
+    assert backend.scalar("SELECT count(*) FROM users WHERE is_default") == 1
+    assert backend.scalar("SELECT count(*) FROM expenses") == 2
+
+
 def test_concurrent_imports_creating_the_same_category_both_succeed(
     backend: Backend, tmp_path: Path
 ) -> None:

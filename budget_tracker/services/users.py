@@ -86,13 +86,25 @@ def create_first_user(
     """
     email = email or DEFAULT_EMAIL
     dialect = session.get_bind().dialect.name
+    # Skipped on any conflict: the same e-mail, or another first command's user that
+    # became the default meanwhile (only one user can be).
     user = session.scalar(
-        insert_new_only(dialect, User, "email")
+        insert_new_only(dialect, User)
         .values(email=email, name=_local_name(), is_default=True)
         .returning(User)
     )
     if user is None:
-        return session.scalars(select(User).where(User.email == email)).one(), None
+        same = session.scalars(select(User).where(User.email == email)).one_or_none()
+        if same is not None:
+            return same, None
+        # Another first command made a different user the default: this one is not.
+        user = session.scalar(
+            insert_new_only(dialect, User, "email")
+            .values(email=email, name=_local_name(), is_default=False)
+            .returning(User)
+        )
+        if user is None:
+            return session.scalars(select(User).where(User.email == email)).one(), None
     session.execute(
         insert_new_only(dialect, Category, "user_id", "name_key").values(
             [
