@@ -19,6 +19,7 @@ from budget_tracker.cli.output import (
     income_json,
     info,
     print_json,
+    printable,
     result_format_option,
 )
 from budget_tracker.cli.params import (
@@ -46,7 +47,7 @@ INCOME_COLUMNS = (
 def summary(row: Any) -> str:
     """One line describing an income entry (an `IncomeRow`)."""
     text = f"{format_amount(row.amount)} on {row.date.isoformat()}"
-    return f"{text}: {row.source}" if row.source else text
+    return f"{text}: {printable(row.source)}" if row.source else text
 
 
 @click.command("add-income")

@@ -12,8 +12,11 @@ import click
 from budget_tracker.cli.output import (
     Column,
     announce_first_run,
+    display_width,
     emit,
+    pad,
     print_json,
+    printable,
     result_format_option,
     transfer_json,
     warn,
@@ -151,16 +154,18 @@ def transfer(
     else:
         undoes = f" (undoes transfer {record.reverses_id})" if record.reverses_id else ""
         click.echo(
-            f"Transfer {record.id}: moved {format_amount(record.amount)} from {record.source} "
-            f"to {record.target} for {record.month:%Y-%m}{undoes}"
+            f"Transfer {record.id}: moved {format_amount(record.amount)} from "
+            f"{printable(record.source)} to {printable(record.target)} "
+            f"for {record.month:%Y-%m}{undoes}"
         )
         balances = [
-            (b.category, format_amount(b.available)) for b in (outcome.source, outcome.target)
+            (printable(b.category), format_amount(b.available))
+            for b in (outcome.source, outcome.target)
         ]
-        name_width = max(len(name) for name, _ in balances)
+        name_width = max(display_width(name) for name, _ in balances)
         amount_width = max(len(left) for _, left in balances)
         for name, left in balances:
-            click.echo(f"  {name:<{name_width}}  {left:>{amount_width}} available")
+            click.echo(f"  {pad(name, name_width, '<')}  {left:>{amount_width}} available")
     if outcome.source.available < 0:
         warn(
             f"{outcome.source.category} is overdrawn by {format_amount(-outcome.source.available)} "
