@@ -20,10 +20,11 @@ from budget_tracker import rules
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
 from budget_tracker.outcomes import outcome_in_rows
-from budget_tracker.services.budgets import month_span
+from budget_tracker.services.budgets import add_months, month_span
 from budget_tracker.services.categories import (
     MonthBudget,
     budget_in,
+    carried_in,
     find_category,
     spent_in,
     transfers_net,
@@ -65,6 +66,7 @@ class _Found:
     monthly_budget: Decimal
     transfers: Decimal
     spent: Decimal
+    carried: Decimal
 
 
 def _lookup(
@@ -80,6 +82,9 @@ def _lookup(
             budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget"),
             transfers_net(Category.id, start).label("transfers"),
             spent_in(Category.id, start, end).label("spent"),
+            carried_in(Category.id, Category.monthly_budget, add_months(start, -1)).label(
+                "carried"
+            ),
         )
         .join(Category, (Category.user_id == User.id) & (Category.name_key == name_key(category)))
         .where(who)
@@ -161,6 +166,7 @@ def add_expense(
                     monthly_budget=found.monthly_budget,
                     transfers=found.transfers,
                     spent=found.spent,  # already includes the committed expense
+                    carried=found.carried,
                 ),
                 first_run=first_run,
             )
@@ -186,6 +192,7 @@ def add_expense(
             monthly_budget=found.monthly_budget,
             transfers=found.transfers,
             spent=found.spent + amount,
+            carried=found.carried,
         ),
         first_run=first_run,
     )
@@ -313,12 +320,15 @@ def month_budget(session: Session, *, category_id: int, month: dt.date) -> Month
     start, end = month_span(month)
     row = session.execute(
         select(
-            Category.monthly_budget,
+            budget_in(Category.id, Category.monthly_budget, start),
             transfers_net(Category.id, start),
             spent_in(Category.id, start, end),
+            carried_in(Category.id, Category.monthly_budget, add_months(start, -1)),
         ).where(Category.id == category_id)
     ).one()
-    return MonthBudget(month=start, monthly_budget=row[0], transfers=row[1], spent=row[2])
+    return MonthBudget(
+        month=start, monthly_budget=row[0], transfers=row[1], spent=row[2], carried=row[3]
+    )
 
 
 def get_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseRow:
