@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.cli_helpers import first_run, ok
+from tests.cli_helpers import first_run, kept_sums_match_expenses, ok
 from tests.conftest import Backend
 
 
@@ -37,22 +37,6 @@ def spend(backend: Backend, amount: str, day: str, name: str = "Fun") -> int:
 def rollover(backend: Backend, name: str, setting: str, month: str) -> str:
     result = ok(backend.invoke(["category", "set-rollover", name, setting, "--from", month]))
     return result.stdout
-
-
-def kept_sums_match_expenses(backend: Backend) -> None:
-    """The per-month sums the triggers keep equal the expenses, row for row."""
-    kept = backend.rows(
-        "SELECT category_id, month, spent FROM category_month_spent WHERE spent <> 0 "
-        "ORDER BY category_id, month"
-    )
-    expenses = backend.rows("SELECT category_id, spent_on, amount FROM expenses")
-    sums: dict[tuple[int, str], int] = {}
-    for category_id, day, cents in expenses:
-        key = (category_id, str(day)[:7])
-        sums[key] = sums.get(key, 0) + cents
-    assert {(category_id, str(month)[:7]): cents for category_id, month, cents in kept} == {
-        key: cents for key, cents in sums.items() if cents
-    }
 
 
 def fun(backend: Backend, budget: str = "100") -> None:
