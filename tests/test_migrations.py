@@ -331,7 +331,7 @@ def test_0012_changes_no_figure_and_sums_the_existing_expenses(
         (3, "2026-03-01", 4510),
     ]
     # Nothing rolls over after the upgrade: every month's figures are what they were.
-    expected = {
+    expected: dict[str, dict[str, tuple[str | None, str, str]]] = {
         "2026-01": {"Food": ("300.00", "412.50", "-112.50"), "Rent": ("900.00", "0.00", "900.00")},
         "2026-02": {"Food": ("350.00", "0.01", "349.99"), "Rent": ("850.00", "900.00", "-50.00")},
         "2026-03": {"Food": ("200.00", "9.99", "190.01"), "Gifts": (None, "45.10", "-45.10")},

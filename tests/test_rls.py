@@ -404,12 +404,12 @@ def test_rollover_rows_follow_their_owner_and_a_member_keeps_the_sums(
     )
     lunch_month = dt.date(TODAY.year, TODAY.month, 1)
     assert alices == sorted([(dt.date(2026, 1, 1), 750), (lunch_month, 1250)])
-    report = json.loads(
+    data: dict[str, Any] = json.loads(
         bob.ok(
             "report", "--month", "2026-02", "--user", "alice@example.com", "--format", "json"
         ).stdout
     )
-    food = next(row for row in report["categories"] if row["category"] == "Food")
+    food = next(row for row in data["categories"] if row["category"] == "Food")
     assert food["carried"] == "292.50"
     _, switches = owner.sql("SELECT month, enabled FROM category_rollovers ORDER BY month")
     assert switches == [
