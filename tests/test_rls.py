@@ -378,12 +378,12 @@ def test_rollover_rows_follow_their_owner_and_a_member_keeps_the_sums(
     # Nobody's role writes the sums directly, not even in its own budget.
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         bob.sql("UPDATE category_month_spent SET spent = 0")
-    _, food = owner.sql("SELECT user_id, id FROM categories WHERE name = 'Food'")
+    _, alices_food = owner.sql("SELECT user_id, id FROM categories WHERE name = 'Food'")
     with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
         bob.sql(
             "INSERT INTO category_rollovers (user_id, category_id, month, enabled) "
             "VALUES (%s, %s, '2026-01-01', true)",
-            food[0],
+            alices_food[0],
         )
     # A member writing in a shared budget: the trigger keeps the owner's sums exact.
     alice.ok("share", "bob@example.com")
