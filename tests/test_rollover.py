@@ -5,6 +5,7 @@ with the per-month spending the database keeps equal to the expenses. Both backe
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from tests.cli_helpers import first_run, kept_sums_match_expenses, ok
@@ -228,3 +229,22 @@ def test_set_rollover_refuses_unknown_categories_and_settings(backend: Backend) 
     assert ok(
         backend.invoke(["category", "set-rollover", "Fun", "off", "--from", "next"])
     ).stdout == ("Rollover of Fun is off from 2026-06 on (was on)\n")
+
+
+def test_an_import_is_summed_for_the_carry_like_single_expenses(
+    backend: Backend, tmp_path: Path
+) -> None:
+    fun(backend)
+    rollover(backend, "Fun", "on", "2026-01")
+    statement = tmp_path / "bank.csv"
+    statement.write_text(
+        "date,amount,category,description\n"
+        "2026-01-15,23.40,Fun,Cinema\n"
+        "2026-01-16,6.60,Fun,Popcorn\n"
+        "2026-02-02,60.00,Fun,Concert\n"
+        "2026-02-03,1.00,Food,Bread\n",
+        encoding="utf-8",
+    )
+    ok(backend.invoke(["import", str(statement)]))
+    assert carried(backend, "2026-02", "2026-03") == ["70.00", "110.00"]
+    kept_sums_match_expenses(backend)

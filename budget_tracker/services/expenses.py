@@ -2,7 +2,8 @@
 
 `add_expense` is the hot path of the product and sends two statements inside its
 transaction on a migrated database: one lookup that resolves the user, the category and
-the category's budget and spending for the month, and one INSERT ... RETURNING. When the
+the category's budget, spending and carried amount for the month, and one INSERT ...
+RETURNING (the database's trigger adds the amount to the month's kept sum, server-side). When the
 lookup finds nothing, it works out why afterwards (first run, unknown user, unknown
 category) with further queries: refusals may be slow, the common case may not.
 """
