@@ -162,6 +162,11 @@ def test_available_everywhere_includes_what_was_carried(backend: Backend) -> Non
     # The add-expense warning counts the carried amount: 80 of 70 available.
     added = ok(backend.invoke(["add-expense", "80", "Fun", "--date", "2026-02-03"]))
     assert "Fun is over its 2026-02 budget: spent 80.00 of 70.00 (10.00 over)" in added.stderr
+    expense_id = added.stdout.split(":")[0].split()[-1]
+    edited = ok(backend.invoke(["edit-expense", expense_id, "--amount", "70"]))
+    assert "over its" not in edited.stderr
+    edited = ok(backend.invoke(["edit-expense", expense_id, "--amount", "80"]))
+    assert "Fun is over its 2026-02 budget: spent 80.00 of 70.00 (10.00 over)" in edited.stderr
     # The transfer's funds check counts it too: March has 100 + (-10) available.
     refused = backend.invoke(
         ["transfer", "90.01", "--from", "Fun", "--to", "Food", "--month", "2026-03"]
