@@ -190,6 +190,7 @@ def test_one_month_json(backend: Backend) -> None:
     assert by_name["Savings"]["spent"] == "0.00"
     assert data["totals"] == {
         "budget": "1550.00",
+        "carried": "0.00",
         "spent": "1340.25",
         "available": "209.75",
         "percent_used": "86.5",
