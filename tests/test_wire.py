@@ -263,9 +263,11 @@ def test_every_column_type_round_trips(pg_database: str) -> None:
         (["add-expense", "12.50", "Food", "Lunch"], 4),
         (["report"], 4),
         (["report", "--user", "me@localhost"], 4),
+        (["report", "--matrix", "--from", "2020-01", "--to", "2029-12"], 4),
+        (["report", "--matrix", "--user", "me@localhost", "--format", "json"], 4),
         (["transfer", "1", "--from", "Food", "--to", "Transport", "--allow-overdraw"], 4),
     ],
-    ids=["add-expense", "report", "report-user", "transfer"],
+    ids=["add-expense", "report", "report-user", "report-matrix", "report-matrix-user", "transfer"],
 )
 def test_command_statements_on_the_wire(
     backend: Backend, proxy: WireProxy, args: list[str], most: int

@@ -27,14 +27,17 @@ class Column:
     align: str = "<"  # "<" left, ">" right
 
 
-def color_enabled(stream: TextIO | None = None) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    stream = stream if stream is not None else sys.stdout
+def is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def color_enabled(stream: TextIO | None = None) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return is_terminal(stream if stream is not None else sys.stdout)
 
 
 def style(text: str, *, err: bool = False, **styles: Any) -> str:
@@ -83,6 +86,24 @@ def display_width(text: str) -> int:
 
     width = wcswidth(text)
     return width if width >= 0 else len(text)
+
+
+def terminal_width() -> int | None:
+    """Columns a table may take: `COLUMNS` when set, else the terminal's width when stdout
+    is a terminal; None (no limit) when the output goes to a file or a pipe."""
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if not is_terminal(sys.stdout):
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def text_width(text: str) -> int:
+    """Display columns of the widest line of `text`."""
+    return max((display_width(line) for line in text.splitlines()), default=0)
 
 
 def pad(text: str, width: int, align: str) -> str:

@@ -9,8 +9,9 @@ One vocabulary for every command:
 * **available** — budget minus spent (negative when overspent; minus what was spent when
   there is no budget).
 * **over budget** — a category *with* a budget whose available amount is below zero. The
-  add-expense warning and the report's `!` mark use this one rule; spending in a category
-  without a budget is *unbudgeted* (the report marks it too, add-expense does not warn).
+  add-expense warning and the reports' `!` mark (`Figures.flagged`) use this one rule;
+  spending in a category without a budget is *unbudgeted* (the reports mark it too,
+  add-expense does not warn).
 
 Months are `datetime.date`s on the first day of the month; periods are whole months.
 This module imports neither click nor SQLAlchemy.
@@ -171,6 +172,12 @@ class Figures:
     def unbudgeted(self) -> bool:
         """Spending in a period without a budget."""
         return self.budget is None and self.spent > 0
+
+    @property
+    def flagged(self) -> bool:
+        """Marked `!` in reports (a category, a month, a cell of the month-by-month
+        matrix, a total): over budget, or spending without a budget."""
+        return self.over_budget or self.unbudgeted
 
     @property
     def over_by(self) -> Decimal:
