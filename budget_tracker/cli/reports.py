@@ -660,11 +660,16 @@ def _print_verification(result: Verification) -> None:
         )
         return
     click.echo(f"MISMATCH: {where}: the report and the raw rows ({result.source}) disagree")
+    columns: tuple[Column, ...] = MISMATCH_COLUMNS
+    if any(item.month is not None for item in result.mismatches):
+        # Over a range, months are checked one by one too: say which month differs.
+        columns = (columns[0], Column("month", "Month"), *columns[1:])
     click.echo(
         render_table(
             [
                 {
                     "category": item.category,
+                    "month": "period" if item.month is None else _month_label(item.month),
                     "measure": item.measure,
                     "sql": item.sql,
                     "independent": item.independent,
@@ -672,7 +677,7 @@ def _print_verification(result: Verification) -> None:
                 }
                 for item in result.mismatches
             ],
-            MISMATCH_COLUMNS,
+            columns,
         )
     )
     info(f"verification failed: {_plural(len(result.mismatches), 'mismatch', 'mismatches')}")

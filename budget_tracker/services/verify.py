@@ -8,18 +8,21 @@ no more than one batch of rows is held at a time.
 
 Budgets are recomputed month by month from the raw budget-history rows
 (`category_budgets`) and each category's opening budget; the period's income from the raw
-income rows. Round trips: the budget history, the user's categories and the income are
-plain queries (small); the period's transfers and expenses, which can be many, come
+income rows. Each category's budget and spending are compared for the whole period (the
+report) and, over a range, month by month (the month-by-month matrix), so errors in two
+months cannot cancel out. Round trips: the budget history, the user's categories and the
+income are plain queries (small); the period's transfers and expenses, which can be many, come
 through one server-side cursor (`streaming.stream_rows`), so `verify --month` sends the
-report's statements plus seven: history, categories, DECLARE, two FETCHes, CLOSE, income.
+report's statements plus seven: history, categories, DECLARE, two FETCHes, CLOSE, income
+(a range adds the matrix's one statement).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,8 +40,19 @@ from budget_tracker.models import (
     name_key,
 )
 from budget_tracker.money import AmountError, from_cents, parse_amount
-from budget_tracker.services.budgets import BudgetChange, Period, budget_in_month
-from budget_tracker.services.reports import CategoryReport, category_report
+from budget_tracker.services.budgets import (
+    BudgetChange,
+    Figures,
+    Period,
+    budget_in_month,
+    month_start,
+)
+from budget_tracker.services.reports import (
+    CategoryReport,
+    MatrixReport,
+    category_report,
+    month_matrix,
+)
 from budget_tracker.services.streaming import stream_rows
 
 EXPENSE_FILE_COLUMNS = ("date", "amount", "category", "description")
@@ -55,6 +69,8 @@ class Mismatch:
     sql: Decimal | None
     independent: Decimal | None
     """None: no budget."""
+    month: dt.date | None = None
+    """The month of a range whose figure differs; None: the whole period."""
 
     @property
     def difference(self) -> Decimal | None:
@@ -82,15 +98,34 @@ class Verification:
 
 @dataclass
 class _Tally:
-    name: str
-    budget: Decimal = ZERO
-    spent: Decimal = ZERO
-    has_budget: bool = False
-    """A monthly budget, or a transfer touched the category in the period."""
+    """A category's raw figures, month by month (months are first days)."""
 
-    @property
-    def budget_or_none(self) -> Decimal | None:
-        return self.budget if self.has_budget else None
+    name: str
+    monthly: dict[dt.date, Decimal] = field(default_factory=dict)
+    """Its monthly budget per month, from the raw history rows."""
+    moved: dict[dt.date, Decimal] = field(default_factory=dict)
+    """Transfers in minus out per month; a month is present when any transfer touched it."""
+    spent_in: dict[dt.date, Decimal] = field(default_factory=dict)
+
+    def move(self, month: dt.date, amount: Decimal) -> None:
+        self.moved[month] = self.moved.get(month, ZERO) + amount
+
+    def spend(self, month: dt.date, amount: Decimal) -> None:
+        self.spent_in[month] = self.spent_in.get(month, ZERO) + amount
+
+    def budget_over(self, months: list[dt.date]) -> Decimal | None:
+        """The budget of these months: None without a monthly budget or a transfer."""
+        if not any(self.monthly.get(month) for month in months) and not any(
+            month in self.moved for month in months
+        ):
+            return None
+        return sum(
+            (self.monthly.get(month, ZERO) + self.moved.get(month, ZERO) for month in months),
+            ZERO,
+        )
+
+    def spent_over(self, months: list[dt.date]) -> Decimal:
+        return sum((self.spent_in.get(month, ZERO) for month in months), ZERO)
 
 
 def verify_report(
@@ -109,14 +144,23 @@ def verify_report(
     """
     one_snapshot(session, read_only=True)
     report = category_report(session, user_email=user_email, period=period)
-    return check_report(session, report, from_file=from_file)
+    matrix = (
+        month_matrix(session, user_email=user_email, period=period) if period.months > 1 else None
+    )
+    return check_report(session, report, from_file=from_file, matrix=matrix)
 
 
 def check_report(
-    session: Session, report: CategoryReport, *, from_file: Path | None = None
+    session: Session,
+    report: CategoryReport,
+    *,
+    from_file: Path | None = None,
+    matrix: MatrixReport | None = None,
 ) -> Verification:
-    """Compare a category report already computed with sums of the raw rows read now."""
+    """Compare a category report already computed with sums of the raw rows read now, and
+    the month-by-month matrix of the same period (when given) with them month by month."""
     period = report.period
+    months = period.month_starts()
     user_id = report.user.id
     tallies: dict[int | str, _Tally] = {}
     by_key: dict[str, int | str] = {}
@@ -138,11 +182,11 @@ def check_report(
         )
     ):
         # Month by month from the raw history rows, as the budget is defined.
-        monthly = [
-            budget_in_month(from_cents(opening_cents), changes.get(category_id, []), month)
-            for month in period.month_starts()
-        ]
-        tallies[category_id] = _Tally(name=name, budget=sum(monthly, ZERO), has_budget=any(monthly))
+        monthly = {
+            month: budget_in_month(from_cents(opening_cents), changes.get(category_id, []), month)
+            for month in months
+        }
+        tallies[category_id] = _Tally(name=name, monthly=monthly)
         by_key[name_key(name)] = category_id
     # One streamed pass over the period's raw money rows: each transfer moves budget from
     # one category to another; each expense (unless they come from the file) is spending.
@@ -151,13 +195,18 @@ def check_report(
         BudgetTransfer.from_category_id,
         BudgetTransfer.to_category_id,
         _raw_cents(BudgetTransfer.amount),
+        BudgetTransfer.month,
     ).where(
         BudgetTransfer.user_id == user_id,
         BudgetTransfer.month >= period.first,
         BudgetTransfer.month < period.end,
     )
     expenses = select(
-        literal("expense"), Expense.category_id, null(), _raw_cents(Expense.amount)
+        literal("expense"),
+        Expense.category_id,
+        null(),
+        _raw_cents(Expense.amount),
+        Expense.spent_on,
     ).where(
         Expense.user_id == user_id,
         Expense.spent_on >= period.first,
@@ -165,33 +214,35 @@ def check_report(
     )
     count = 0
     raw = transfers if from_file is not None else union_all(transfers, expenses)
-    for kind, category_id, to_id, cents in stream_rows(session, raw):
-        amount = from_cents(cents)
+    for kind, category_id, to_id, cents, day in stream_rows(session, raw):
+        amount, month = from_cents(cents), month_start(day)
         if kind == "expense":
-            tallies[category_id].spent += amount
+            tallies[category_id].spend(month, amount)
             count += 1
         else:
-            tallies[category_id].budget -= amount
-            tallies[to_id].budget += amount
-            tallies[category_id].has_budget = tallies[to_id].has_budget = True
+            tallies[category_id].move(month, -amount)
+            tallies[to_id].move(month, amount)
     if from_file is None:
         source = "database"
     else:
         source = str(from_file)
-        for category, amount in _file_expenses(from_file, period):
+        for category, day, amount in _file_expenses(from_file, period):
             key = name_key(category)
             if key not in by_key:
                 by_key[key] = key
                 tallies[key] = _Tally(name=f"{category} (not in database)")
-            tallies[by_key[key]].spent += amount
+            tallies[by_key[key]].spend(month_start(day), amount)
             count += 1
+    mismatches = _compare(report, tallies, by_key, months)
+    if matrix is not None:
+        mismatches += _compare_months(matrix, tallies, by_key)
     return Verification(
         report=report,
         source=source,
         expenses=count,
-        budget=sum((tally.budget for tally in tallies.values()), ZERO),
-        spent=sum((tally.spent for tally in tallies.values()), ZERO),
-        mismatches=_compare(report, tallies, by_key) + _compare_income(session, report),
+        budget=sum((tally.budget_over(months) or ZERO for tally in tallies.values()), ZERO),
+        spent=sum((tally.spent_over(months) for tally in tallies.values()), ZERO),
+        mismatches=mismatches + _compare_income(session, report),
     )
 
 
@@ -232,22 +283,48 @@ def one_snapshot(session: Session, *, read_only: bool) -> None:
 
 
 def _compare(
-    report: CategoryReport, tallies: dict[int | str, _Tally], by_key: dict[str, int | str]
+    report: CategoryReport,
+    tallies: dict[int | str, _Tally],
+    by_key: dict[str, int | str],
+    months: list[dt.date],
 ) -> tuple[Mismatch, ...]:
-    reported = {name_key(line.category): line for line in report.lines}
+    """The report's lines (the whole period) against the raw tallies."""
+    reported = {name_key(line.category): (line.category, line) for line in report.lines}
+    return _differences(reported, tallies, by_key, months, month=None)
+
+
+def _compare_months(
+    matrix: MatrixReport, tallies: dict[int | str, _Tally], by_key: dict[str, int | str]
+) -> tuple[Mismatch, ...]:
+    """Each month's SQL figures (the matrix's cells) against that month's raw tallies."""
+    mismatches: tuple[Mismatch, ...] = ()
+    for index, month in enumerate(matrix.months):
+        reported = {name_key(row.category): (row.category, row.cells[index]) for row in matrix.rows}
+        mismatches += _differences(reported, tallies, by_key, [month], month=month)
+    return mismatches
+
+
+def _differences(
+    reported: Mapping[str, tuple[str, Figures]],
+    tallies: dict[int | str, _Tally],
+    by_key: dict[str, int | str],
+    months: list[dt.date],
+    *,
+    month: dt.date | None,
+) -> tuple[Mismatch, ...]:
     mismatches: list[Mismatch] = []
     for key in sorted(set(reported) | set(by_key)):
-        line = reported.get(key)
+        name, line = reported.get(key, (None, None))
         tally = tallies[by_key[key]] if key in by_key else None
-        name = line.category if line is not None else tally.name if tally is not None else key
+        name = name or (tally.name if tally is not None else key)
         sql_budget = line.budget if line is not None else None
-        independent_budget = tally.budget_or_none if tally is not None else None
+        independent_budget = tally.budget_over(months) if tally is not None else None
         if sql_budget != independent_budget:
-            mismatches.append(Mismatch(name, "budget", sql_budget, independent_budget))
+            mismatches.append(Mismatch(name, "budget", sql_budget, independent_budget, month))
         sql_spent = line.spent if line is not None else ZERO
-        independent_spent = tally.spent if tally is not None else ZERO
+        independent_spent = tally.spent_over(months) if tally is not None else ZERO
         if sql_spent != independent_spent:
-            mismatches.append(Mismatch(name, "spent", sql_spent, independent_spent))
+            mismatches.append(Mismatch(name, "spent", sql_spent, independent_spent, month))
     return tuple(mismatches)
 
 
@@ -257,8 +334,8 @@ def _raw_cents(column: Any) -> Any:
     return type_coerce(column, BigInteger())
 
 
-def _file_expenses(path: Path, period: Period) -> Iterator[tuple[str, Decimal]]:
-    """(category, amount) of each expense in the file dated within `period`, streamed."""
+def _file_expenses(path: Path, period: Period) -> Iterator[tuple[str, dt.date, Decimal]]:
+    """(category, date, amount) of each expense in the file dated within `period`, streamed."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -287,4 +364,4 @@ def _file_expenses(path: Path, period: Period) -> Iterator[tuple[str, Decimal]]:
                 amount = parse_amount(row["amount"] or "")
             except AmountError as exc:
                 raise InvalidInput(f"{path}:{line}: {exc}") from None
-            yield (row["category"] or "").strip(), amount
+            yield (row["category"] or "").strip(), day, amount
