@@ -110,7 +110,7 @@ def test_every_listing_and_report_has_a_json_example() -> None:
 
 def seed_for_examples(backend: Backend) -> None:
     """A little of everything the examples show: two users, a share, budget history, a
-    transfer, expenses and income in February 2028."""
+    transfer, expenses and income in February 2028, an import profile."""
     for args in (
         ["user", "add", "alice@example.com", "--name", "Alice"],
         ["user", "add", "bob@example.com", "--name", "Bob"],
@@ -123,6 +123,7 @@ def seed_for_examples(backend: Backend) -> None:
         ["add-expense", "900", "Rent", "February rent", "--date", "2028-02-01"],
         ["add-income", "3000", "Salary", "--date", "2028-02-25"],
         ["share", "bob@example.com", "--read-only"],
+        ["import", "june.csv", "--save-profile", "sparkasse"],
     ):
         result = backend.invoke(args)
         assert result.exit_code == 0, (args, result.stderr)
@@ -154,11 +155,11 @@ def test_json_example_has_the_real_keys(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seed_for_examples(backend)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "lunch.csv").write_text(
-        "date,amount,category,description\n2028-02-11,12.50,Food,Lunch\n", encoding="utf-8"
-    )
+    header = "date,amount,category,description\n"
+    (tmp_path / "lunch.csv").write_text(f"{header}2028-02-11,12.50,Food,Lunch\n", encoding="utf-8")
+    (tmp_path / "june.csv").write_text(f"{header}2027-06-01,3.00,Food,Tea\n", encoding="utf-8")
+    seed_for_examples(backend)  # in tmp_path: it imports june.csv
     result = backend.invoke(shlex.split(command))
     assert result.exit_code == 0, result.stderr
     conforms(documented, json.loads(result.stdout), command)
