@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -262,6 +263,15 @@ def test_table_fits_the_terminal_or_says_how_to_narrow_it(backend: Backend) -> N
     # What the message suggests does fit.
     narrowed = matrix(backend, "--from", "2026-02", "--to", "2026-06", env={"COLUMNS": "82"})
     assert max(len(line) for line in narrowed.splitlines()) <= 82
+    # A long history: the suggestion is computed, not searched for, and it fits.
+    long = backend.invoke(["report", "--matrix", "--from", "1990-01"], env={"COLUMNS": "120"})
+    assert long.exit_code == 1
+    suggested = re.search(r"the last (\d+) months fit \(--from (\d{4}-\d\d)\)", long.stderr)
+    assert suggested is not None, long.stderr
+    # Category 13 + Total 8 + 2, and 8 + 2 per month: 23 + 10 * 9 = 113 <= 120 < 123.
+    assert int(suggested.group(1)) == 9
+    fitted = matrix(backend, "--from", suggested.group(2), env={"COLUMNS": "120"})
+    assert len(fitted.splitlines()[3]) <= 120
     # Machine formats are never cut to the terminal.
     assert matrix(backend, *RANGE, "--format", "csv", env={"COLUMNS": "30"}).count("\n") == 7
 

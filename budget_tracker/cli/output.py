@@ -101,11 +101,6 @@ def terminal_width() -> int | None:
     return shutil.get_terminal_size().columns
 
 
-def text_width(text: str) -> int:
-    """Display columns of the widest line of `text`."""
-    return max((display_width(line) for line in text.splitlines()), default=0)
-
-
 def pad(text: str, width: int, align: str) -> str:
     """`text` padded with spaces to `width` display columns, left ("<") or right (">")."""
     fill = " " * max(0, width - display_width(text))
@@ -220,6 +215,33 @@ def result_format_option(f: Any) -> Any:
     )(f)
 
 
+def _cells(
+    rows: Sequence[dict[str, Any]], columns: Sequence[Column], footer: dict[str, Any] | None
+) -> tuple[list[str], list[list[str]], list[str] | None]:
+    header = [column.title for column in columns]
+    body = [[printable(plain(row.get(column.key))) for column in columns] for row in rows]
+    tail = [printable(plain(footer.get(column.key))) for column in columns] if footer else None
+    return header, body, tail
+
+
+def _widths(header: list[str], body: list[list[str]], tail: list[str] | None) -> list[int]:
+    return [
+        max(display_width(cell) for cell in cells)
+        for cells in zip(header, *body, *([tail] if tail else []), strict=False)
+    ]
+
+
+def column_widths(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    *,
+    footer: dict[str, Any] | None = None,
+) -> list[int]:
+    """The display width of each column `render_table` would print; the table is as wide
+    as their sum plus two spaces between columns (its rules are)."""
+    return _widths(*_cells(rows, columns, footer))
+
+
 def render_table(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[Column],
@@ -228,13 +250,8 @@ def render_table(
     styles: Sequence[dict[str, Any] | None] | None = None,
 ) -> str:
     """Aligned columns with a header rule; `footer` is a totals row under a second rule."""
-    header = [column.title for column in columns]
-    body = [[printable(plain(row.get(column.key))) for column in columns] for row in rows]
-    tail = [printable(plain(footer.get(column.key))) for column in columns] if footer else None
-    widths = [
-        max(display_width(cell) for cell in cells)
-        for cells in zip(header, *body, *([tail] if tail else []), strict=False)
-    ]
+    header, body, tail = _cells(rows, columns, footer)
+    widths = _widths(header, body, tail)
 
     def line(cells: Sequence[str]) -> str:
         parts = [

@@ -16,12 +16,12 @@ import click
 from budget_tracker.cli.output import (
     Column,
     announce_first_run,
+    column_widths,
     dump_json,
     expense_json,
     info,
     render_table,
     terminal_width,
-    text_width,
     user_json,
     write_csv,
 )
@@ -563,12 +563,11 @@ def _matrix_csv(matrix: MatrixReport) -> None:
     sys.stdout.flush()
 
 
-def _matrix_table(matrix: MatrixReport, months: int) -> str:
-    """The table with the last `months` months of the period (all of them, or fewer to
-    find out what would fit); each amount followed by `!` or a space when any is marked,
-    so the amounts stay aligned."""
-    shown = matrix.months[-months:]
-    offset = len(matrix.months) - months
+def _matrix_lines(
+    matrix: MatrixReport,
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[Column]]:
+    """The table's rows, footer and columns: each amount followed by `!` or a space when
+    any is marked, so the amounts stay aligned."""
     everything = [*matrix.month_totals, matrix.total]
     for row in matrix.rows:
         everything += [*row.cells, row.total]
@@ -582,18 +581,29 @@ def _matrix_table(matrix: MatrixReport, months: int) -> str:
 
     def line(name: str, cells: tuple[MatrixCell, ...], total: Figures) -> dict[str, Any]:
         out = {"category": name, "total": text(total)}
-        out.update({_month_label(cell.month): text(cell) for cell in cells[offset:]})
+        out.update({_month_label(cell.month): text(cell) for cell in cells})
         return out
 
     room = " " if marked else ""
     columns = [
         Column("category", "Category"),
-        *(Column(_month_label(month), _month_label(month) + room, ">") for month in shown),
+        *(Column(_month_label(month), _month_label(month) + room, ">") for month in matrix.months),
         Column("total", "Total" + room, ">"),
     ]
     rows = [line(row.category, row.cells, row.total) for row in matrix.rows]
-    footer = line("Total", matrix.month_totals, matrix.total)
-    return render_table(rows, columns, footer=footer)
+    return rows, line("Total", matrix.month_totals, matrix.total), columns
+
+
+def _months_that_fit(widths: list[int], limit: int) -> int:
+    """How many of the last months fit in `limit` columns beside the Category and Total
+    columns (whose widths for the whole period are an upper bound for fewer months)."""
+    used, count = widths[0] + 2 + widths[-1], 0
+    for width in reversed(widths[1:-1]):
+        used += width + 2
+        if used > limit:
+            break
+        count += 1
+    return count
 
 
 def _print_matrix(matrix: MatrixReport, fmt: str) -> None:
@@ -608,18 +618,11 @@ def _print_matrix(matrix: MatrixReport, fmt: str) -> None:
         click.echo()
         info("no categories yet: add one with `budget category add NAME --budget AMOUNT`")
         return
-    months = len(matrix.months)
-    table = _matrix_table(matrix, months)
-    limit, width = terminal_width(), text_width(table)
+    rows, footer, columns = _matrix_lines(matrix)
+    widths = column_widths(rows, columns, footer=footer)
+    limit, width = terminal_width(), sum(widths) + 2 * (len(widths) - 1)
     if limit is not None and width > limit:
-        fitting = next(
-            (
-                count
-                for count in range(months - 1, 0, -1)
-                if text_width(_matrix_table(matrix, count)) <= limit
-            ),
-            0,
-        )
+        fitting = _months_that_fit(widths, limit)
         if fitting:
             first = _month_label(matrix.months[-fitting])
             how = (
@@ -635,7 +638,7 @@ def _print_matrix(matrix: MatrixReport, fmt: str) -> None:
         )
     click.echo(_header(matrix.user, matrix.period, matrix.category))
     click.echo()
-    click.echo(table)
+    click.echo(render_table(rows, columns, footer=footer))
     click.echo(MATRIX_LEGEND)
 
 
