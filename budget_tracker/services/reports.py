@@ -450,9 +450,10 @@ def monthly_trend(
 # --- months side by side ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MatrixCell(Figures):
-    """One category's figures for one month of the matrix."""
+    """One category's figures for one month of the matrix (keyword-only, so `Figures`
+    may gain fields with defaults)."""
 
     month: dt.date
 
