@@ -31,6 +31,15 @@ from tests.cli_helpers import ok
 from tests.conftest import Backend
 
 RANGE = ["--from", "2026-01", "--to", "2026-06"]
+
+
+@pytest.fixture(autouse=True)
+def no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output to the test runner is not a terminal: no width limit unless a test sets
+    COLUMNS (pytest-xdist's workers export COLUMNS=80; a shell may too)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 MONTHS = ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]
 CATEGORIES = ["Entertainment", "Food", "Rent", "Transport", "Utilities"]
 

@@ -270,9 +270,14 @@ def test_every_column_type_round_trips(pg_database: str) -> None:
     ids=["add-expense", "report", "report-user", "report-matrix", "report-matrix-user", "transfer"],
 )
 def test_command_statements_on_the_wire(
-    backend: Backend, proxy: WireProxy, args: list[str], most: int
+    backend: Backend,
+    proxy: WireProxy,
+    args: list[str],
+    most: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A whole command on a new engine and connection, as a new process would send it."""
+    monkeypatch.delenv("COLUMNS", raising=False)  # the matrix's table: no width limit
     assert backend.invoke(["add-expense", "1", "Food"]).exit_code == 0  # the first run
     url = backend.url.set(port=proxy.port).render_as_string(hide_password=False)
     database = Database(load_settings({"DATABASE_URL": url}))
