@@ -9,6 +9,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from tests.cli_helpers import TODAY, first_run, ok
 from tests.conftest import Backend
 
@@ -216,3 +218,63 @@ def test_verify_checks_income_and_history_rows_changed_behind_the_reports_back(
         ("Food", "budget", Decimal("100.00"), Decimal("100.02")),
         ("(income)", "income", Decimal("1000.00"), Decimal("1000.01")),
     ]
+
+
+def matrix_cells(backend: Backend) -> dict[str, list[dict[str, Any]]]:
+    data = json.loads(
+        ok(
+            backend.invoke(
+                ["report", "--matrix", "--from", "2025-11", "--to", "2026-12", "--format", "json"]
+            )
+        ).stdout
+    )
+    return {row["category"]: row["months"] for row in data["categories"]}
+
+
+@pytest.mark.parametrize(
+    "fold",
+    [
+        ["category", "merge", "Takeaway", "--into", "Food"],
+        ["category", "delete", "Takeaway", "--move-to", "Food"],
+    ],
+    ids=["merge", "delete-move-to"],
+)
+def test_folding_keeps_every_months_figures_of_the_two_together(
+    backend: Backend, fold: list[str]
+) -> None:
+    ok(backend.invoke(["add-expense", "50", "Food", "--date", "2026-04-02"]))  # the first run
+    for args in (
+        ["category", "set-budget", "Food", "100", "--from", "2026-01"],
+        ["category", "set-budget", "Food", "150", "--from", "2026-06"],
+        ["category", "set-budget", "Food", "10", "--month", "2026-04"],
+        ["category", "add", "Takeaway", "--budget", "30"],
+        ["category", "set-budget", "Takeaway", "80", "--month", "2026-07"],
+        ["category", "set-budget", "Takeaway", "45", "--from", "2026-09"],
+        ["category", "set-budget", "Transport", "200", "--from", "2026-01"],
+        ["transfer", "5", "--from", "Takeaway", "--to", "Food", "--month", "2026-02"],
+        ["transfer", "20", "--from", "Transport", "--to", "Takeaway", "--month", "2026-07"],
+        ["transfer", "15", "--from", "Food", "--to", "Transport", "--month", "2026-09"],
+        ["add-expense", "12", "Takeaway", "--date", "2026-02-03"],
+        ["add-expense", "90", "Takeaway", "--date", "2026-07-10"],
+        ["add-expense", "160", "Food", "--date", "2026-06-30"],
+    ):
+        ok(backend.invoke(args))
+    before = matrix_cells(backend)
+
+    def together(food: dict[str, Any], takeaway: dict[str, Any]) -> tuple[Any, ...]:
+        budgets = [Decimal(cell["budget"]) for cell in (food, takeaway) if cell["budget"]]
+        budget = f"{sum(budgets, Decimal('0.00'))}" if budgets else None
+        return food["month"], budget, f"{Decimal(food['spent']) + Decimal(takeaway['spent'])}"
+
+    expected = [
+        together(food, takeaway)
+        for food, takeaway in zip(before["Food"], before["Takeaway"], strict=True)
+    ]
+    assert expected[6] == ("2026-05", "130.00", "0.00")  # a month no change touched
+    ok(backend.invoke(fold))
+    after = matrix_cells(backend)
+    assert [(cell["month"], cell["budget"], cell["spent"]) for cell in after["Food"]] == expected
+    assert "Takeaway" not in after
+    assert {name: cells for name, cells in after.items() if name != "Food"} == {
+        name: cells for name, cells in before.items() if name not in ("Food", "Takeaway")
+    }

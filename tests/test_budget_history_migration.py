@@ -137,6 +137,12 @@ def test_upgrading_changes_no_figure(old_database: dict[str, str]) -> None:
             parts = [before[(name, line["month"])] for name in ("Food", "Rent", "Fun", "Gifts")]
             budgets = [Decimal(budget) for budget, _ in parts if budget is not None]
             assert line["budget"] == (f"{sum(budgets, Decimal('0.00'))}" if budgets else None)
+        grid = invoke("report", "--matrix", "--from", "2025-11", "--to", "2026-06")
+        assert {
+            (row["category"], cell["month"]): (cell["budget"], cell["spent"])
+            for row in grid["categories"]
+            for cell in row["months"]
+        } == before
         verified = runner.invoke(
             main,
             ["verify", "--from", "2025-11", "--to", "2026-06", "--user", EMAIL],

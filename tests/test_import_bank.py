@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -199,6 +200,10 @@ def test_saved_profile_is_reused_listed_shown_and_deleted(backend: Backend, tmp_
     assert [row[3] for row in expenses(backend)] == ["REWE Markt", "Ich selbst", "Bäckerei Müller"]
     listed = backend.invoke(["import-profile", "list"])
     assert listed.stdout == "Sparkasse\n"
+    listed = backend.invoke(["import-profile", "list", "--format", "json"])
+    assert json.loads(listed.stdout) == [{"name": "Sparkasse"}]
+    listed = backend.invoke(["import-profile", "list", "--format", "csv"])
+    assert listed.stdout == "name\nSparkasse\n"
     shown = backend.invoke(["import-profile", "show", "sparkasse"])
     assert shown.stdout == (
         "# budget import profile\n"

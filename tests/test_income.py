@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.cli_helpers import first_run, ok
 from tests.conftest import Backend
 
@@ -108,3 +110,43 @@ def test_report_sets_income_beside_budgets_and_spending(backend: Backend) -> Non
     lines = ok(backend.invoke(["report", "--by", "month", "--from", "2026-03", "--to", "2026-03"]))
     assert "Available   Income  Saved" in lines.stdout
     assert "2026-03  400.00  100.00     300.00  1000.00  90.0%" in lines.stdout
+
+
+BAD_INPUT = [
+    (["-3"], []),
+    (["0"], []),
+    (["1e3"], []),
+    (["nan"], []),
+    (["12.345"], []),
+    (["١٢"], []),
+    (["100000000"], []),
+    (["1"], ["--date", "2026-02-30"]),
+    (["1"], ["--date", "9999-12-31"]),
+    (["1"], ["--date", "２０２６-01-01"]),
+    (["1", "a\nb"], []),
+    (["1", "a\u200bb"], []),
+    (["1", "x" * 201], []),
+]
+
+
+@pytest.mark.parametrize(("arguments", "options"), BAD_INPUT)
+def test_income_refuses_what_expenses_refuse(
+    backend: Backend, arguments: list[str], options: list[str]
+) -> None:
+    """The same input rules and messages: income's SOURCE is an expense's DESCRIPTION."""
+    first_run(backend)
+    before = backend.snapshot()
+    amount, *text = arguments
+    expense = backend.invoke(["add-expense", *options, "--", amount, "Food", *text])
+    income = backend.invoke(["add-income", *options, "--", amount, *text])
+    assert expense.exit_code == income.exit_code == 2
+    assert income.stderr == expense.stderr.replace("[DESCRIPTION]", "[SOURCE]")
+    assert income.stderr.startswith("Error: Invalid value for ")
+    if not text and not options:
+        edit_expense = backend.invoke(["edit-expense", "1", "--amount", amount])
+        edit_income = backend.invoke(["edit-income", "1", "--amount", amount])
+        assert (edit_income.exit_code, edit_income.stderr) == (
+            edit_expense.exit_code,
+            edit_expense.stderr,
+        )
+    assert backend.snapshot() == before

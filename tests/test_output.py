@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from budget_tracker.cli.output import Column, display_width, printable, render_table
+from budget_tracker.cli.output import (
+    Column,
+    column_widths,
+    display_width,
+    printable,
+    render_table,
+    terminal_width,
+)
 from tests.cli_helpers import execute, first_run, ok
 from tests.conftest import Backend
 
@@ -52,6 +59,27 @@ def test_table_aligns_by_display_width() -> None:
         "Cafe\u0301      100.00",
     ]
     assert len({display_width(line) for line in lines}) == 1
+
+
+def test_column_widths_are_the_rendered_tables() -> None:
+    columns = [Column("name", "Name"), Column("amount", "Amount", ">")]
+    rows = [{"name": "東京", "amount": Decimal("12.50")}, {"name": "x", "amount": Decimal(1)}]
+    footer = {"name": "Total of all", "amount": Decimal("13.50")}
+    widths = column_widths(rows, columns, footer=footer)
+    assert widths == [12, 6]
+    table = render_table(rows, columns, footer=footer)
+    assert max(display_width(line) for line in table.splitlines()) == sum(widths) + 2
+
+
+def test_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    assert terminal_width() == 100
+    # Not a number: ignored; output that is not a terminal (pytest's) has no limit.
+    for ignored in ("wide", "0", "-5", "１００"):
+        monkeypatch.setenv("COLUMNS", ignored)
+        assert terminal_width() is None
+    monkeypatch.delenv("COLUMNS")
+    assert terminal_width() is None
 
 
 def test_stored_escape_sequences_are_shown_escaped(backend: Backend) -> None:

@@ -74,6 +74,40 @@ def test_months() -> None:
             MONTH.convert(bad, None, None)
 
 
+def month_options() -> list[tuple[str, click.Option]]:
+    """(command, option) of every option that takes a month: named --month, or whose help
+    speaks of YYYY-MM."""
+    from budget_tracker.cli.commands import ALL
+
+    found = []
+    for name in ALL:
+        command = main.commands[name]
+        leaves = (
+            [(f"{name} {sub}", leaf) for sub, leaf in command.commands.items()]
+            if isinstance(command, click.Group)
+            else [(name, command)]
+        )
+        for leaf_name, leaf in leaves:
+            for param in leaf.params:
+                if not isinstance(param, click.Option):
+                    continue
+                help_text = (param.help or "").replace("YYYY-MM-DD", "")
+                if "--month" in param.opts or "YYYY-MM" in help_text:
+                    found.append((leaf_name, param))
+    return found
+
+
+def test_every_month_option_takes_month_words() -> None:
+    """`YYYY-MM`, `this`, `last` and `next` wherever a month is asked for: one type."""
+    options = {(name, option.opts[0]): option for name, option in month_options()}
+    assert {
+        ("report", "--month"),
+        ("category set-budget", "--from"),
+        ("transfer", "--month"),
+    } <= set(options)
+    assert {key: option.type for key, option in options.items()} == dict.fromkeys(options, MONTH)
+
+
 def spellings(value: Decimal) -> st.SearchStrategy[str]:
     """The ways a person may type `value`: `12.50`, `12.5`, and `12` when it is whole."""
     forms = {f"{value:.2f}", f"{value:.2f}".rstrip("0").rstrip(".")}

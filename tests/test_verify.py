@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from budget_tracker.models import Expense
 from budget_tracker.services.budgets import Period
-from budget_tracker.services.reports import category_report
+from budget_tracker.services.reports import category_report, month_matrix
 from budget_tracker.services.verify import check_report
 from tests.conftest import Backend
 from tests.test_reports import ALICE, EXPENSES, seed
@@ -177,3 +177,54 @@ def test_raw_rows_are_streamed(backend: Backend) -> None:
     # expenses as one streamed (server-side on PostgreSQL) cursor, fetched in batches,
     # never a whole table in memory; then the period's income (a plain query).
     assert streamed[-3:] == [("categories", False), ("expenses", True), ("", False)]
+
+
+def test_a_range_is_checked_month_by_month(backend: Backend, tmp_path: Path) -> None:
+    # The leap day's expense dated a month early in the file: the period's sums agree,
+    # January and February do not.
+    seed(backend)
+    rows = [
+        ("2028-01-29", c, a, d) if d == "leap day" else (day, c, a, d) for day, c, a, d in EXPENSES
+    ]
+    export = write_export(tmp_path / "expenses.csv", rows)
+    code, out, err = verify(
+        backend, "--from", "2028-01", "--to", "2028-02", "--from-file", str(export)
+    )
+    assert code == 1
+    assert out == (
+        "MISMATCH: alice@example.com, January 2028 to February 2028: the report and the raw "
+        f"rows ({export}) disagree\n"
+        "Category  Month    Measure     SQL  Independent  Difference\n"
+        "--------  -------  -------  ------  -----------  ----------\n"
+        "Food      2028-01  spent    100.10       250.35     -150.25\n"
+        "Food      2028-02  spent    350.25       200.00      150.25\n"
+    )
+    assert err == "verification failed: 2 mismatches\n"
+    assert verify(backend, "--from", "2028-01", "--to", "2028-02")[0] == 0
+
+
+def test_budgets_are_checked_month_by_month(backend: Backend) -> None:
+    seed(backend)
+    range_ = Period(dt.date(2028, 1, 1), dt.date(2028, 2, 1))
+
+    def tamper(session: Session) -> None:
+        # January's transfer moved to February: the range's budgets still add up.
+        session.execute(
+            text("UPDATE budget_transfers SET month = '2028-02-01' WHERE amount = 2550")
+        )
+
+    with backend.database.transaction() as session:
+        report = category_report(session, user_email=ALICE, period=range_)
+        matrix = month_matrix(session, user_email=ALICE, period=range_)
+        tamper(session)  # after the SQL report, before the independent pass
+        result = check_report(session, report, matrix=matrix)
+        session.rollback()
+    assert [
+        (item.category, item.month, item.measure, item.sql, item.independent)
+        for item in result.mismatches
+    ] == [
+        ("Food", dt.date(2028, 1, 1), "budget", Decimal("274.50"), Decimal("300.00")),
+        ("Fun", dt.date(2028, 1, 1), "budget", Decimal("75.50"), Decimal("50.00")),
+        ("Food", dt.date(2028, 2, 1), "budget", Decimal("340.00"), Decimal("314.50")),
+        ("Fun", dt.date(2028, 2, 1), "budget", Decimal("50.00"), Decimal("75.50")),
+    ]

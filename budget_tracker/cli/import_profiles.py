@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import info
-from budget_tracker.cli.params import user_option
+from budget_tracker.cli.output import Column, emit, info, printable
+from budget_tracker.cli.params import format_option, user_option
 
 
 @click.group("import-profile")
@@ -22,20 +22,27 @@ def import_profile_group() -> None:
     """
 
 
+PROFILE_COLUMNS = (Column("name", "Name"),)
+
+
 @import_profile_group.command("list")
 @user_option
+@format_option
 @click.pass_obj
-def list_command(state: Any, user_email: str | None) -> None:
-    """List the saved import profiles, one name a line."""
+def list_command(state: Any, user_email: str | None, fmt: str) -> None:
+    """List the saved import profiles, one name a line (json: `[{"name": ...}]`)."""
     from budget_tracker.services.import_profiles import list_profiles
 
     names = state.database.run(
         lambda session: list_profiles(session, user_email=user_email), write=False
     )
+    if fmt != "table":
+        emit([{"name": name} for name in names], PROFILE_COLUMNS, fmt)
+        return
     if not names:
         info("No import profiles yet (save one with `budget import FILE --save-profile NAME`).")
     for name in names:
-        click.echo(name)
+        click.echo(printable(name))
 
 
 @import_profile_group.command("show")

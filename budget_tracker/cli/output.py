@@ -27,14 +27,17 @@ class Column:
     align: str = "<"  # "<" left, ">" right
 
 
-def color_enabled(stream: TextIO | None = None) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    stream = stream if stream is not None else sys.stdout
+def is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def color_enabled(stream: TextIO | None = None) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return is_terminal(stream if stream is not None else sys.stdout)
 
 
 def style(text: str, *, err: bool = False, **styles: Any) -> str:
@@ -83,6 +86,19 @@ def display_width(text: str) -> int:
 
     width = wcswidth(text)
     return width if width >= 0 else len(text)
+
+
+def terminal_width() -> int | None:
+    """Columns a table may take: `COLUMNS` when set, else the terminal's width when stdout
+    is a terminal; None (no limit) when the output goes to a file or a pipe."""
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if not is_terminal(sys.stdout):
+        return None
+    return shutil.get_terminal_size().columns
 
 
 def pad(text: str, width: int, align: str) -> str:
@@ -199,6 +215,33 @@ def result_format_option(f: Any) -> Any:
     )(f)
 
 
+def _cells(
+    rows: Sequence[dict[str, Any]], columns: Sequence[Column], footer: dict[str, Any] | None
+) -> tuple[list[str], list[list[str]], list[str] | None]:
+    header = [column.title for column in columns]
+    body = [[printable(plain(row.get(column.key))) for column in columns] for row in rows]
+    tail = [printable(plain(footer.get(column.key))) for column in columns] if footer else None
+    return header, body, tail
+
+
+def _widths(header: list[str], body: list[list[str]], tail: list[str] | None) -> list[int]:
+    return [
+        max(display_width(cell) for cell in cells)
+        for cells in zip(header, *body, *([tail] if tail else []), strict=False)
+    ]
+
+
+def column_widths(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    *,
+    footer: dict[str, Any] | None = None,
+) -> list[int]:
+    """The display width of each column `render_table` would print; the table is as wide
+    as their sum plus two spaces between columns (its rules are)."""
+    return _widths(*_cells(rows, columns, footer))
+
+
 def render_table(
     rows: Sequence[dict[str, Any]],
     columns: Sequence[Column],
@@ -207,13 +250,8 @@ def render_table(
     styles: Sequence[dict[str, Any] | None] | None = None,
 ) -> str:
     """Aligned columns with a header rule; `footer` is a totals row under a second rule."""
-    header = [column.title for column in columns]
-    body = [[printable(plain(row.get(column.key))) for column in columns] for row in rows]
-    tail = [printable(plain(footer.get(column.key))) for column in columns] if footer else None
-    widths = [
-        max(display_width(cell) for cell in cells)
-        for cells in zip(header, *body, *([tail] if tail else []), strict=False)
-    ]
+    header, body, tail = _cells(rows, columns, footer)
+    widths = _widths(header, body, tail)
 
     def line(cells: Sequence[str]) -> str:
         parts = [

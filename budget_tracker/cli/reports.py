@@ -16,10 +16,12 @@ import click
 from budget_tracker.cli.output import (
     Column,
     announce_first_run,
+    column_widths,
     dump_json,
     expense_json,
     info,
     render_table,
+    terminal_width,
     user_json,
     write_csv,
 )
@@ -37,7 +39,14 @@ from budget_tracker.money import format_amount
 if TYPE_CHECKING:
     from budget_tracker.cli.state import AppState
     from budget_tracker.services.budgets import Figures, Period
-    from budget_tracker.services.reports import CategoryReport, MonthLine, ReportUser, TrendReport
+    from budget_tracker.services.reports import (
+        CategoryReport,
+        MatrixCell,
+        MatrixReport,
+        MonthLine,
+        ReportUser,
+        TrendReport,
+    )
     from budget_tracker.services.verify import Verification
 
 BAR_WIDTH = 20
@@ -83,6 +92,12 @@ def _period(
     show_default=True,
     help="One row per category, or a month-by-month trend (default range: the last 12 months).",
 )
+@click.option(
+    "--matrix",
+    is_flag=True,
+    help="Categories as rows and months as columns (spent, ! when over budget), with totals "
+    "both ways (default range: the last 12 months).",
+)
 @click.option("--category", type=NAME, metavar="NAME", help="Only this category.")
 @click.option(
     "--top",
@@ -99,6 +114,7 @@ def report(
     from_month: dt.date | None,
     to_month: dt.date | None,
     by: str,
+    matrix: bool,
     category: str | None,
     top: int | None,
     user_email: str | None,
@@ -110,7 +126,8 @@ def report(
     transfers out; over a range, the months' budgets are summed. A category that rolls
     over also has what was carried into the first month (a Carried column appears);
     available is budget + carried - spent. Rows over budget are marked with "!" (and red
-    on a terminal).
+    on a terminal). --matrix puts the months side by side: a table wider than
+    the terminal is refused (exit 1) with how to narrow it.
 
     \b
     Example:
@@ -118,7 +135,30 @@ def report(
       budget report --month 2028-02 --top 5
       budget report --from 2028-01 --to 2028-03 --format json
       budget report --by month --category Food
+      budget report --from 2028-01 --to 2028-06 --matrix
     """
+    if matrix:
+        clashes = [
+            option
+            for option, given in (("--by month", by == "month"), ("--top", top is not None))
+            if given
+        ]
+        if clashes:
+            raise click.UsageError(f"--matrix cannot be combined with {' or '.join(clashes)}")
+        from budget_tracker.services.reports import TREND_DEFAULT_MONTHS, month_matrix
+
+        period = _period(
+            state.today(), month, from_month, to_month, default_months=TREND_DEFAULT_MONTHS
+        )
+        grid = state.database.run(
+            lambda session: month_matrix(
+                session, user_email=user_email, period=period, category=category
+            ),
+            write=False,
+        )
+        announce_first_run(grid.first_run)
+        _print_matrix(grid, fmt)
+        return
     if top is not None and (by == "month" or fmt == "csv"):
         raise click.UsageError("--top works with the category report in table or json format")
     if by == "month":
@@ -257,11 +297,6 @@ def _summary_line(result: CategoryReport) -> str:
     )
 
 
-def _flagged(figures: Figures) -> bool:
-    """Marked `!`: over budget, or spending without a budget."""
-    return figures.over_budget or figures.unbudgeted
-
-
 def _amounts_json(amounts: Figures) -> dict[str, Any]:
     percent_used = amounts.percent_used
     return {
@@ -335,7 +370,7 @@ def _table_row(name: str, amounts: Figures) -> dict[str, Any]:
         "available": amounts.available,
         "used": _percent_text(amounts.percent_used, amounts.spent),
         "bar": bar(amounts.spent, amounts.funds),
-        "flag": OVER_MARKER if _flagged(amounts) else "",
+        "flag": OVER_MARKER if amounts.flagged else "",
     }
 
 
@@ -390,7 +425,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
         return
     rows = [_table_row(line.category, line) for line in result.lines]
     footer = _table_row("Total", totals)
-    styles = [OVER_STYLE if _flagged(line) else None for line in result.lines]
+    styles = [OVER_STYLE if line.flagged else None for line in result.lines]
     columns = _columns(CATEGORY_COLUMNS, [*rows, footer], carried=result.rollover_in_view)
     click.echo(render_table(rows, columns, footer=footer, styles=styles))
     if result.top:
@@ -441,7 +476,7 @@ def _trend_row(label: str, amounts: Figures) -> dict[str, Any]:
         "spent": amounts.spent,
         "available": amounts.available,
         "bar": bar(amounts.spent, amounts.funds),
-        "flag": OVER_MARKER if _flagged(amounts) else "",
+        "flag": OVER_MARKER if amounts.flagged else "",
     }
 
 
@@ -482,7 +517,7 @@ def _print_trend(trend: TrendReport, fmt: str) -> None:
     click.echo()
     rows = [_trend_row(f"{line.month:%Y-%m}", line) for line in trend.lines]
     footer = _trend_row("Average", trend.average)
-    styles = [OVER_STYLE if _flagged(line) else None for line in trend.lines]
+    styles = [OVER_STYLE if line.flagged else None for line in trend.lines]
     columns = _columns(TREND_COLUMNS, [*rows, footer])
     if trend.income:
         for row, line in zip(rows, trend.lines, strict=True):
@@ -491,6 +526,135 @@ def _print_trend(trend: TrendReport, fmt: str) -> None:
         footer.update(income=trend.average_income, savings_rate="")
         columns = (*columns[:4], *TREND_INCOME_COLUMNS, *columns[4:])
     click.echo(render_table(rows, columns, footer=footer, styles=styles))
+
+
+def _month_label(month: dt.date) -> str:
+    return f"{month:%Y-%m}"
+
+
+MATRIX_LEGEND = "Spent per month; ! over budget or spent without a budget (Total: the period)"
+
+
+def _matrix_json(matrix: MatrixReport) -> dict[str, Any]:
+    def cells(line: tuple[MatrixCell, ...]) -> list[dict[str, Any]]:
+        return [{"month": _month_label(cell.month), **_amounts_json(cell)} for cell in line]
+
+    return {
+        "user": user_json(matrix.user),
+        "period": _period_json(matrix.period),
+        "category": matrix.category,
+        "months": [_month_label(month) for month in matrix.months],
+        "categories": [
+            {
+                "category": row.category,
+                "months": cells(row.cells),
+                "total": _amounts_json(row.total),
+            }
+            for row in matrix.rows
+        ],
+        "totals": {"months": cells(matrix.month_totals), "total": _amounts_json(matrix.total)},
+    }
+
+
+def _matrix_csv(matrix: MatrixReport) -> None:
+    """Wide, as the table: per month its spent and budget columns, then the period's."""
+    labels = [_month_label(month) for month in matrix.months]
+    columns = [Column("row", "row"), Column("category", "category")]
+    for label in [*labels, "total"]:
+        columns += [Column(f"{label}_spent", ""), Column(f"{label}_budget", "")]
+
+    def figures(cells: tuple[MatrixCell, ...], total: Figures) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for label, cell in zip([*labels, "total"], [*cells, total], strict=True):
+            out.update({f"{label}_spent": cell.spent, f"{label}_budget": cell.budget})
+        return out
+
+    rows = [
+        {"row": "category", "category": row.category, **figures(row.cells, row.total)}
+        for row in matrix.rows
+    ]
+    rows.append({"row": "total", **figures(matrix.month_totals, matrix.total)})
+    write_csv(rows, columns, sys.stdout)
+    sys.stdout.flush()
+
+
+def _matrix_lines(
+    matrix: MatrixReport,
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[Column]]:
+    """The table's rows, footer and columns: each amount followed by `!` or a space when
+    any is marked, so the amounts stay aligned."""
+    everything = [*matrix.month_totals, matrix.total]
+    for row in matrix.rows:
+        everything += [*row.cells, row.total]
+    marked = any(figures.flagged for figures in everything)
+
+    def text(figures: Figures) -> str:
+        amount = format_amount(figures.spent)
+        if not marked:
+            return amount
+        return amount + (OVER_MARKER if figures.flagged else " ")
+
+    def line(name: str, cells: tuple[MatrixCell, ...], total: Figures) -> dict[str, Any]:
+        out = {"category": name, "total": text(total)}
+        out.update({_month_label(cell.month): text(cell) for cell in cells})
+        return out
+
+    room = " " if marked else ""
+    columns = [
+        Column("category", "Category"),
+        *(Column(_month_label(month), _month_label(month) + room, ">") for month in matrix.months),
+        Column("total", "Total" + room, ">"),
+    ]
+    rows = [line(row.category, row.cells, row.total) for row in matrix.rows]
+    return rows, line("Total", matrix.month_totals, matrix.total), columns
+
+
+def _months_that_fit(widths: list[int], limit: int) -> int:
+    """How many of the last months fit in `limit` columns beside the Category and Total
+    columns (whose widths for the whole period are an upper bound for fewer months)."""
+    used, count = widths[0] + 2 + widths[-1], 0
+    for width in reversed(widths[1:-1]):
+        used += width + 2
+        if used > limit:
+            break
+        count += 1
+    return count
+
+
+def _print_matrix(matrix: MatrixReport, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(dump_json(_matrix_json(matrix)))
+        return
+    if fmt == "csv":
+        _matrix_csv(matrix)
+        return
+    if not matrix.rows:
+        click.echo(_header(matrix.user, matrix.period))
+        click.echo()
+        info("no categories yet: add one with `budget category add NAME --budget AMOUNT`")
+        return
+    rows, footer, columns = _matrix_lines(matrix)
+    widths = column_widths(rows, columns, footer=footer)
+    limit, width = terminal_width(), sum(widths) + 2 * (len(widths) - 1)
+    if limit is not None and width > limit:
+        fitting = _months_that_fit(widths, limit)
+        if fitting:
+            first = _month_label(matrix.months[-fitting])
+            how = (
+                f"the last {fitting} months fit (--from {first})"
+                if fitting > 1
+                else f"only the last month fits (--from {first})"
+            )
+        else:
+            how = "not even one month fits"
+        raise click.ClickException(
+            f"the month-by-month table is {width} columns wide and the terminal {limit}: "
+            f"{how}, or use --format csv"
+        )
+    click.echo(_header(matrix.user, matrix.period, matrix.category))
+    click.echo()
+    click.echo(render_table(rows, columns, footer=footer))
+    click.echo(MATRIX_LEGEND)
 
 
 MISMATCH_COLUMNS = (
@@ -514,11 +678,16 @@ def _print_verification(result: Verification) -> None:
         )
         return
     click.echo(f"MISMATCH: {where}: the report and the raw rows ({result.source}) disagree")
+    columns: tuple[Column, ...] = MISMATCH_COLUMNS
+    if any(item.month is not None for item in result.mismatches):
+        # Over a range, months are checked one by one too: say which month differs.
+        columns = (columns[0], Column("month", "Month"), *columns[1:])
     click.echo(
         render_table(
             [
                 {
                     "category": item.category,
+                    "month": "period" if item.month is None else _month_label(item.month),
                     "measure": item.measure,
                     "sql": item.sql,
                     "independent": item.independent,
@@ -526,7 +695,7 @@ def _print_verification(result: Verification) -> None:
                 }
                 for item in result.mismatches
             ],
-            MISMATCH_COLUMNS,
+            columns,
         )
     )
     info(f"verification failed: {_plural(len(result.mismatches), 'mismatch', 'mismatches')}")

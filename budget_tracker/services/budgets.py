@@ -11,9 +11,9 @@ One vocabulary for every command:
 * **available** — budget plus carried minus spent (negative when overspent; minus what
   was spent when there is no budget and nothing was carried).
 * **over budget** — a category *with* a budget or a carried amount whose available amount
-  is below zero. The add-expense warning, the transfer's funds check and the report's `!`
-  mark use this one rule; spending in a category without either is *unbudgeted* (the
-  report marks it too, add-expense does not warn).
+  is below zero. The add-expense warning, the transfer's funds check and the reports' `!`
+  mark (`Figures.flagged`) use this one rule; spending in a category without either is
+  *unbudgeted* (the reports mark it too, add-expense does not warn).
 * **rollover** — a per-category setting over time (on or off from a month on, until the
   next change; off before the first). leftover(m) = budget(m) + transfers in(m) −
   transfers out(m) − spent(m) + carried(m), with budget 0 in a month without one, and
@@ -192,6 +192,12 @@ class Figures:
     def unbudgeted(self) -> bool:
         """Spending in a period with neither a budget nor a carried amount."""
         return self.funds is None and self.spent > 0
+
+    @property
+    def flagged(self) -> bool:
+        """Marked `!` in reports (a category, a month, a cell of the month-by-month
+        matrix, a total): over budget, or spending without a budget."""
+        return self.over_budget or self.unbudgeted
 
     @property
     def over_by(self) -> Decimal:

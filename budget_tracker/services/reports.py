@@ -14,7 +14,7 @@ through the `(user_id, spent_on, ...)` index.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -222,8 +222,18 @@ def category_report(
 def _months(period: Period) -> Any:
     """The period's months as a VALUES list (the same SQL on SQLite and PostgreSQL)."""
     return (
-        values(column("month", Date), column("next_month", Date), name="months")
-        .data([(month, add_months(month, 1)) for month in period.month_starts()])
+        values(
+            column("month", Date),
+            column("next_month", Date),
+            column("last_month", Date),
+            name="months",
+        )
+        .data(
+            [
+                (month, add_months(month, 1), add_months(month, -1))
+                for month in period.month_starts()
+            ]
+        )
         .cte("months")
     )
 
@@ -459,5 +469,153 @@ def monthly_trend(
         period=period,
         category=rows[0].name if category is not None else None,
         lines=lines,
+        first_run=first_run,
+    )
+
+
+# --- months side by side ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatrixCell(Figures):
+    """One category's figures for one month of the matrix (keyword-only, so `Figures`
+    may gain fields with defaults)."""
+
+    month: dt.date
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """A category and its figures for every month of the period, in month order."""
+
+    category: str
+    cells: tuple[MatrixCell, ...]
+
+    @property
+    def total(self) -> Figures:
+        """The category over the whole period: what the report for the range shows (what
+        was carried into its first month, not every month's carried added up)."""
+        carried = self.cells[0].carried if self.cells else ZERO
+        return replace(Figures.total(self.cells), carried=carried)
+
+
+@dataclass(frozen=True)
+class MatrixReport:
+    """Categories as rows, months as columns, totals both ways (the months' budgets and
+    spending side by side, as `hledger balance --budget -M` shows them)."""
+
+    user: ReportUser
+    period: Period
+    category: str | None
+    rows: tuple[MatrixRow, ...]
+    first_run: FirstRun | None
+
+    @property
+    def months(self) -> list[dt.date]:
+        return self.period.month_starts()
+
+    @property
+    def month_totals(self) -> tuple[MatrixCell, ...]:
+        """Every category added up per month: what that month's report totals."""
+        totals = []
+        for index, month in enumerate(self.months):
+            total = Figures.total(row.cells[index] for row in self.rows)
+            totals.append(
+                MatrixCell(
+                    budget=total.budget, spent=total.spent, carried=total.carried, month=month
+                )
+            )
+        return tuple(totals)
+
+    @property
+    def total(self) -> Figures:
+        """The whole period, every category."""
+        return Figures.total(row.total for row in self.rows)
+
+
+def month_matrix(
+    session: Session, *, user_email: str | None, period: Period, category: str | None = None
+) -> MatrixReport:
+    """Each category's budget and spending for every month of `period`, in one grouped
+    statement: the category × month grid from the months VALUES list, each cell's monthly
+    budget from the budget history (`budget_in`, an index probe), and spending and
+    transfers grouped by category and month (each month an index range scan)."""
+    user, first_run = find_acting_user(session, user_email=user_email), None
+    e, t = Expense, BudgetTransfer
+    months = _months(period)
+    chosen = select(Category.id, Category.name, Category.name_key, Category.monthly_budget).where(
+        Category.user_id == user.id
+    )
+    if category is not None:
+        chosen = chosen.where(Category.name_key == name_key(category))
+    chosen_cte = chosen.cte("chosen")
+    in_month = and_(
+        e.user_id == user.id, e.spent_on >= months.c.month, e.spent_on < months.c.next_month
+    )
+    if category is not None:
+        in_month = and_(in_month, e.category_id.in_(select(chosen_cte.c.id)))
+    spent = (
+        select(e.category_id, months.c.month, func.sum(_cents(e.amount)).label("cents"))
+        .select_from(months)
+        .join(e, in_month)
+        .group_by(e.category_id, months.c.month)
+        .cte("spent")
+    )
+
+    def moved(side: Any, name: str) -> Any:
+        return (
+            select(side.label("category_id"), t.month, func.sum(_cents(t.amount)).label("cents"))
+            .where(t.user_id == user.id, t.month >= period.first, t.month < period.end)
+            .group_by(side, t.month)
+            .cte(name)
+        )
+
+    moved_in = moved(t.to_category_id, "moved_in")
+    moved_out = moved(t.from_category_id, "moved_out")
+
+    def same_cell(aggregate: Any) -> ColumnElement[bool]:
+        return and_(aggregate.c.category_id == chosen_cte.c.id, aggregate.c.month == months.c.month)
+
+    statement = (
+        select(
+            chosen_cte.c.name,
+            months.c.month,
+            budget_in(chosen_cte.c.id, chosen_cte.c.monthly_budget, months.c.month).label("base"),
+            _money(func.coalesce(moved_in.c.cents, 0)).label("moved_in"),
+            _money(func.coalesce(moved_out.c.cents, 0)).label("moved_out"),
+            _money(func.coalesce(spent.c.cents, 0)).label("spent"),
+            carried_in(chosen_cte.c.id, chosen_cte.c.monthly_budget, months.c.last_month).label(
+                "carried"
+            ),
+        )
+        .select_from(chosen_cte)
+        .join(months, true())
+        .outerjoin(spent, same_cell(spent))
+        .outerjoin(moved_in, same_cell(moved_in))
+        .outerjoin(moved_out, same_cell(moved_out))
+        .order_by(chosen_cte.c.name_key, chosen_cte.c.id, months.c.month)
+    )
+    cells: dict[str, list[MatrixCell]] = {}
+    for row in session.execute(statement):
+        cells.setdefault(row.name, []).append(
+            MatrixCell(
+                month=row.month,
+                budget=budget_or_none(
+                    row.base,
+                    row.moved_in - row.moved_out,
+                    transferred=bool(row.moved_in or row.moved_out),
+                ),
+                spent=row.spent,
+                carried=row.carried,
+            )
+        )
+    if category is not None and not cells:
+        raise NotFound(f"no category {category!r} for {user.email}")
+    rows = tuple(MatrixRow(category=name, cells=tuple(line)) for name, line in cells.items())
+    return MatrixReport(
+        user=_report_user(user),
+        period=period,
+        category=rows[0].category if category is not None else None,
+        rows=rows,
         first_run=first_run,
     )

@@ -11,19 +11,22 @@ Budgets are recomputed month by month from the raw budget-history rows
 income rows. What a category that rolls over carries into the period is recomputed from
 the raw rollover settings, budgets, transfers and expenses of its run of months (never
 from the per-month sums the database keeps), and those kept sums are compared with the
-expense rows of every month read. Round trips: the budget history, the rollover
-settings, the kept sums, the user's categories and the income are plain queries (small);
-the transfers and expenses, which can be many, come through one server-side cursor
-(`streaming.stream_rows`), so `verify --month` sends the report's statements plus nine:
-history, rollover, kept sums, categories, DECLARE, two FETCHes, CLOSE, income.
+expense rows of every month read. Each category's budget and spending are compared for
+the whole period (the report) and, over a range, month by month (the month-by-month
+matrix), so errors in two months cannot cancel out. Round trips: the budget history, the
+rollover settings, the kept sums, the user's categories and the income are plain queries
+(small); the transfers and expenses, which can be many, come through one server-side
+cursor (`streaming.stream_rows`), so `verify --month` sends the report's statements plus
+nine: history, rollover, kept sums, categories, DECLARE, two FETCHes, CLOSE, income (a
+range adds the matrix's one statement).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ from budget_tracker.models import (
 from budget_tracker.money import AmountError, from_cents, parse_amount
 from budget_tracker.services.budgets import (
     BudgetChange,
+    Figures,
     Period,
     RolloverChange,
     add_months,
@@ -52,7 +56,12 @@ from budget_tracker.services.budgets import (
     month_start,
     rollover_run,
 )
-from budget_tracker.services.reports import CategoryReport, category_report
+from budget_tracker.services.reports import (
+    CategoryReport,
+    MatrixReport,
+    category_report,
+    month_matrix,
+)
 from budget_tracker.services.streaming import stream_rows
 
 EXPENSE_FILE_COLUMNS = ("date", "amount", "category", "description")
@@ -70,6 +79,8 @@ class Mismatch:
     sql: Decimal | None
     independent: Decimal | None
     """None: no budget."""
+    month: dt.date | None = None
+    """The month of a range whose figure differs; None: the whole period."""
 
     @property
     def difference(self) -> Decimal | None:
@@ -97,19 +108,38 @@ class Verification:
 
 @dataclass
 class _Tally:
+    """A category's raw figures, month by month (months are first days)."""
+
     name: str
-    budget: Decimal = ZERO
-    spent: Decimal = ZERO
-    has_budget: bool = False
-    """A monthly budget, or a transfer touched the category in the period."""
+    monthly: dict[dt.date, Decimal] = field(default_factory=dict)
+    """Its monthly budget per month, from the raw history rows."""
+    moved: dict[dt.date, Decimal] = field(default_factory=dict)
+    """Transfers in minus out per month; a month is present when any transfer touched it."""
+    spent_in: dict[dt.date, Decimal] = field(default_factory=dict)
     carried: Decimal = ZERO
     """Carried into the period: budget + in - out - spent over its run of months."""
     run: dt.date | None = None
     """First month of the run of months rolling over that ends before the period."""
 
-    @property
-    def budget_or_none(self) -> Decimal | None:
-        return self.budget if self.has_budget else None
+    def move(self, month: dt.date, amount: Decimal) -> None:
+        self.moved[month] = self.moved.get(month, ZERO) + amount
+
+    def spend(self, month: dt.date, amount: Decimal) -> None:
+        self.spent_in[month] = self.spent_in.get(month, ZERO) + amount
+
+    def budget_over(self, months: list[dt.date]) -> Decimal | None:
+        """The budget of these months: None without a monthly budget or a transfer."""
+        if not any(self.monthly.get(month) for month in months) and not any(
+            month in self.moved for month in months
+        ):
+            return None
+        return sum(
+            (self.monthly.get(month, ZERO) + self.moved.get(month, ZERO) for month in months),
+            ZERO,
+        )
+
+    def spent_over(self, months: list[dt.date]) -> Decimal:
+        return sum((self.spent_in.get(month, ZERO) for month in months), ZERO)
 
 
 def verify_report(
@@ -128,14 +158,23 @@ def verify_report(
     """
     one_snapshot(session, read_only=True)
     report = category_report(session, user_email=user_email, period=period)
-    return check_report(session, report, from_file=from_file)
+    matrix = (
+        month_matrix(session, user_email=user_email, period=period) if period.months > 1 else None
+    )
+    return check_report(session, report, from_file=from_file, matrix=matrix)
 
 
 def check_report(
-    session: Session, report: CategoryReport, *, from_file: Path | None = None
+    session: Session,
+    report: CategoryReport,
+    *,
+    from_file: Path | None = None,
+    matrix: MatrixReport | None = None,
 ) -> Verification:
-    """Compare a category report already computed with sums of the raw rows read now."""
+    """Compare a category report already computed with sums of the raw rows read now, and
+    the month-by-month matrix of the same period (when given) with them month by month."""
     period = report.period
+    months = period.month_starts()
     user_id = report.user.id
     tallies: dict[int | str, _Tally] = {}
     by_key: dict[str, int | str] = {}
@@ -188,12 +227,11 @@ def check_report(
     ):
         opening, history = from_cents(opening_cents), changes.get(category_id, [])
         # Month by month from the raw history rows, as the budget is defined.
-        monthly = [budget_in_month(opening, history, month) for month in period.month_starts()]
-        tally = _Tally(name=name, budget=sum(monthly, ZERO), has_budget=any(monthly))
-        tally.run = runs.get(category_id)
+        monthly = {month: budget_in_month(opening, history, month) for month in months}
+        tally = _Tally(name=name, monthly=monthly, run=runs.get(category_id))
         if tally.run is not None:
-            months = Period(tally.run, before).month_starts()
-            tally.carried = sum((budget_in_month(opening, history, m) for m in months), ZERO)
+            run = Period(tally.run, before).month_starts()
+            tally.carried = sum((budget_in_month(opening, history, m) for m in run), ZERO)
         tallies[category_id] = tally
         by_key[name_key(name)] = category_id
     # One streamed pass over the raw money rows: each transfer moves budget from one
@@ -231,19 +269,17 @@ def check_report(
     for kind, category_id, to_id, cents, day in stream_rows(
         session, union_all(transfers, expenses)
     ):
-        amount = from_cents(cents)
-        month = month_start(day)
+        amount, month = from_cents(cents), month_start(day)
         if kind == "expense":
             raw_months[category_id, month] = raw_months.get((category_id, month), ZERO) + amount
             if month >= period.first:
-                tallies[category_id].spent += amount
+                tallies[category_id].spend(month, amount)
                 count += 1
             elif (carrying := in_run(category_id, month)) is not None:
                 carrying.carried -= amount
         elif month >= period.first:
-            tallies[category_id].budget -= amount
-            tallies[to_id].budget += amount
-            tallies[category_id].has_budget = tallies[to_id].has_budget = True
+            tallies[category_id].move(month, -amount)
+            tallies[to_id].move(month, amount)
         else:
             if (carrying := in_run(category_id, month)) is not None:
                 carrying.carried -= amount
@@ -254,22 +290,23 @@ def check_report(
         source = "database"
     else:
         source = str(from_file)
-        for category, amount in _file_expenses(from_file, period):
+        for category, day, amount in _file_expenses(from_file, period):
             key = name_key(category)
             if key not in by_key:
                 by_key[key] = key
                 tallies[key] = _Tally(name=f"{category} (not in database)")
-            tallies[by_key[key]].spent += amount
+            tallies[by_key[key]].spend(month_start(day), amount)
             count += 1
+    mismatches += _compare(report, tallies, by_key, months)
+    if matrix is not None:
+        mismatches += _compare_months(matrix, tallies, by_key)
     return Verification(
         report=report,
         source=source,
         expenses=count,
-        budget=sum((tally.budget for tally in tallies.values()), ZERO),
-        spent=sum((tally.spent for tally in tallies.values()), ZERO),
-        mismatches=_compare(report, tallies, by_key)
-        + mismatches
-        + _compare_income(session, report),
+        budget=sum((tally.budget_over(months) or ZERO for tally in tallies.values()), ZERO),
+        spent=sum((tally.spent_over(months) for tally in tallies.values()), ZERO),
+        mismatches=mismatches + _compare_income(session, report),
     )
 
 
@@ -325,26 +362,53 @@ def one_snapshot(session: Session, *, read_only: bool) -> None:
 
 
 def _compare(
-    report: CategoryReport, tallies: dict[int | str, _Tally], by_key: dict[str, int | str]
+    report: CategoryReport,
+    tallies: dict[int | str, _Tally],
+    by_key: dict[str, int | str],
+    months: list[dt.date],
 ) -> tuple[Mismatch, ...]:
-    reported = {name_key(line.category): line for line in report.lines}
+    """The report's lines (the whole period) against the raw tallies."""
+    reported = {name_key(line.category): (line.category, line) for line in report.lines}
+    return _differences(reported, tallies, by_key, months, month=None)
+
+
+def _compare_months(
+    matrix: MatrixReport, tallies: dict[int | str, _Tally], by_key: dict[str, int | str]
+) -> tuple[Mismatch, ...]:
+    """Each month's SQL figures (the matrix's cells) against that month's raw tallies."""
+    mismatches: tuple[Mismatch, ...] = ()
+    for index, month in enumerate(matrix.months):
+        reported = {name_key(row.category): (row.category, row.cells[index]) for row in matrix.rows}
+        mismatches += _differences(reported, tallies, by_key, [month], month=month)
+    return mismatches
+
+
+def _differences(
+    reported: Mapping[str, tuple[str, Figures]],
+    tallies: dict[int | str, _Tally],
+    by_key: dict[str, int | str],
+    months: list[dt.date],
+    *,
+    month: dt.date | None,
+) -> tuple[Mismatch, ...]:
     mismatches: list[Mismatch] = []
     for key in sorted(set(reported) | set(by_key)):
-        line = reported.get(key)
+        name, line = reported.get(key, (None, None))
         tally = tallies[by_key[key]] if key in by_key else None
-        name = line.category if line is not None else tally.name if tally is not None else key
+        name = name or (tally.name if tally is not None else key)
         sql_budget = line.budget if line is not None else None
-        independent_budget = tally.budget_or_none if tally is not None else None
+        independent_budget = tally.budget_over(months) if tally is not None else None
         if sql_budget != independent_budget:
-            mismatches.append(Mismatch(name, "budget", sql_budget, independent_budget))
+            mismatches.append(Mismatch(name, "budget", sql_budget, independent_budget, month))
         sql_spent = line.spent if line is not None else ZERO
-        independent_spent = tally.spent if tally is not None else ZERO
+        independent_spent = tally.spent_over(months) if tally is not None else ZERO
         if sql_spent != independent_spent:
-            mismatches.append(Mismatch(name, "spent", sql_spent, independent_spent))
-        sql_carried = line.carried if line is not None else ZERO
-        independent_carried = tally.carried if tally is not None else ZERO
-        if sql_carried != independent_carried:
-            mismatches.append(Mismatch(name, "carried", sql_carried, independent_carried))
+            mismatches.append(Mismatch(name, "spent", sql_spent, independent_spent, month))
+        if month is None:  # carried into the period's first month: the whole period only
+            sql_carried = line.carried if line is not None else ZERO
+            independent_carried = tally.carried if tally is not None else ZERO
+            if sql_carried != independent_carried:
+                mismatches.append(Mismatch(name, "carried", sql_carried, independent_carried))
     return tuple(mismatches)
 
 
@@ -354,8 +418,8 @@ def _raw_cents(column: Any) -> Any:
     return type_coerce(column, BigInteger())
 
 
-def _file_expenses(path: Path, period: Period) -> Iterator[tuple[str, Decimal]]:
-    """(category, amount) of each expense in the file dated within `period`, streamed."""
+def _file_expenses(path: Path, period: Period) -> Iterator[tuple[str, dt.date, Decimal]]:
+    """(category, date, amount) of each expense in the file dated within `period`, streamed."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -384,4 +448,4 @@ def _file_expenses(path: Path, period: Period) -> Iterator[tuple[str, Decimal]]:
                 amount = parse_amount(row["amount"] or "")
             except AmountError as exc:
                 raise InvalidInput(f"{path}:{line}: {exc}") from None
-            yield (row["category"] or "").strip(), amount
+            yield (row["category"] or "").strip(), day, amount
