@@ -216,3 +216,21 @@ def test_verify_checks_income_and_history_rows_changed_behind_the_reports_back(
         ("Food", "budget", Decimal("100.00"), Decimal("100.02")),
         ("(income)", "income", Decimal("1000.00"), Decimal("1000.01")),
     ]
+
+
+def test_edit_expense_warning_uses_that_months_budget(backend: Backend) -> None:
+    """The warning after an edit reads the budget in force that month, as add-expense's
+    does, not the opening budget."""
+    first_run(backend)
+    ok(backend.invoke(["category", "add", "Gifts", "--budget", "50", "--from", "2026-01"]))
+    ok(backend.invoke(["category", "add", "Rent", "--budget", "100"]))
+    ok(backend.invoke(["category", "set-budget", "Rent", "0", "--from", "2026-03"]))
+    ok(backend.invoke(["add-expense", "40", "Gifts", "--date", "2026-01-15"]))  # expense 1
+    ok(backend.invoke(["add-expense", "40", "Rent", "--date", "2026-03-15"]))  # expense 2
+    over = ok(backend.invoke(["edit-expense", "1", "--amount", "60"]))
+    assert over.stderr.splitlines()[-1] == (
+        "Warning: Gifts is over its 2026-01 budget: spent 60.00 of 50.00 (10.00 over)"
+    )
+    # March has no Rent budget any more: spending there is unbudgeted, never "over".
+    quiet = ok(backend.invoke(["edit-expense", "2", "--amount", "150"]))
+    assert "Warning" not in quiet.stderr

@@ -313,7 +313,7 @@ def month_budget(session: Session, *, category_id: int, month: dt.date) -> Month
     start, end = month_span(month)
     row = session.execute(
         select(
-            Category.monthly_budget,
+            budget_in(Category.id, Category.monthly_budget, start),
             transfers_net(Category.id, start),
             spent_in(Category.id, start, end),
         ).where(Category.id == category_id)
