@@ -234,3 +234,33 @@ def test_edit_expense_warning_uses_that_months_budget(backend: Backend) -> None:
     # March has no Rent budget any more: spending there is unbudgeted, never "over".
     quiet = ok(backend.invoke(["edit-expense", "2", "--amount", "150"]))
     assert "Warning" not in quiet.stderr
+
+
+def test_transfers_that_net_to_zero_still_give_a_budget(backend: Backend) -> None:
+    """A category without a monthly budget that received and gave away budget in a month
+    has a budget of 0.00 that month (a transfer touched it), the same in the report,
+    `category list` and the add-expense warning."""
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Transport", "30", "--from", "2026-01"]))
+    ok(
+        backend.invoke(
+            ["transfer", "5", "--from", "Transport", "--to", "Food", "--month", "2026-03"]
+        )
+    )
+    ok(
+        backend.invoke(
+            ["transfer", "5", "--from", "Food", "--to", "Utilities", "--month", "2026-03"]
+        )
+    )
+    assert budgets(backend, "2026-03")["Food"] == "0.00"
+    listed = ok(backend.invoke(["category", "list", "--month", "2026-03", "--format", "json"]))
+    food = {row["name"]: row for row in json.loads(listed.stdout)["categories"]}["Food"]
+    assert (food["budget"], food["available"]) == ("0.00", "0.00")
+    warned = ok(backend.invoke(["add-expense", "1", "Food", "--date", "2026-03-02"]))
+    assert warned.stderr == (
+        "Warning: Food is over its 2026-03 budget: spent 1.00 of 0.00 (1.00 over)\n"
+    )
+    edited = ok(backend.invoke(["edit-expense", "1", "--amount", "2"]))
+    assert edited.stderr.splitlines()[-1] == (
+        "Warning: Food is over its 2026-03 budget: spent 2.00 of 0.00 (2.00 over)"
+    )

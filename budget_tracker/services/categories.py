@@ -20,6 +20,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     case,
     delete,
+    exists,
     false,
     func,
     or_,
@@ -148,6 +149,27 @@ def transfers_net(
     return statement.scalar_subquery()
 
 
+def transferred_in(
+    category_id: SQLColumnExpression[int], month: DateArgument
+) -> ColumnElement[bool]:
+    """Correlated EXISTS: a transfer moved budget into or out of the category that month.
+
+    Such a category has a budget that month even when its transfers net to zero (the
+    transfers, not their sum, decide "no budget": see `budget_or_none`).
+    """
+    return (
+        exists()
+        .where(
+            or_(
+                BudgetTransfer.to_category_id == category_id,
+                BudgetTransfer.from_category_id == category_id,
+            ),
+            BudgetTransfer.month == month,
+        )
+        .correlate_except(BudgetTransfer)
+    )
+
+
 @dataclass(frozen=True)
 class MonthBudget:
     """A category's budget parts and spending for one month; `figures` says what they
@@ -157,12 +179,12 @@ class MonthBudget:
     monthly_budget: Decimal
     transfers: Decimal
     spent: Decimal
+    transferred: bool
+    """A transfer touched the category that month (see `transferred_in`)."""
 
     @property
     def figures(self) -> Figures:
-        budget = budget_or_none(
-            self.monthly_budget, self.transfers, transferred=self.transfers != 0
-        )
+        budget = budget_or_none(self.monthly_budget, self.transfers, transferred=self.transferred)
         return Figures(budget=budget, spent=self.spent)
 
 
@@ -232,10 +254,11 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
     user, first_run = find_acting_user(session, user_email=user_email), None
     start, end = month_span(today)
     transfers = transfers_net(Category.id, start).label("transfers")
+    transferred = transferred_in(Category.id, start).label("transferred")
     spent = spent_in(Category.id, start, end).label("spent")
     monthly = budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget")
     result = session.execute(
-        select(Category.id, Category.name, Category.color, monthly, transfers, spent)
+        select(Category.id, Category.name, Category.color, monthly, transfers, transferred, spent)
         .where(Category.user_id == user.id)
         .order_by(Category.name_key)
     )
@@ -246,7 +269,7 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
             color=row.color,
             monthly_budget=row.monthly_budget,
             budget=budget_or_none(
-                row.monthly_budget, row.transfers, transferred=row.transfers != 0
+                row.monthly_budget, row.transfers, transferred=bool(row.transferred)
             ),
             spent=row.spent,
         )

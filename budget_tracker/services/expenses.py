@@ -26,6 +26,7 @@ from budget_tracker.services.categories import (
     budget_in,
     find_category,
     spent_in,
+    transferred_in,
     transfers_net,
     unknown_category,
 )
@@ -65,6 +66,7 @@ class _Found:
     monthly_budget: Decimal
     transfers: Decimal
     spent: Decimal
+    transferred: bool
 
 
 def _lookup(
@@ -80,6 +82,7 @@ def _lookup(
             budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget"),
             transfers_net(Category.id, start).label("transfers"),
             spent_in(Category.id, start, end).label("spent"),
+            transferred_in(Category.id, start).label("transferred"),
         )
         .join(Category, (Category.user_id == User.id) & (Category.name_key == name_key(category)))
         .where(who)
@@ -161,6 +164,7 @@ def add_expense(
                     monthly_budget=found.monthly_budget,
                     transfers=found.transfers,
                     spent=found.spent,  # already includes the committed expense
+                    transferred=bool(found.transferred),
                 ),
                 first_run=first_run,
             )
@@ -186,6 +190,7 @@ def add_expense(
             monthly_budget=found.monthly_budget,
             transfers=found.transfers,
             spent=found.spent + amount,
+            transferred=bool(found.transferred),
         ),
         first_run=first_run,
     )
@@ -316,9 +321,16 @@ def month_budget(session: Session, *, category_id: int, month: dt.date) -> Month
             budget_in(Category.id, Category.monthly_budget, start),
             transfers_net(Category.id, start),
             spent_in(Category.id, start, end),
+            transferred_in(Category.id, start),
         ).where(Category.id == category_id)
     ).one()
-    return MonthBudget(month=start, monthly_budget=row[0], transfers=row[1], spent=row[2])
+    return MonthBudget(
+        month=start,
+        monthly_budget=row[0],
+        transfers=row[1],
+        spent=row[2],
+        transferred=bool(row[3]),
+    )
 
 
 def get_expense(session: Session, *, user_email: str | None, expense_id: int) -> ExpenseRow:
