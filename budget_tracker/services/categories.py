@@ -672,6 +672,8 @@ def delete_category(
                 f"{_counted(transfers, 'transfer')}): use --move-to OTHER to move them, or "
                 "`budget category merge`"
             )
+        # Its budget history goes with it (budgets are not use: nothing was spent or moved).
+        session.execute(delete(CategoryBudget).where(CategoryBudget.category_id == category.id))
         session.delete(category)
         session.flush()
         return CategoryRemoval(category.name, None, 0, 0, 0, None, first_run)
