@@ -32,6 +32,10 @@ CATEGORIES_PER_USER = 20
 FIRST_DAY = dt.date(2016, 1, 1)
 DAYS = 3653  # ten years
 REPORT_MONTH = "2021-06"
+ROLLOVER_USER = 2
+"""Every category of this user rolls over from the first month of the history on."""
+ROLLOVER_MONTH = "2025-12"
+"""The last month of the decade: its report carries 119 months of leftovers."""
 
 
 def pg_url(base: str, database: str, *, port: int | None = None) -> URL:
@@ -110,6 +114,8 @@ SELECT cat.user_id, cat.id, 100 + (g::bigint * 7919) % 20000, 'bench expense ' |
 FROM generate_series(0, {rows} - 1) g
 JOIN (SELECT id, user_id, row_number() OVER (ORDER BY id) - 1 AS k FROM categories) cat
   ON cat.k = g % ({users} * {categories});
+INSERT INTO category_rollovers (user_id, category_id, month, enabled)
+SELECT user_id, id, DATE '{first_day}', true FROM categories WHERE user_id = {rollover_user};
 ANALYZE;
 """
 
@@ -128,6 +134,8 @@ cat AS (SELECT id, user_id, row_number() OVER (ORDER BY id) - 1 AS k FROM catego
 SELECT cat.user_id, cat.id, 100 + (g.n * 7919) % 20000, 'bench expense ' || g.n,
        date('{first_day}', '+' || (g.n % {days}) || ' days')
 FROM g JOIN cat ON cat.k = g.n % ({users} * {categories});
+INSERT INTO category_rollovers (user_id, category_id, month, enabled)
+SELECT user_id, id, '{first_day}', 1 FROM categories WHERE user_id = {rollover_user};
 ANALYZE;
 """
 
@@ -139,6 +147,7 @@ def seed_parameters(rows: int) -> Mapping[str, object]:
         "rows": rows,
         "first_day": FIRST_DAY.isoformat(),
         "days": DAYS,
+        "rollover_user": ROLLOVER_USER,
     }
 
 

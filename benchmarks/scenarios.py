@@ -462,6 +462,12 @@ def report_args() -> list[str]:
     return budget("report", "--month", data.REPORT_MONTH, "--user", data.user_email(1))
 
 
+def rollover_report_args() -> list[str]:
+    return budget(
+        "report", "--month", data.ROLLOVER_MONTH, "--user", data.user_email(data.ROLLOVER_USER)
+    )
+
+
 def reports(cfg: Config, history: History) -> list[Row]:
     scenario = "4 reports"
     rows_label = f"{cfg.history_rows:,}"
@@ -469,6 +475,7 @@ def reports(cfg: Config, history: History) -> list[Row]:
         return [
             unavailable(scenario, f"one-month report on {rows_label} rows vs psql", "no command"),
             unavailable(scenario, f"report on {rows_label} vs 10,000 rows", "no command"),
+            unavailable(scenario, f"rollover report on {rows_label} vs 10,000 rows", "no command"),
         ]
     big = child_env(data.pg_env(history.big))
     small = child_env(data.pg_env(history.small))
@@ -502,6 +509,21 @@ def reports(cfg: Config, history: History) -> list[Row]:
             r,
             unit="s",
             reference_name=f"same report on {cfg.small_rows:,} rows",
+        ).judge(at_most=1.5)
+    )
+    p, r = alternate(
+        timed(rollover_report_args(), big), timed(rollover_report_args(), small), runs=cfg.runs
+    )
+    out.append(
+        ratio_row(
+            scenario,
+            f"one-month report ten years in, every category rolling over since the start, "
+            f"{rows_label} vs {cfg.small_rows:,} rows (PostgreSQL)",
+            p,
+            r,
+            unit="s",
+            reference_name=f"same report on {cfg.small_rows:,} rows",
+            note=f"{data.ROLLOVER_MONTH} carries 119 months of leftovers of 20 categories",
         ).judge(at_most=1.5)
     )
     lite_big = child_env({"DATABASE_URL": f"sqlite:///{history.sqlite_big}"})

@@ -401,4 +401,58 @@ class BudgetShare(Base):
     )
 
 
+class CategoryRollover(Base):
+    """A change of a category's rollover setting: from `month` on (until its next
+    change), what is left at the end of each month is carried into the next one
+    (`enabled`), or not. Before its first change a category does not roll over."""
+
+    __tablename__ = "category_rollovers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)  # implied by the category key below
+    category_id: Mapped[int] = mapped_column(Integer)
+    month: Mapped[dt.date] = mapped_column(Date)
+    """First day of the first month the setting applies to."""
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "category_id"],
+            ["categories.user_id", "categories.id"],
+            name="fk_category_rollovers_user_id_category_id_categories",
+        ),
+        # Also the index of "the run of months rolling over that ends in month M".
+        UniqueConstraint("category_id", "month"),
+        NEVER_REUSE_IDS,
+    )
+
+
+class CategoryMonthSpent(Base):
+    """What was spent in a category in a month: a sum of `expenses` kept by database
+    triggers (revision 0012) in the transaction that changes an expense, so a carried
+    amount reads one row per month of its run instead of every expense of those months.
+    Derived data: never written by the application, not copied by backup or `db copy`
+    (the restored expenses' triggers rebuild it), checked against the expenses by
+    `budget verify`."""
+
+    __tablename__ = "category_month_spent"
+
+    category_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    """First day of the month."""
+    user_id: Mapped[int] = mapped_column(Integer)
+    spent: Mapped[Decimal] = mapped_column(Money)
+
+    __table_args__ = (
+        # A category is deleted only once it has no expenses: its rows are all zero then.
+        ForeignKeyConstraint(
+            ["user_id", "category_id"],
+            ["categories.user_id", "categories.id"],
+            name="fk_category_month_spent_user_id_category_id_categories",
+            ondelete="CASCADE",
+        ),
+    )
+
+
 TABLE_NAMES = tuple(Base.metadata.tables)

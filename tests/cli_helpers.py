@@ -119,3 +119,19 @@ def error_text(result: click.testing.Result) -> str:
         assert usage.splitlines()[-1].startswith("Try 'budget "), stderr
         return rest
     return stderr
+
+
+def kept_sums_match_expenses(backend: Backend) -> None:
+    """The per-month sums the triggers keep equal the expenses, row for row."""
+    kept = backend.rows(
+        "SELECT category_id, month, spent FROM category_month_spent WHERE spent <> 0 "
+        "ORDER BY category_id, month"
+    )
+    expenses = backend.rows("SELECT category_id, spent_on, amount FROM expenses")
+    sums: dict[tuple[int, str], int] = {}
+    for category_id, day, cents in expenses:
+        key = (category_id, str(day)[:7])
+        sums[key] = sums.get(key, 0) + cents
+    assert {(category_id, str(month)[:7]): cents for category_id, month, cents in kept} == {
+        key: cents for key, cents in sums.items() if cents
+    }

@@ -102,6 +102,7 @@ def test_list_shows_this_months_budget_and_spending(backend: Backend) -> None:
         "color": "#E67E22",
         "monthly_budget": "300.00",
         "budget": "325.50",
+        "carried": "0.00",
         "spent": "40.10",
         "available": "285.40",
     }

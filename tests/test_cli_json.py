@@ -71,7 +71,7 @@ PRINTERS: list[tuple[Shape, list[str], Pick]] = [
 ]
 # Listings that add figures to the entity (the month's budget and spending, counts).
 EXTRA_KEYS = {
-    ("category", "list"): {"budget", "spent", "available"},
+    ("category", "list"): {"budget", "carried", "spent", "available"},
     ("user", "list"): {"categories", "expenses"},
 }
 CREATING = {"add-expense", "add-income", "transfer", "category add", "user add"}

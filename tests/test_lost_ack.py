@@ -76,6 +76,10 @@ CASES = {
     "category set-budget --month": Case(
         (), ("category", "set-budget", "Food", "80", "--month", "2026-05")
     ),
+    "category set-rollover": Case(
+        (("category", "set-rollover", "Food", "on", "--from", "2026-01"),),
+        ("category", "set-rollover", "Food", "off"),
+    ),
     "category delete": Case((), ("category", "delete", "Entertainment")),
     "category delete --move-to": Case(
         (("add-expense", "9", "Entertainment", "film", "--date", "2026-05-14"),),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine.interfaces import ReflectedForeignKeyConstraint
 
+from budget_tracker.cli import main
 from budget_tracker.migrate import head_revision
 from budget_tracker.models import TABLE_NAMES
 from budget_tracker.schema_version import SCHEMA_HEAD
@@ -285,3 +288,67 @@ def test_0004_refuses_rows_over_the_limits(fresh: tuple[dict[str, str], str]) ->
         "99999999.99 or with a description over 200 characters" in up.stderr
     )
     assert "0004" not in alembic(env, "current").stdout
+
+
+SEED_0011 = [
+    "INSERT INTO users (email, name, is_default) VALUES ('a@example.com', 'A', true)",
+    "INSERT INTO categories (user_id, name, name_key, monthly_budget) VALUES "
+    "(1, 'Food', 'food', 30000), (1, 'Rent', 'rent', 90000), (1, 'Gifts', 'gifts', 0)",
+    "INSERT INTO expenses (user_id, category_id, amount, spent_on) VALUES "
+    "(1, 1, 1250, '2026-01-02'), (1, 1, 40000, '2026-01-31'), (1, 2, 90000, '2026-02-01'), "
+    "(1, 1, 1, '2026-02-28'), (1, 3, 4510, '2026-03-15'), (1, 1, 999, '2026-03-01')",
+    "INSERT INTO budget_transfers (user_id, from_category_id, to_category_id, amount, month) "
+    "VALUES (1, 2, 1, 5000, '2026-02-01')",
+    "INSERT INTO category_budgets (user_id, category_id, month, amount, one_month) VALUES "
+    "(1, 1, '2026-03-01', 20000, false)",
+]
+
+
+def test_0012_changes_no_figure_and_sums_the_existing_expenses(
+    fresh: tuple[dict[str, str], str],
+) -> None:
+    env, direct = fresh
+    assert alembic(env, "upgrade", "0011").returncode == 0
+    _seed(direct, SEED_0011)
+    up = alembic(env, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    engine = create_engine(direct)
+    try:
+        with engine.connect() as connection:
+            kept = connection.exec_driver_sql(
+                "SELECT category_id, month, spent FROM category_month_spent "
+                "ORDER BY category_id, month"
+            ).all()
+            rollovers = connection.exec_driver_sql("SELECT count(*) FROM category_rollovers")
+            assert rollovers.scalar() == 0
+    finally:
+        engine.dispose()
+    assert [(row[0], str(row[1]), row[2]) for row in kept] == [
+        (1, "2026-01-01", 41250),
+        (1, "2026-02-01", 1),
+        (1, "2026-03-01", 999),
+        (2, "2026-02-01", 90000),
+        (3, "2026-03-01", 4510),
+    ]
+    # Nothing rolls over after the upgrade: every month's figures are what they were.
+    expected: dict[str, dict[str, tuple[str | None, str, str]]] = {
+        "2026-01": {"Food": ("300.00", "412.50", "-112.50"), "Rent": ("900.00", "0.00", "900.00")},
+        "2026-02": {"Food": ("350.00", "0.01", "349.99"), "Rent": ("850.00", "900.00", "-50.00")},
+        "2026-03": {"Food": ("200.00", "9.99", "190.01"), "Gifts": (None, "45.10", "-45.10")},
+    }
+    runner = CliRunner()
+    for month, figures in expected.items():
+        result = runner.invoke(main, ["report", "--month", month, "--format", "json"], env=env)
+        assert result.exit_code == 0, result.output
+        lines = {row["category"]: row for row in json.loads(result.stdout)["categories"]}
+        for name, (budget, spent, available) in figures.items():
+            row = lines[name]
+            assert (row["budget"], row["spent"], row["available"]) == (budget, spent, available)
+        assert {row["carried"] for row in lines.values()} == {"0.00"}
+        table = runner.invoke(main, ["report", "--month", month], env=env)
+        assert "Carried" not in table.stdout
+        verified = runner.invoke(main, ["verify", "--month", month], env=env)
+        assert verified.exit_code == 0, verified.output
+    down = alembic(env, "downgrade", "0011")
+    assert down.returncode == 0, down.stderr
+    assert "category_month_spent" not in tables(direct)

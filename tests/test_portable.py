@@ -34,7 +34,7 @@ from budget_tracker.services.portable import (
     write_backup,
 )
 from budget_tracker.unit_of_work import Database
-from tests.cli_helpers import ok
+from tests.cli_helpers import kept_sums_match_expenses, ok
 from tests.conftest import (
     PG_DIRECT,
     PG_POOLED,
@@ -124,6 +124,9 @@ def seed_every_feature(backend: Backend, tmp_path: Path) -> None:
          "--allow-overdraw", *ana),
         ("transfer", "--undo", "1", *ana),
         ("transfer", "5", "--from", "Food", "--to", "Travel", "--month", "2026-03", *ben),
+        ("category", "set-rollover", "Food", "on", "--from", "2025-11", *ana),
+        ("category", "set-rollover", "Food", "off", "--from", "2026-02", *ana),
+        ("category", "set-rollover", "Fun", "on", "--from", "2025-12", *ana),
         ("category", "rename", "Fun", "Leisure", *ana),
         ("category", "set-budget", "Travel", "80", *ben),
     ]  # fmt: skip
@@ -214,12 +217,15 @@ def test_sqlite_to_postgresql_through_pgbouncer_and_back(
 
     remote = pg_backend(name)
     assert every_report(remote) == before
+    # The per-month sums were rebuilt from the loaded expenses, not copied besides them.
+    kept_sums_match_expenses(remote)
 
     back = tmp_path / "back.db"
     result = copy(pooled(name), f"sqlite:///{back}")
     assert result.exit_code == 0, result.stderr
     returned = sqlite_backend(back)
     assert every_report(returned) == before
+    kept_sums_match_expenses(returned)
     # The same bytes from all three: ids, keys, timestamps and sequences carried.
     assert backup_bytes(origin) == backup_bytes(remote) == backup_bytes(returned)
 

@@ -173,6 +173,7 @@ def test_one_month_json(backend: Backend) -> None:
         "transfers_in": "40.00",
         "transfers_out": "0.00",
         "budget": "340.00",
+        "carried": "0.00",
         "spent": "350.25",
         "available": "-10.25",
         "percent_used": "103.0",
@@ -189,6 +190,7 @@ def test_one_month_json(backend: Backend) -> None:
     assert by_name["Savings"]["spent"] == "0.00"
     assert data["totals"] == {
         "budget": "1550.00",
+        "carried": "0.00",
         "spent": "1340.25",
         "available": "209.75",
         "percent_used": "86.5",

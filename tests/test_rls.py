@@ -9,6 +9,8 @@ owner's direct URL, as `budget db grant` and migrations use.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -194,8 +196,20 @@ def test_db_grant_gives_what_the_app_needs_and_nothing_more(household: Household
 
     data = {"SELECT": True, "INSERT": True, "UPDATE": True, "DELETE": True}
     denied = {"TRUNCATE": False, "REFERENCES": False, "TRIGGER": False}
-    for table in ("users", "categories", "expenses", "budget_transfers", "budget_shares"):
+    for table in (
+        "users",
+        "categories",
+        "expenses",
+        "budget_transfers",
+        "budget_shares",
+        "category_rollovers",
+    ):
         assert privileges(table) == data | denied
+    # The per-month sums are the database's own (its triggers keep them): read only.
+    assert (
+        privileges("category_month_spent")
+        == {"SELECT": True, "INSERT": False, "UPDATE": False, "DELETE": False} | denied
+    )
     assert (
         privileges("alembic_version")
         == {"SELECT": True, "INSERT": False, "UPDATE": False, "DELETE": False} | denied
@@ -349,6 +363,60 @@ def test_sharing_a_budget_read_only_then_read_write_then_not(household: Househol
     _, visible = bob.sql("SELECT DISTINCT user_id FROM expenses")
     assert len(visible) == 1
     assert bob.ok("shares", "--user", "bob@example.com").stderr == "no shared budgets\n"
+
+
+def test_rollover_rows_follow_their_owner_and_a_member_keeps_the_sums(
+    household: Household,
+) -> None:
+    alice, bob, owner = household.alice, household.bob, household.owner
+    alice.ok("category", "set-rollover", "Food", "on", "--from", "2026-01")
+    bob.ok("category", "set-rollover", "Rent", "on", "--from", "2026-02")
+    _, settings = bob.sql("SELECT month FROM category_rollovers")
+    assert settings == [(dt.date(2026, 2, 1),)]
+    _, sums = bob.sql("SELECT spent FROM category_month_spent")
+    assert sums == [(80000,)]
+    # Nobody's role writes the sums directly, not even in its own budget.
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        bob.sql("UPDATE category_month_spent SET spent = 0")
+    _, alices_food = owner.sql("SELECT user_id, id FROM categories WHERE name = 'Food'")
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+        bob.sql(
+            "INSERT INTO category_rollovers (user_id, category_id, month, enabled) "
+            "VALUES (%s, %s, '2026-01-01', true)",
+            alices_food[0],
+        )
+    # A member writing in a shared budget: the trigger keeps the owner's sums exact.
+    alice.ok("share", "bob@example.com")
+    bob.ok("add-expense", "7.50", "Food", "--date", "2026-01-20", "--user", "alice@example.com")
+    bob.ok(
+        "category",
+        "set-rollover",
+        "Food",
+        "off",
+        "--from",
+        "2026-03",
+        "--user",
+        "alice@example.com",
+    )
+    _, alices = owner.sql(
+        "SELECT s.month, s.spent FROM category_month_spent s JOIN users u ON u.id = s.user_id "
+        "WHERE u.email = 'alice@example.com' ORDER BY s.month"
+    )
+    lunch_month = dt.date(TODAY.year, TODAY.month, 1)
+    assert alices == sorted([(dt.date(2026, 1, 1), 750), (lunch_month, 1250)])
+    data: dict[str, Any] = json.loads(
+        bob.ok(
+            "report", "--month", "2026-02", "--user", "alice@example.com", "--format", "json"
+        ).stdout
+    )
+    food = next(row for row in data["categories"] if row["category"] == "Food")
+    assert food["carried"] == "292.50"
+    _, switches = owner.sql("SELECT month, enabled FROM category_rollovers ORDER BY month")
+    assert switches == [
+        (dt.date(2026, 1, 1), True),
+        (dt.date(2026, 2, 1), True),
+        (dt.date(2026, 3, 1), False),
+    ]
 
 
 def test_sharing_on_sqlite_is_an_application_feature(tmp_path: Any) -> None:

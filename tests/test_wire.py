@@ -267,11 +267,22 @@ def test_every_column_type_round_trips(pg_database: str) -> None:
     ],
     ids=["add-expense", "report", "report-user", "transfer"],
 )
+@pytest.mark.parametrize("rolls_over", [False, True], ids=["", "rollover"])
 def test_command_statements_on_the_wire(
-    backend: Backend, proxy: WireProxy, args: list[str], most: int
+    backend: Backend, proxy: WireProxy, args: list[str], most: int, rolls_over: bool
 ) -> None:
-    """A whole command on a new engine and connection, as a new process would send it."""
+    """A whole command on a new engine and connection, as a new process would send it;
+    the same when the category carries a year of leftovers (rollover)."""
     assert backend.invoke(["add-expense", "1", "Food"]).exit_code == 0  # the first run
+    if rolls_over:
+        for setup in (
+            ["category", "set-budget", "Food", "100", "--from", "2025-01"],
+            ["category", "set-rollover", "Food", "on", "--from", "2025-01"],
+            ["category", "set-rollover", "Transport", "on", "--from", "2025-03"],
+            ["add-expense", "30", "Food", "--date", "2025-06-01"],
+            ["transfer", "5", "--from", "Food", "--to", "Transport", "--month", "2025-07"],
+        ):
+            assert backend.invoke(setup).exit_code == 0, setup
     url = backend.url.set(port=proxy.port).render_as_string(hide_password=False)
     database = Database(load_settings({"DATABASE_URL": url}))
     try:
@@ -281,6 +292,8 @@ def test_command_statements_on_the_wire(
         log = proxy.snapshot()
     finally:
         database.close()
+    if rolls_over and args[0] == "report":
+        assert "Carried" in result.stdout
     assert log.connections == 1
     assert log.sql[0].startswith("BEGIN") and log.sql[-1] == "COMMIT"
     assert len(log.sql) <= most, log.sql

@@ -1,4 +1,4 @@
-"""`budget category add|list|rename|set-budget|delete|merge`."""
+"""`budget category add|list|rename|set-budget|set-rollover|budgets|delete|merge`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ CATEGORY_COLUMNS = (
     Column("name", "Category"),
     Column("color", "Colour"),
     Column("budget", "Budget", ">"),
+    Column("carried", "Carried", ">"),
     Column("spent", "Spent", ">"),
     Column("available", "Available", ">"),
 )
@@ -112,7 +113,8 @@ def add(
 @user_option
 @click.pass_obj
 def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | None) -> None:
-    """List categories with this month's budget (transfers included) and spending.
+    """List categories with this month's budget (transfers included), what was carried in
+    (rollover), spending and what is available.
 
     JSON output is an object: {"month": "YYYY-MM", "categories": [...]}.
 
@@ -133,6 +135,7 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
         {
             **category_json(row),
             "budget": row.budget,
+            "carried": row.carried,
             "spent": row.spent,
             "available": row.available,
         }
@@ -142,12 +145,17 @@ def list_(state: AppState, month: dt.date | None, fmt: str, user_email: str | No
     footer = {
         "name": f"Total {listing.month:%Y-%m}",
         "budget": total.budget,
+        "carried": total.carried,
         "spent": total.spent,
         "available": total.available,
     }
+    # What was carried in is shown only when some category carries something.
+    carrying = any(row.carried for row in listing.rows)
     emit(
         rows,
-        CATEGORY_COLUMNS,
+        CATEGORY_COLUMNS
+        if carrying
+        else tuple(column for column in CATEGORY_COLUMNS if column.key != "carried"),
         fmt,
         footer=footer,
         json_data={"month": f"{listing.month:%Y-%m}", "categories": rows},
@@ -244,16 +252,62 @@ HISTORY_COLUMNS = (
 )
 
 
+@category.command("set-rollover")
+@click.argument("name", type=NAME)
+@click.argument("setting", type=click.Choice(["on", "off"]), metavar="on|off")
+@click.option(
+    "--from",
+    "from_month",
+    type=MONTH,
+    help="From this month on (YYYY-MM), until a later change; default: this month.",
+)
+@user_option
+@click.pass_obj
+def set_rollover(
+    state: AppState, name: str, setting: str, from_month: dt.date | None, user_email: str | None
+) -> None:
+    """Carry what is left of a category's month into the next month (on), or stop (off).
+
+    What is left of a month is its budget plus what was carried in, plus transfers in,
+    minus transfers out, minus what was spent; negative when overspent, and then the
+    next month starts short. Switched off from a month, that month keeps what was carried
+    into it, but nothing is carried out of it; switched on again, it starts from nothing
+    carried. A later change that already exists stays in force from its own month.
+
+    \b
+    Example:
+      budget category set-rollover Food on --from 2026-01
+      budget category set-rollover Food off
+    """
+    from budget_tracker.services.categories import set_rollover as set_category_rollover
+
+    month = from_month or state.today()
+    changed = state.database.run(
+        lambda session: set_category_rollover(
+            session, user_email=user_email, name=name, enabled=setting == "on", month=month
+        ),
+        write=True,
+    )
+    announce_first_run(changed.first_run)
+    click.echo(
+        f"Rollover of {printable(changed.category)} is {'on' if changed.enabled else 'off'} "
+        f"from {changed.month:%Y-%m} on (was {'on' if changed.was_enabled else 'off'})"
+    )
+
+
 @category.command("budgets")
 @click.argument("name", type=NAME)
 @format_option
 @user_option
 @click.pass_obj
 def budgets(state: AppState, name: str, fmt: str, user_email: str | None) -> None:
-    """List a category's monthly budgets over time, and its one-month overrides.
+    """List a category's monthly budgets over time, its one-month overrides, and when it
+    rolls over.
 
-    `from` empty: since the beginning; `to` empty: until further notice. JSON output is
-    an object: {"category": NAME, "budgets": [{"from", "to", "amount", "one_month"}]}.
+    `from` empty: since the beginning; `to` empty: until further notice. Rollover lines
+    have the kind `rollover on` or `rollover off` and no amount. JSON output is an
+    object: {"category": NAME, "budgets": [{"from", "to", "amount", "one_month"}],
+    "rollover": [{"from", "to", "enabled"}]}.
 
     \b
     Example:
@@ -266,25 +320,42 @@ def budgets(state: AppState, name: str, fmt: str, user_email: str | None) -> Non
         lambda session: budget_history(session, user_email=user_email, name=name), write=False
     )
     announce_first_run(result.first_run)
+
+    def month(value: dt.date | None) -> str | None:
+        return f"{value:%Y-%m}" if value else None
+
     rows: list[dict[str, Any]] = [
         {
-            "from": f"{period.first:%Y-%m}" if period.first else None,
-            "to": f"{period.last:%Y-%m}" if period.last else None,
+            "from": month(period.first),
+            "to": month(period.last),
             "amount": period.amount,
             "kind": "one month" if period.one_month else "standing",
             "one_month": period.one_month,
         }
         for period in result.periods
     ]
+    rollover = [
+        {"from": month(period.first), "to": month(period.last), "enabled": period.enabled}
+        for period in result.rollover
+    ]
+    listed = [{key: value for key, value in row.items() if key != "one_month"} for row in rows]
+    listed += [
+        {
+            "from": period["from"],
+            "to": period["to"],
+            "amount": "",
+            "kind": f"rollover {'on' if period['enabled'] else 'off'}",
+        }
+        for period in rollover
+    ]
     emit(
-        [{key: value for key, value in row.items() if key != "one_month"} for row in rows]
-        if fmt != "json"
-        else rows,
+        listed,
         HISTORY_COLUMNS,
         fmt,
         json_data={
             "category": result.category,
             "budgets": [{k: v for k, v in row.items() if k != "kind"} for row in rows],
+            "rollover": rollover,
         },
         empty_message=f"{result.category} has no budget",
     )

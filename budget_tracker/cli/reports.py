@@ -107,8 +107,10 @@ def report(
     """Budget against spending per category (or per month with --by month).
 
     A category's budget for a month is its monthly budget plus transfers in minus
-    transfers out; over a range, the months' budgets are summed. Rows over budget are
-    marked with "!" (and red on a terminal).
+    transfers out; over a range, the months' budgets are summed. A category that rolls
+    over also has what was carried into the first month (a Carried column appears);
+    available is budget + carried - spent. Rows over budget are marked with "!" (and red
+    on a terminal).
 
     \b
     Example:
@@ -264,6 +266,7 @@ def _amounts_json(amounts: Figures) -> dict[str, Any]:
     percent_used = amounts.percent_used
     return {
         "budget": amounts.budget,
+        "carried": amounts.carried,
         "spent": amounts.spent,
         "available": amounts.available,
         "percent_used": str(percent_used) if percent_used is not None else None,
@@ -275,6 +278,7 @@ def _amounts_json(amounts: Figures) -> dict[str, Any]:
 CATEGORY_COLUMNS = (
     Column("category", "Category"),
     Column("budget", "Budget", ">"),
+    Column("carried", "Carried", ">"),
     Column("spent", "Spent", ">"),
     Column("available", "Available", ">"),
     Column("used", "Used", ">"),
@@ -288,6 +292,7 @@ CATEGORY_CSV_COLUMNS = (
     Column("transfers_in", "transfers_in"),
     Column("transfers_out", "transfers_out"),
     Column("budget", "budget"),
+    Column("carried", "carried"),
     Column("spent", "spent"),
     Column("available", "available"),
     Column("percent_used", "percent_used"),
@@ -302,11 +307,19 @@ TOP_COLUMNS = (
 )
 
 
-def _columns(columns: tuple[Column, ...], rows: list[dict[str, Any]]) -> tuple[Column, ...]:
-    """Leave out the over-budget marker column when nothing is over budget."""
-    if any(row["flag"] for row in rows):
-        return columns
-    return tuple(column for column in columns if column.key != "flag")
+def _columns(
+    columns: tuple[Column, ...], rows: list[dict[str, Any]], *, carried: bool = False
+) -> tuple[Column, ...]:
+    """Leave out the over-budget marker column when nothing is over budget, and the
+    carried column unless a category in view rolls over (`carried`)."""
+    left_out = {"carried"} if not carried else set()
+    if not any(row["flag"] for row in rows):
+        left_out.add("flag")
+    return tuple(column for column in columns if column.key not in left_out)
+
+
+def _without_carried(columns: tuple[Column, ...], carried: bool) -> tuple[Column, ...]:
+    return columns if carried else tuple(column for column in columns if column.key != "carried")
 
 
 def _budget_text(budget: Decimal | None) -> Decimal | str:
@@ -317,10 +330,11 @@ def _table_row(name: str, amounts: Figures) -> dict[str, Any]:
     return {
         "category": name,
         "budget": _budget_text(amounts.budget),
+        "carried": amounts.carried,
         "spent": amounts.spent,
         "available": amounts.available,
         "used": _percent_text(amounts.percent_used, amounts.spent),
-        "bar": bar(amounts.spent, amounts.budget),
+        "bar": bar(amounts.spent, amounts.funds),
         "flag": OVER_MARKER if _flagged(amounts) else "",
     }
 
@@ -364,7 +378,8 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
         for row in csv_rows:
             row["over_budget"] = "true" if row["over_budget"] else "false"
             row["unbudgeted"] = "true" if row["unbudgeted"] else "false"
-        write_csv(csv_rows, CATEGORY_CSV_COLUMNS, sys.stdout)
+        columns = _without_carried(CATEGORY_CSV_COLUMNS, result.rollover_in_view)
+        write_csv(csv_rows, columns, sys.stdout)
         sys.stdout.flush()
         return
     click.echo(_header(result.user, result.period))
@@ -376,7 +391,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
     rows = [_table_row(line.category, line) for line in result.lines]
     footer = _table_row("Total", totals)
     styles = [OVER_STYLE if _flagged(line) else None for line in result.lines]
-    columns = _columns(CATEGORY_COLUMNS, [*rows, footer])
+    columns = _columns(CATEGORY_COLUMNS, [*rows, footer], carried=result.rollover_in_view)
     click.echo(render_table(rows, columns, footer=footer, styles=styles))
     if result.top:
         click.echo()
@@ -425,7 +440,7 @@ def _trend_row(label: str, amounts: Figures) -> dict[str, Any]:
         "budget": _budget_text(amounts.budget),
         "spent": amounts.spent,
         "available": amounts.available,
-        "bar": bar(amounts.spent, amounts.budget),
+        "bar": bar(amounts.spent, amounts.funds),
         "flag": OVER_MARKER if _flagged(amounts) else "",
     }
 

@@ -82,7 +82,8 @@ def transfer(
     """Move AMOUNT of one category's monthly budget to another, atomically.
 
     Refused, with nothing written, when the source has less than AMOUNT available for the
-    month (its budget after earlier transfers, minus what was spent) unless
+    month (its budget after earlier transfers, plus what was carried into the month when
+    it rolls over, minus what was spent) unless
     --allow-overdraw is given. Prints both categories' new available amounts. Every
     transfer is kept in the ledger; --undo ID records the opposite move.
 

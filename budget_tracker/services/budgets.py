@@ -6,11 +6,22 @@ One vocabulary for every command:
   transfers into it minus transfers out of it, month by month (summed over a range).
   A category with no monthly budget and no transfers has *no budget*: `None`, not zero.
 * **spent** — the sum of its expenses in the period.
-* **available** — budget minus spent (negative when overspent; minus what was spent when
-  there is no budget).
-* **over budget** — a category *with* a budget whose available amount is below zero. The
-  add-expense warning and the report's `!` mark use this one rule; spending in a category
-  without a budget is *unbudgeted* (the report marks it too, add-expense does not warn).
+* **carried** — what a category that rolls over brings into a month from the months
+  before (see "rollover" below); zero for a category that does not roll over.
+* **available** — budget plus carried minus spent (negative when overspent; minus what
+  was spent when there is no budget and nothing was carried).
+* **over budget** — a category *with* a budget or a carried amount whose available amount
+  is below zero. The add-expense warning, the transfer's funds check and the report's `!`
+  mark use this one rule; spending in a category without either is *unbudgeted* (the
+  report marks it too, add-expense does not warn).
+* **rollover** — a per-category setting over time (on or off from a month on, until the
+  next change; off before the first). leftover(m) = budget(m) + transfers in(m) −
+  transfers out(m) − spent(m) + carried(m), with budget 0 in a month without one, and
+  negative when overspent; carried(M) = leftover(M−1) when rollover is on in month M−1,
+  else 0. So carried(M) is the sum of budget + in − out − spent over the unbroken run of
+  months with rollover on that ends with M−1: switching it off from month K leaves K with
+  what was carried into it, and nothing leaves K or later; switching it on again from L
+  starts L from nothing carried, and nothing from before the break comes back.
 
 Months are `datetime.date`s on the first day of the month; periods are whole months.
 This module imports neither click nor SQLAlchemy.
@@ -20,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from budget_tracker.errors import InvalidInput
@@ -152,11 +163,20 @@ class Figures:
     budget: Decimal | None
     """None: no budget in the period (never zero in place of "none")."""
     spent: Decimal
+    carried: Decimal = field(default=ZERO, kw_only=True)
+    """Carried into the period's first month (rollover); zero without rollover."""
+
+    @property
+    def funds(self) -> Decimal | None:
+        """What the period may spend: budget plus carried; None with neither."""
+        if self.budget is None and self.carried == 0:
+            return None
+        return (self.budget or ZERO) + self.carried
 
     @property
     def available(self) -> Decimal:
-        """Budget minus spent; without a budget, minus what was spent."""
-        return (self.budget or ZERO) - self.spent
+        """Budget plus carried minus spent; without either, minus what was spent."""
+        return (self.funds or ZERO) - self.spent
 
     @property
     def has_budget(self) -> bool:
@@ -164,13 +184,14 @@ class Figures:
 
     @property
     def over_budget(self) -> bool:
-        """The one over-budget rule: a budget exists and less than nothing is available."""
-        return self.budget is not None and self.available < 0
+        """The one over-budget rule: there is a budget or a carried amount, and less than
+        nothing is available."""
+        return self.funds is not None and self.available < 0
 
     @property
     def unbudgeted(self) -> bool:
-        """Spending in a period without a budget."""
-        return self.budget is None and self.spent > 0
+        """Spending in a period with neither a budget nor a carried amount."""
+        return self.funds is None and self.spent > 0
 
     @property
     def over_by(self) -> Decimal:
@@ -179,19 +200,20 @@ class Figures:
 
     @property
     def percent_used(self) -> Decimal | None:
-        return percent(self.spent, self.budget)
+        return percent(self.spent, self.funds)
 
     @staticmethod
     def total(lines: Iterable[Figures]) -> Figures:
         """Several lines added up: the budgets that exist, and all spending. The total has
         no budget only when no line has one."""
         budget: Decimal | None = None
-        spent = ZERO
+        spent = carried = ZERO
         for line in lines:
             if line.budget is not None:
                 budget = (budget or ZERO) + line.budget
             spent += line.spent
-        return Figures(budget=budget, spent=spent)
+            carried += line.carried
+        return Figures(budget=budget, spent=spent, carried=carried)
 
 
 # --- budget history ----------------------------------------------------------------------
@@ -257,3 +279,39 @@ def combined_history(
         for month in override_months
     ]
     return opening_a + opening_b, combined
+
+
+# --- rollover ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RolloverChange:
+    """A recorded change of a category's rollover setting (see `models.CategoryRollover`)."""
+
+    month: dt.date
+    enabled: bool
+
+
+def rollover_on(changes: Iterable[RolloverChange], month: dt.date) -> bool:
+    """Whether the category rolls over in `month`: its latest change on or before it
+    (off before the first change)."""
+    latest: RolloverChange | None = None
+    for change in changes:
+        if change.month <= month and (latest is None or change.month > latest.month):
+            latest = change
+    return latest is not None and latest.enabled
+
+
+def rollover_run(changes: Iterable[RolloverChange], last: dt.date) -> dt.date | None:
+    """The first month of the unbroken run of months rolling over that ends with `last`;
+    None when the category does not roll over in `last` (nothing is carried out of it)."""
+    changes = list(changes)
+    if not rollover_on(changes, last):
+        return None
+    offs = [change.month for change in changes if not change.enabled and change.month <= last]
+    after = max(offs) if offs else None
+    return min(
+        change.month
+        for change in changes
+        if change.enabled and change.month <= last and (after is None or change.month > after)
+    )

@@ -8,7 +8,7 @@ command (add-expense's warning, `category list`, transfers) computes them the sa
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     CursorResult,
+    Integer,
     ScalarSelect,
     SQLColumnExpression,
     case,
@@ -30,8 +31,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from budget_tracker import rules
 from budget_tracker.errors import BudgetBelowZero, Conflict, NotFound
@@ -39,6 +43,8 @@ from budget_tracker.models import (
     BudgetTransfer,
     Category,
     CategoryBudget,
+    CategoryMonthSpent,
+    CategoryRollover,
     Expense,
     Money,
     name_key,
@@ -48,12 +54,14 @@ from budget_tracker.services.budgets import (
     ZERO,
     BudgetChange,
     Figures,
+    RolloverChange,
     add_months,
     budget_in_month,
     budget_or_none,
     combined_history,
     month_span,
     month_start,
+    rollover_on,
 )
 from budget_tracker.services.users import FirstRun, acting_user, find_acting_user
 
@@ -170,6 +178,200 @@ def transferred_in(
     )
 
 
+class month_number(FunctionElement[int]):
+    """SQL: a date's month as a count of months (year * 12 + month), so the number of
+    months between two dates is a subtraction on either backend."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(month_number, "postgresql")
+def _month_number_postgresql(element: month_number, compiler: SQLCompiler, **kw: Any) -> str:
+    day = compiler.process(element.clauses, **kw)
+    return (
+        f"(CAST(EXTRACT(YEAR FROM {day}) AS INTEGER) * 12 "
+        f"+ CAST(EXTRACT(MONTH FROM {day}) AS INTEGER))"
+    )
+
+
+@compiles(month_number)
+def _month_number_sqlite(element: month_number, compiler: SQLCompiler, **kw: Any) -> str:
+    day = compiler.process(element.clauses, **kw)
+    return f"(CAST(strftime('%Y', {day}) AS INTEGER) * 12 + CAST(strftime('%m', {day}) AS INTEGER))"
+
+
+def _greater(a: ColumnElement[int], b: ColumnElement[int] | int) -> ColumnElement[int]:
+    return case((a > b, a), else_=b)
+
+
+def _lesser(a: ColumnElement[int], b: ColumnElement[int] | int) -> ColumnElement[int]:
+    return case((a < b, a), else_=b)
+
+
+def budget_total(
+    category_id: SQLColumnExpression[int],
+    opening: SQLColumnExpression[Decimal],
+    first: DateArgument,
+    last: DateArgument,
+) -> ColumnElement[int]:
+    """The category's monthly budgets summed over the months `first` to `last` (inclusive),
+    in cents: `budget_in` of each month added up, computed from the history rows rather
+    than month by month — each standing budget times the months it is in force within the
+    range, plus each one-month override's difference from the standing budget it
+    replaces. Its cost follows the number of budget changes, not of months."""
+    low, high = month_number(first), month_number(last)
+    change, following = aliased(CategoryBudget), aliased(CategoryBudget)
+    standing = (change.category_id == category_id) & (change.one_month == false())
+    next_change = (
+        select(func.min(following.month))
+        .where(
+            following.category_id == change.category_id,
+            following.one_month == false(),
+            following.month > change.month,
+        )
+        .correlate_except(following)
+        .scalar_subquery()
+    )
+    until = _lesser(func.coalesce(month_number(next_change) - 1, high), high)
+    months_in_force = _greater(until - _greater(month_number(change.month), low) + 1, 0)
+    changes = (
+        select(func.coalesce(func.sum(_cents(change.amount) * months_in_force), 0))
+        .where(standing, change.month <= last)
+        .correlate_except(change, following)
+        .scalar_subquery()
+    )
+    first_change = (
+        select(func.min(change.month)).where(standing).correlate_except(change).scalar_subquery()
+    )
+    opening_until = _lesser(func.coalesce(month_number(first_change) - 1, high), high)
+    opening_part = _cents(opening) * _greater(opening_until - low + 1, 0)
+    override, replaced = aliased(CategoryBudget), aliased(CategoryBudget)
+    replaced_amount = (
+        select(replaced.amount)
+        .where(
+            replaced.category_id == override.category_id,
+            replaced.one_month == false(),
+            replaced.month <= override.month,
+        )
+        .order_by(replaced.month.desc())
+        .limit(1)
+        .correlate_except(replaced)
+        .scalar_subquery()
+    )
+    overrides = (
+        select(
+            func.coalesce(
+                func.sum(
+                    _cents(override.amount)
+                    - _cents(func.coalesce(replaced_amount, opening, type_=Money))
+                ),
+                0,
+            )
+        )
+        .where(
+            override.category_id == category_id,
+            override.one_month == true(),
+            override.month >= first,
+            override.month <= last,
+        )
+        .correlate_except(override, replaced)
+        .scalar_subquery()
+    )
+    return opening_part + changes + overrides
+
+
+def rollover_run_start(
+    category_id: SQLColumnExpression[int], last: DateArgument
+) -> ColumnElement[dt.date]:
+    """Correlated subquery: the first month of the unbroken run of months rolling over
+    that ends with `last`; NULL when the category does not roll over in `last`
+    (`budgets.rollover_run`). A few index probes of `(category_id, month)`."""
+    on, off = aliased(CategoryRollover), aliased(CategoryRollover)
+    switched_off_since = (
+        select(off.id)
+        .where(
+            off.category_id == on.category_id,
+            off.enabled == false(),
+            off.month > on.month,
+            off.month <= last,
+        )
+        .correlate_except(off)
+        .exists()
+    )
+    return (
+        select(func.min(on.month))
+        .where(
+            on.category_id == category_id,
+            on.enabled == true(),
+            on.month <= last,
+            ~switched_off_since,
+        )
+        .correlate_except(on, off)
+        .scalar_subquery()
+    )
+
+
+def carried_in(
+    category_id: SQLColumnExpression[int],
+    opening: SQLColumnExpression[Decimal],
+    last: DateArgument,
+) -> ColumnElement[Decimal]:
+    """What the category carries into the month after `last` (the rule in
+    `services.budgets`): budget + transfers in − transfers out − spent summed over the run
+    of months rolling over that ends with `last`, zero when it does not roll over then.
+
+    Spending comes from `category_month_spent` (one row per month of the run, kept by the
+    database's triggers), never from the expenses themselves, so the cost follows the
+    length of the run (at most twelve rows a year), not the number of expenses.
+    """
+    start = rollover_run_start(category_id, last)
+    spent = (
+        select(func.coalesce(func.sum(_cents(CategoryMonthSpent.spent)), 0))
+        .where(
+            CategoryMonthSpent.category_id == category_id,
+            CategoryMonthSpent.month >= start,
+            CategoryMonthSpent.month <= last,
+        )
+        .correlate_except(CategoryMonthSpent)
+        .scalar_subquery()
+    )
+
+    def moved(side: Any) -> ScalarSelect[int]:
+        return (
+            select(func.coalesce(func.sum(_cents(BudgetTransfer.amount)), 0))
+            .where(side == category_id, BudgetTransfer.month >= start, BudgetTransfer.month <= last)
+            .correlate_except(BudgetTransfer)
+            .scalar_subquery()
+        )
+
+    leftover = (
+        budget_total(category_id, opening, start, last)
+        + moved(BudgetTransfer.to_category_id)
+        - moved(BudgetTransfer.from_category_id)
+        - spent
+    )
+    return type_coerce(case((start.is_(None), 0), else_=leftover), Money())
+
+
+def rolls_over_between(
+    category_id: SQLColumnExpression[int], first: DateArgument, last: DateArgument
+) -> ColumnElement[bool]:
+    """Whether the category rolls over in any month from `first` to `last`."""
+    switched_on = (
+        select(CategoryRollover.id)
+        .where(
+            CategoryRollover.category_id == category_id,
+            CategoryRollover.enabled == true(),
+            CategoryRollover.month > first,
+            CategoryRollover.month <= last,
+        )
+        .correlate_except(CategoryRollover)
+        .exists()
+    )
+    return rollover_run_start(category_id, first).is_not(None) | switched_on
+
+
 @dataclass(frozen=True)
 class MonthBudget:
     """A category's budget parts and spending for one month; `figures` says what they
@@ -181,11 +383,12 @@ class MonthBudget:
     spent: Decimal
     transferred: bool
     """A transfer touched the category that month (see `transferred_in`)."""
+    carried: Decimal = ZERO
 
     @property
     def figures(self) -> Figures:
         budget = budget_or_none(self.monthly_budget, self.transfers, transferred=self.transferred)
-        return Figures(budget=budget, spent=self.spent)
+        return Figures(budget=budget, spent=self.spent, carried=self.carried)
 
 
 def unknown_category(session: Session, *, user_id: int, name: str) -> NotFound:
@@ -257,8 +460,18 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
     transferred = transferred_in(Category.id, start).label("transferred")
     spent = spent_in(Category.id, start, end).label("spent")
     monthly = budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget")
+    carried = carried_in(Category.id, Category.monthly_budget, add_months(start, -1))
     result = session.execute(
-        select(Category.id, Category.name, Category.color, monthly, transfers, transferred, spent)
+        select(
+            Category.id,
+            Category.name,
+            Category.color,
+            monthly,
+            transfers,
+            transferred,
+            spent,
+            carried.label("carried"),
+        )
         .where(Category.user_id == user.id)
         .order_by(Category.name_key)
     )
@@ -272,6 +485,7 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
                 row.monthly_budget, row.transfers, transferred=bool(row.transferred)
             ),
             spent=row.spent,
+            carried=row.carried,
         )
         for row in result
     ]
@@ -464,6 +678,8 @@ class BudgetHistory:
     category: str
     periods: list[BudgetPeriod]
     first_run: FirstRun | None
+    rollover: list[RolloverPeriod] = field(default_factory=list)
+    """The months it rolls over or not, from its first rollover change on."""
 
 
 def budget_history(session: Session, *, user_email: str | None, name: str) -> BudgetHistory:
@@ -487,7 +703,77 @@ def budget_history(session: Session, *, user_email: str | None, name: str) -> Bu
         for change in changes
         if change.one_month
     ]
-    return BudgetHistory(category=category.name, periods=periods, first_run=first_run)
+    switches = rollover_history(session, category)
+    rollover = [
+        RolloverPeriod(
+            change.month,
+            add_months(switches[index + 1].month, -1) if index + 1 < len(switches) else None,
+            change.enabled,
+        )
+        for index, change in enumerate(switches)
+    ]
+    return BudgetHistory(
+        category=category.name, periods=periods, first_run=first_run, rollover=rollover
+    )
+
+
+def rollover_history(session: Session, category: Category) -> list[RolloverChange]:
+    """The category's recorded rollover changes, in month order."""
+    return [
+        RolloverChange(row.month, row.enabled)
+        for row in session.scalars(
+            select(CategoryRollover)
+            .where(CategoryRollover.category_id == category.id)
+            .order_by(CategoryRollover.month)
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class RolloverSetting:
+    """A category's rollover after a change, and what it was in that month before."""
+
+    category: str
+    month: dt.date
+    enabled: bool
+    was_enabled: bool
+    first_run: FirstRun | None
+
+
+def set_rollover(
+    session: Session, *, user_email: str | None, name: str, enabled: bool, month: dt.date
+) -> RolloverSetting:
+    """Switch the category's rollover on or off from `month` on, until a later change
+    (which stays in force from its own month). Under the category's row lock, like every
+    change of what a category may spend, so a transfer's funds check never sees half of
+    it."""
+    user, first_run = acting_user(session, user_email=user_email)
+    (category,) = lock_categories(session, user_id=user.id, names=[name])
+    month = rules.check_month(month_start(month))
+    was_enabled = rollover_on(rollover_history(session, category), month)
+    existing = session.scalar(
+        select(CategoryRollover).where(
+            CategoryRollover.category_id == category.id, CategoryRollover.month == month
+        )
+    )
+    if existing is not None:
+        existing.enabled = enabled
+    else:
+        session.add(
+            CategoryRollover(user_id=user.id, category_id=category.id, month=month, enabled=enabled)
+        )
+    session.flush()
+    return RolloverSetting(category.name, month, enabled, was_enabled, first_run)
+
+
+@dataclass(frozen=True)
+class RolloverPeriod:
+    """One line of a category's rollover history."""
+
+    first: dt.date
+    last: dt.date | None
+    """None: until further notice."""
+    enabled: bool
 
 
 @dataclass(frozen=True)
@@ -619,6 +905,9 @@ def _fold(
     session.execute(
         delete(CategoryBudget).where(CategoryBudget.category_id.in_((source.id, target.id)))
     )
+    # TARGET keeps its own rollover settings: SOURCE's spending now rolls over (or not)
+    # with TARGET's.
+    session.execute(delete(CategoryRollover).where(CategoryRollover.category_id == source.id))
     # Safe to compute in Python: both rows are locked until COMMIT, and every change of a
     # category's budget takes that lock first.
     opening, changes = combined
@@ -674,6 +963,7 @@ def delete_category(
             )
         # Its budget history goes with it (budgets are not use: nothing was spent or moved).
         session.execute(delete(CategoryBudget).where(CategoryBudget.category_id == category.id))
+        session.execute(delete(CategoryRollover).where(CategoryRollover.category_id == category.id))
         session.delete(category)
         session.flush()
         return CategoryRemoval(category.name, None, 0, 0, 0, None, first_run)

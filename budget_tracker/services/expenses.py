@@ -2,7 +2,8 @@
 
 `add_expense` is the hot path of the product and sends two statements inside its
 transaction on a migrated database: one lookup that resolves the user, the category and
-the category's budget and spending for the month, and one INSERT ... RETURNING. When the
+the category's budget, spending and carried amount for the month, and one INSERT ...
+RETURNING (the database's trigger adds the amount to the month's kept sum, server-side). When the
 lookup finds nothing, it works out why afterwards (first run, unknown user, unknown
 category) with further queries: refusals may be slow, the common case may not.
 """
@@ -20,10 +21,11 @@ from budget_tracker import rules
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
 from budget_tracker.outcomes import outcome_in_rows
-from budget_tracker.services.budgets import month_span
+from budget_tracker.services.budgets import add_months, month_span
 from budget_tracker.services.categories import (
     MonthBudget,
     budget_in,
+    carried_in,
     find_category,
     spent_in,
     transferred_in,
@@ -67,6 +69,7 @@ class _Found:
     transfers: Decimal
     spent: Decimal
     transferred: bool
+    carried: Decimal
 
 
 def _lookup(
@@ -83,6 +86,9 @@ def _lookup(
             transfers_net(Category.id, start).label("transfers"),
             spent_in(Category.id, start, end).label("spent"),
             transferred_in(Category.id, start).label("transferred"),
+            carried_in(Category.id, Category.monthly_budget, add_months(start, -1)).label(
+                "carried"
+            ),
         )
         .join(Category, (Category.user_id == User.id) & (Category.name_key == name_key(category)))
         .where(who)
@@ -165,6 +171,7 @@ def add_expense(
                     transfers=found.transfers,
                     spent=found.spent,  # already includes the committed expense
                     transferred=bool(found.transferred),
+                    carried=found.carried,
                 ),
                 first_run=first_run,
             )
@@ -191,6 +198,7 @@ def add_expense(
             transfers=found.transfers,
             spent=found.spent + amount,
             transferred=bool(found.transferred),
+            carried=found.carried,
         ),
         first_run=first_run,
     )
@@ -322,6 +330,7 @@ def month_budget(session: Session, *, category_id: int, month: dt.date) -> Month
             transfers_net(Category.id, start),
             spent_in(Category.id, start, end),
             transferred_in(Category.id, start),
+            carried_in(Category.id, Category.monthly_budget, add_months(start, -1)),
         ).where(Category.id == category_id)
     ).one()
     return MonthBudget(
@@ -330,6 +339,7 @@ def month_budget(session: Session, *, category_id: int, month: dt.date) -> Month
         transfers=row[1],
         spent=row[2],
         transferred=bool(row[3]),
+        carried=row[4],
     )
 
 

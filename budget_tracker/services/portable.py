@@ -75,9 +75,11 @@ from budget_tracker.money import to_cents
 FORMAT = "budget-tracker-backup"
 FORMAT_VERSION = 1
 ALEMBIC_TABLE = "alembic_version"
-NOT_COPIED = frozenset({ALEMBIC_TABLE, "unit_outcomes"})
-"""Tables that belong to one database, not to the budget: the schema revision, and the
-outcomes its units of work recorded for their own retries (`budget_tracker.outcomes`)."""
+NOT_COPIED = frozenset({ALEMBIC_TABLE, "unit_outcomes", "category_month_spent"})
+"""Tables that belong to one database, not to the budget: the schema revision, the
+outcomes its units of work recorded for their own retries (`budget_tracker.outcomes`), and
+the per-month sums of expenses its triggers keep (`models.CategoryMonthSpent`): loading
+the expenses rebuilds those, so copying them too would count every expense twice."""
 BATCH_ROWS = 10_000
 COPY_CHUNK_CHARS = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b"

@@ -2,7 +2,10 @@
 
 The figures (budget, spent, available, "no budget") are defined in `services.budgets`;
 over a range of months the budgets are summed.
-Each report is one grouped statement whatever the number of categories (plus one for
+A category that rolls over also shows what was carried into the period's first month
+(`categories.carried_in`, read from the per-month spending the database keeps, so a
+carry across ten years reads at most 120 small rows per category, never ten years of
+expenses). Each report is one grouped statement whatever the number of categories (plus one for
 `top` expenses when asked), so it costs the same few round trips on Neon for a user with
 three categories or three hundred, and a month of a ten-year history reads only that month
 through the `(user_id, spent_on, ...)` index.
@@ -40,7 +43,7 @@ from budget_tracker.services.budgets import (
     budget_or_none,
     percent,
 )
-from budget_tracker.services.categories import budget_in
+from budget_tracker.services.categories import budget_in, carried_in, rolls_over_between
 from budget_tracker.services.income import income_in
 from budget_tracker.services.users import FirstRun, find_acting_user
 
@@ -54,6 +57,8 @@ class CategoryLine(Figures):
     base_budget: Decimal
     transfers_in: Decimal
     transfers_out: Decimal
+    rolls_over: bool = False
+    """Rollover is on in some month of the period."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,11 @@ class CategoryReport:
     @property
     def totals(self) -> Figures:
         return Figures.total(self.lines)
+
+    @property
+    def rollover_in_view(self) -> bool:
+        """A category in view rolls over (or carries something): show what was carried."""
+        return any(line.rolls_over or line.carried for line in self.lines)
 
     @property
     def summary(self) -> Summary:
@@ -272,6 +282,10 @@ def _lines_and_income(
             _money(moved_in).label("transfers_in"),
             _money(moved_out).label("transfers_out"),
             _money(func.coalesce(_cents(spent.c.amount), 0)).label("spent"),
+            carried_in(Category.id, Category.monthly_budget, add_months(period.first, -1)).label(
+                "carried"
+            ),
+            rolls_over_between(Category.id, period.first, period.last).label("rolls_over"),
             income_in(user_id, period.first, period.end).label("income"),
         )
         .outerjoin(spent, spent.c.category_id == Category.id)
@@ -299,6 +313,8 @@ def _lines_and_income(
                 transferred=bool(row.transfers_in or row.transfers_out),
             ),
             spent=row.spent,
+            carried=row.carried,
+            rolls_over=bool(row.rolls_over),
         )
         for row in rows
     )

@@ -22,7 +22,11 @@ from budget_tracker.models import ROLE_NAME_MAX, TABLE_NAMES, BudgetShare, User,
 GROUP_ROLE = "budget_members"
 """The group role holding the app's table privileges; `budget db grant` grants it."""
 
-WRITTEN_TABLES = tuple(name for name in TABLE_NAMES if name not in ("unit_outcomes",))
+DERIVED_TABLES = ("category_month_spent",)
+"""Tables a person's role only reads: the database's triggers keep them."""
+WRITTEN_TABLES = tuple(
+    name for name in TABLE_NAMES if name not in ("unit_outcomes", *DERIVED_TABLES)
+)
 """Tables a person's role reads and writes (row-level security narrows the rows)."""
 
 
@@ -105,6 +109,7 @@ def grant_role(connection: Connection, role: str) -> ConnectionRole:
     for statement in (
         f"GRANT USAGE ON SCHEMA {schema} TO {group}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {group}",
+        f"GRANT SELECT ON {', '.join(quote(name) for name in DERIVED_TABLES)} TO {group}",
         # Outcomes of retried commands: written and read by their random key, pruned by age.
         f"GRANT SELECT, INSERT, DELETE ON unit_outcomes TO {group}",
         f"GRANT SELECT ON alembic_version TO {group}",

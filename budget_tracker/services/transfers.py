@@ -2,8 +2,9 @@
 
 A category's budget for a month is its monthly budget for that month (`services.budgets`,
 its budget history applied) plus the transfers into it for
-that month minus the transfers out of it; what is *available* is that budget minus what was
-spent in the month. The ledger (`budget_transfers`) is append-only: an undo records the
+that month minus the transfers out of it; what is *available* is that budget plus what was
+carried into the month (rollover) minus what was spent in the month, so a transfer may
+move carried money. The ledger (`budget_transfers`) is append-only: an undo records the
 opposite move and points at the entry it reverses.
 
 Correctness under concurrency rests on one order of work inside the caller's transaction:
@@ -68,9 +69,10 @@ from budget_tracker.models import (
     normalize_email,
 )
 from budget_tracker.outcomes import outcome_in_rows
-from budget_tracker.services.budgets import month_span
+from budget_tracker.services.budgets import ZERO, Figures, add_months, month_span
 from budget_tracker.services.categories import (
     budget_in,
+    carried_in,
     spent_in,
     transfers_net,
     unknown_category,
@@ -95,10 +97,13 @@ class Balance:
     budget: Decimal
     """`base` plus transfers in, minus transfers out, for the month."""
     spent: Decimal
+    carried: Decimal = ZERO
+    """Carried into the month (rollover)."""
 
     @property
     def available(self) -> Decimal:
-        return self.budget - self.spent
+        """The one rule (`budgets.Figures.available`): budget + carried − spent."""
+        return Figures(budget=self.budget, spent=self.spent, carried=self.carried).available
 
 
 @dataclass(frozen=True)
@@ -396,21 +401,24 @@ def _guarded_insert() -> Insert:
     from_id, to_id = bindparam("from_id", type_=Integer), bindparam("to_id", type_=Integer)
     month = bindparam("month", type_=Date)
     start, end = bindparam("start", type_=Date), bindparam("end", type_=Date)
+    before = bindparam("before", type_=Date)  # the month before: carried out of it
     amount = bindparam("amount", type_=Money)
     key = bindparam("key", type_=String)
     user_id = bindparam("user_id", type_=Integer)
     reverses_id = bindparam("reverses_id", type_=Integer)
     categories = _table(Category)
 
-    def base(category_id: Any) -> Any:
+    def opening(category_id: Any) -> Any:
         # Read here, in a statement after the lock, not by the locking statement: a
         # subquery of a SELECT … FOR UPDATE keeps the snapshot from before its wait.
-        opening = (
+        return (
             select(categories.c.monthly_budget)
             .where(categories.c.id == category_id)
             .scalar_subquery()
         )
-        return budget_in(category_id, opening, month)
+
+    def base(category_id: Any) -> Any:
+        return budget_in(category_id, opening(category_id), month)
 
     prior = (
         select(
@@ -420,11 +428,15 @@ def _guarded_insert() -> Insert:
             spent_in(from_id, start, end).label("from_spent"),
             transfers_net(to_id, month, except_key=key).label("to_transfers"),
             spent_in(to_id, start, end).label("to_spent"),
+            carried_in(from_id, opening(from_id), before).label("from_carried"),
+            carried_in(to_id, opening(to_id), before).label("to_carried"),
         )
         .cte("prior")
         .prefix_with("MATERIALIZED")  # computed once, not once per reference
     )
-    available = prior.c.from_base + prior.c.from_transfers - prior.c.from_spent
+    available = (
+        prior.c.from_base + prior.c.from_transfers + prior.c.from_carried - prior.c.from_spent
+    )
     row = (
         select(
             user_id,
@@ -490,6 +502,7 @@ def _record(
                 "month": month,
                 "start": start,
                 "end": end,
+                "before": add_months(month, -1),
                 "note": note,
                 "reverses_id": reverses_id,
                 "key": key,
@@ -521,9 +534,19 @@ def _record(
         reverses_id=reverses_id,
     )
     source = _before(
-        from_category, inserted.from_base, inserted.from_transfers, inserted.from_spent
+        from_category,
+        inserted.from_base,
+        inserted.from_transfers,
+        inserted.from_spent,
+        inserted.from_carried,
     )
-    target = _before(to_category, inserted.to_base, inserted.to_transfers, inserted.to_spent)
+    target = _before(
+        to_category,
+        inserted.to_base,
+        inserted.to_transfers,
+        inserted.to_spent,
+        inserted.to_carried,
+    )
     return TransferOutcome(
         transfer=record,
         source=_moved(source, -amount),
@@ -533,13 +556,16 @@ def _record(
     )
 
 
-def _before(category: _Locked, base: Decimal, transfers: Decimal, spent: Decimal) -> Balance:
+def _before(
+    category: _Locked, base: Decimal, transfers: Decimal, spent: Decimal, carried: Decimal
+) -> Balance:
     return Balance(
         category_id=category.id,
         category=category.name,
         base=base,
         budget=base + transfers,
         spent=spent,
+        carried=carried,
     )
 
 
@@ -602,6 +628,9 @@ def _balances_statement(
             budget_in(Category.id, Category.monthly_budget, start).label("base"),
             transfers_net(Category.id, start).label("transfers"),
             spent_in(Category.id, start, end).label("spent"),
+            carried_in(Category.id, Category.monthly_budget, add_months(start, -1)).label(
+                "carried"
+            ),
         )
         .where(Category.user_id == user_id)
         .order_by(Category.id)
@@ -618,6 +647,7 @@ def _balance(row: Any) -> Balance:
         base=row.base,
         budget=row.base + row.transfers,
         spent=row.spent,
+        carried=row.carried,
     )
 
 
@@ -628,6 +658,7 @@ def _moved(balance: Balance, delta: Decimal) -> Balance:
         base=balance.base,
         budget=balance.budget + delta,
         spent=balance.spent,
+        carried=balance.carried,
     )
 
 

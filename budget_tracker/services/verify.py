@@ -8,10 +8,14 @@ no more than one batch of rows is held at a time.
 
 Budgets are recomputed month by month from the raw budget-history rows
 (`category_budgets`) and each category's opening budget; the period's income from the raw
-income rows. Round trips: the budget history, the user's categories and the income are
-plain queries (small); the period's transfers and expenses, which can be many, come
-through one server-side cursor (`streaming.stream_rows`), so `verify --month` sends the
-report's statements plus seven: history, categories, DECLARE, two FETCHes, CLOSE, income.
+income rows. What a category that rolls over carries into the period is recomputed from
+the raw rollover settings, budgets, transfers and expenses of its run of months (never
+from the per-month sums the database keeps), and those kept sums are compared with the
+expense rows of every month read. Round trips: the budget history, the rollover
+settings, the kept sums, the user's categories and the income are plain queries (small);
+the transfers and expenses, which can be many, come through one server-side cursor
+(`streaming.stream_rows`), so `verify --month` sends the report's statements plus nine:
+history, rollover, kept sums, categories, DECLARE, two FETCHes, CLOSE, income.
 """
 
 from __future__ import annotations
@@ -32,12 +36,22 @@ from budget_tracker.models import (
     BudgetTransfer,
     Category,
     CategoryBudget,
+    CategoryMonthSpent,
+    CategoryRollover,
     Expense,
     Income,
     name_key,
 )
 from budget_tracker.money import AmountError, from_cents, parse_amount
-from budget_tracker.services.budgets import BudgetChange, Period, budget_in_month
+from budget_tracker.services.budgets import (
+    BudgetChange,
+    Period,
+    RolloverChange,
+    add_months,
+    budget_in_month,
+    month_start,
+    rollover_run,
+)
 from budget_tracker.services.reports import CategoryReport, category_report
 from budget_tracker.services.streaming import stream_rows
 
@@ -51,7 +65,8 @@ ZERO = Decimal("0.00")
 class Mismatch:
     category: str
     measure: str
-    """`spent`, `budget` or `income`."""
+    """`spent`, `budget`, `carried`, `income`, or `spent in YYYY-MM (kept)` (the per-month
+    sum the database keeps, against that month's expenses)."""
     sql: Decimal | None
     independent: Decimal | None
     """None: no budget."""
@@ -87,6 +102,10 @@ class _Tally:
     spent: Decimal = ZERO
     has_budget: bool = False
     """A monthly budget, or a transfer touched the category in the period."""
+    carried: Decimal = ZERO
+    """Carried into the period: budget + in - out - spent over its run of months."""
+    run: dt.date | None = None
+    """First month of the run of months rolling over that ends before the period."""
 
     @property
     def budget_or_none(self) -> Decimal | None:
@@ -132,48 +151,105 @@ def check_report(
         changes.setdefault(category_id, []).append(
             BudgetChange(month, from_cents(cents), bool(one_month))
         )
+    switches: dict[int, list[RolloverChange]] = {}
+    for category_id, month, enabled in session.execute(
+        select(
+            CategoryRollover.category_id, CategoryRollover.month, CategoryRollover.enabled
+        ).where(CategoryRollover.user_id == user_id)
+    ):
+        switches.setdefault(category_id, []).append(RolloverChange(month, bool(enabled)))
+    before = add_months(period.first, -1)
+    runs = {
+        category_id: start
+        for category_id, changed in switches.items()
+        if (start := rollover_run(changed, before)) is not None
+    }
+    # Expenses are read from `earliest` on: the runs carried into the period need theirs.
+    earliest = min([period.first, *runs.values()])
+    checked_end = period.end if from_file is None else period.first
+    kept: dict[tuple[int, dt.date], Decimal] = {
+        (category_id, month): from_cents(cents)
+        for category_id, month, cents in session.execute(
+            select(
+                CategoryMonthSpent.category_id,
+                CategoryMonthSpent.month,
+                _raw_cents(CategoryMonthSpent.spent),
+            ).where(
+                CategoryMonthSpent.user_id == user_id,
+                CategoryMonthSpent.month >= earliest,
+                CategoryMonthSpent.month < checked_end,
+            )
+        )
+    }
     for category_id, name, opening_cents in session.execute(
         select(Category.id, Category.name, _raw_cents(Category.monthly_budget)).where(
             Category.user_id == user_id
         )
     ):
+        opening, history = from_cents(opening_cents), changes.get(category_id, [])
         # Month by month from the raw history rows, as the budget is defined.
-        monthly = [
-            budget_in_month(from_cents(opening_cents), changes.get(category_id, []), month)
-            for month in period.month_starts()
-        ]
-        tallies[category_id] = _Tally(name=name, budget=sum(monthly, ZERO), has_budget=any(monthly))
+        monthly = [budget_in_month(opening, history, month) for month in period.month_starts()]
+        tally = _Tally(name=name, budget=sum(monthly, ZERO), has_budget=any(monthly))
+        tally.run = runs.get(category_id)
+        if tally.run is not None:
+            months = Period(tally.run, before).month_starts()
+            tally.carried = sum((budget_in_month(opening, history, m) for m in months), ZERO)
+        tallies[category_id] = tally
         by_key[name_key(name)] = category_id
-    # One streamed pass over the period's raw money rows: each transfer moves budget from
-    # one category to another; each expense (unless they come from the file) is spending.
+    # One streamed pass over the raw money rows: each transfer moves budget from one
+    # category to another; each expense (unless the period's come from the file) is
+    # spending. Rows before the period count only in a run carried into it.
     transfers = select(
         literal("transfer"),
         BudgetTransfer.from_category_id,
         BudgetTransfer.to_category_id,
         _raw_cents(BudgetTransfer.amount),
+        BudgetTransfer.month,
     ).where(
         BudgetTransfer.user_id == user_id,
-        BudgetTransfer.month >= period.first,
+        BudgetTransfer.month >= earliest,
         BudgetTransfer.month < period.end,
     )
     expenses = select(
-        literal("expense"), Expense.category_id, null(), _raw_cents(Expense.amount)
+        literal("expense"),
+        Expense.category_id,
+        null(),
+        _raw_cents(Expense.amount),
+        Expense.spent_on,
     ).where(
         Expense.user_id == user_id,
-        Expense.spent_on >= period.first,
-        Expense.spent_on < period.end,
+        Expense.spent_on >= earliest,
+        Expense.spent_on < checked_end,
     )
     count = 0
-    raw = transfers if from_file is not None else union_all(transfers, expenses)
-    for kind, category_id, to_id, cents in stream_rows(session, raw):
+    raw_months: dict[tuple[int, dt.date], Decimal] = {}
+
+    def in_run(category_id: int, month: dt.date) -> _Tally | None:
+        tally = tallies[category_id]
+        return tally if tally.run is not None and tally.run <= month < period.first else None
+
+    for kind, category_id, to_id, cents, day in stream_rows(
+        session, union_all(transfers, expenses)
+    ):
         amount = from_cents(cents)
+        month = month_start(day)
         if kind == "expense":
-            tallies[category_id].spent += amount
-            count += 1
-        else:
+            raw_months[category_id, month] = raw_months.get((category_id, month), ZERO) + amount
+            if month >= period.first:
+                tallies[category_id].spent += amount
+                count += 1
+            elif (carrying := in_run(category_id, month)) is not None:
+                carrying.carried -= amount
+        elif month >= period.first:
             tallies[category_id].budget -= amount
             tallies[to_id].budget += amount
             tallies[category_id].has_budget = tallies[to_id].has_budget = True
+        else:
+            if (carrying := in_run(category_id, month)) is not None:
+                carrying.carried -= amount
+            if (carrying := in_run(to_id, month)) is not None:
+                carrying.carried += amount
+    mismatches = _compare_kept(tallies, kept, raw_months)
     if from_file is None:
         source = "database"
     else:
@@ -191,8 +267,25 @@ def check_report(
         expenses=count,
         budget=sum((tally.budget for tally in tallies.values()), ZERO),
         spent=sum((tally.spent for tally in tallies.values()), ZERO),
-        mismatches=_compare(report, tallies, by_key) + _compare_income(session, report),
+        mismatches=_compare(report, tallies, by_key)
+        + mismatches
+        + _compare_income(session, report),
     )
+
+
+def _compare_kept(
+    tallies: dict[int | str, _Tally],
+    kept: dict[tuple[int, dt.date], Decimal],
+    raw: dict[tuple[int, dt.date], Decimal],
+) -> tuple[Mismatch, ...]:
+    """The per-month sums the database keeps against the expense rows of those months."""
+    mismatches = []
+    for category_id, month in sorted(set(kept) | set(raw)):
+        sql, independent = kept.get((category_id, month), ZERO), raw.get((category_id, month), ZERO)
+        if sql != independent:
+            name = tallies[category_id].name
+            mismatches.append(Mismatch(name, f"spent in {month:%Y-%m} (kept)", sql, independent))
+    return tuple(mismatches)
 
 
 def _compare_income(session: Session, report: CategoryReport) -> tuple[Mismatch, ...]:
@@ -248,6 +341,10 @@ def _compare(
         independent_spent = tally.spent if tally is not None else ZERO
         if sql_spent != independent_spent:
             mismatches.append(Mismatch(name, "spent", sql_spent, independent_spent))
+        sql_carried = line.carried if line is not None else ZERO
+        independent_carried = tally.carried if tally is not None else ZERO
+        if sql_carried != independent_carried:
+            mismatches.append(Mismatch(name, "carried", sql_carried, independent_carried))
     return tuple(mismatches)
 
 
