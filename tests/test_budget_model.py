@@ -9,14 +9,18 @@ them (dicts and `Decimal`s, nothing imported from the product's computations):
   category added with `--from` has none before that month); zero means none;
 * budget = monthly budget + transfers in − transfers out; a category with no monthly
   budget and no transfer in the period has *no budget* (None, not zero);
-  available = budget + carried − spent; carried is what was left at the end of the month
-  before when the category rolls over that month (nothing until rollover is switched on);
+  available = budget + carried − spent; rollover is on or off from a month until the next
+  setting (off before the first); carried(M) = leftover(M−1) when the category rolls
+  over in M−1, else 0, where leftover(m) = budget(m) (0 when none) + carried(m) +
+  transfers in − out − spent, negative when overspent; over a range, carried is what
+  came into its first month; over budget means a budget or a carried amount exists and
+  less than nothing is available;
 * a transfer needs the amount available in the source that month (or `allow_overdraw`);
   an undo moves it back and needs it available in the category that received it; an
   entry is undone at most once;
-* `merge` and `delete --move-to` add the two histories month by month, net out the
-  transfers between the two, and are refused when the result would have a budget below
-  zero in some month (unless `allow_overdraw`);
+* `merge` and `delete --move-to` add the two histories month by month, keep TARGET's
+  rollover settings, net out the transfers between the two, and are refused when the
+  result would have a budget below zero in some month (unless `allow_overdraw`);
 * income is summed per month: saved = income − spent, unbudgeted = income − budgeted.
 
 `BudgetMachine` drives the product through its services and the unit of work, as the
@@ -25,9 +29,10 @@ operation to the model too. Refusals must agree (the same error; the model is le
 it was, so any trace of a refused write shows in the next comparison). What a step
 prints is compared at once (the add-expense and edit-expense warning's figures, both
 balances after a transfer); after every step, the `report --by month` trend of the
-window (months, totals, average), the category report of the whole window, and the
+window (months, totals, average; its available is budget − spent, nothing carried),
+the category report of the whole window, and the
 report of each month whose figures changed in the model (every category's budget or
-none, transfers in and out, spent, available; totals; income, budgeted, saved,
+none, transfers in and out, carried, spent, available; totals; income, budgeted, saved,
 unbudgeted). At the end of each run every month's report and `category list` are
 compared, and `budget verify` must pass for every month and for the window.
 
@@ -187,7 +192,8 @@ class Line:
 
     @property
     def over_budget(self) -> bool:
-        return self.budget is not None and self.available < 0
+        """A budget or a carried amount exists, and less than nothing is available."""
+        return (self.budget is not None or self.carried != 0) and self.available < 0
 
 
 @dataclass
@@ -316,6 +322,10 @@ class BudgetModel:
         category = self.category(name)
         (category.one_month if one_month else category.standing)[month] = amount
 
+    def set_rollover(self, name: str, enabled: bool, month: dt.date) -> None:
+        self.start()
+        self.category(name).rollover[month] = enabled
+
     def add_expense(
         self, new_id: Callable[[], int], name: str, amount: Decimal, day: dt.date
     ) -> None:
@@ -427,6 +437,7 @@ class BudgetModel:
                 month: a.monthly_budget(month) + b.monthly_budget(month)
                 for month in {*a.one_month, *b.one_month}
             },
+            rollover=dict(b.rollover),  # TARGET's settings: SOURCE's money rolls with them
         )
         pair = {key(a.name), key(b.name)}
         between = {
@@ -605,6 +616,19 @@ class BudgetMachine(RuleBasedStateMachine):
             ),
         )
 
+    @rule(data=st.data(), enabled=st.booleans(), month=MONTHS)
+    def set_rollover(self, data: st.DataObject, enabled: bool, month: dt.date) -> None:
+        """`category set-rollover NAME on|off --from M`."""
+        name = self.draw_name(data)
+        self.apply_plain(
+            lambda model: model.set_rollover(name, enabled, month),
+            lambda: self.run(
+                lambda session: category_service.set_rollover(
+                    session, user_email=None, name=name, enabled=enabled, month=month
+                )
+            ),
+        )
+
     @rule(name=st.sampled_from(NEW_NAMES), amount=BUDGETS, from_month=st.none() | MONTHS)
     def add_category(self, name: str, amount: Decimal, from_month: dt.date | None) -> None:
         """`category add NAME --budget A [--from M]`."""
@@ -697,10 +721,17 @@ class BudgetMachine(RuleBasedStateMachine):
 
     def check_warning(self, category: str, day: dt.date, figures: Figures) -> None:
         """The figures behind the over-budget warning of add-expense and edit-expense
-        (the month's budget, spending and over-budget) follow the same rules."""
+        (the month's budget, carried, spending and over-budget) follow the same rules."""
         line = self.model.line(category, [day.replace(day=1)])
-        assert (figures.budget, figures.spent, figures.available, figures.over_budget) == (
+        assert (
+            figures.budget,
+            figures.carried,
+            figures.spent,
+            figures.available,
+            figures.over_budget,
+        ) == (
             line.budget,
+            line.carried,
             line.spent,
             line.available,
             line.over_budget,
@@ -791,13 +822,15 @@ class BudgetMachine(RuleBasedStateMachine):
             self.after_transfer(outcome)
 
     def after_transfer(self, outcome: transfer_service.TransferOutcome) -> None:
-        """What a transfer prints: both categories' budget, spending and availability."""
+        """What a transfer prints: both categories' budget, carried, spending and
+        availability."""
         self.transfer_ids.append(outcome.transfer.id)
         month = outcome.transfer.month
         for balance in (outcome.source, outcome.target):
             line = self.model.line(balance.category, [month])
-            assert (balance.budget, balance.spent, balance.available) == (
+            assert (balance.budget, balance.carried, balance.spent, balance.available) == (
                 line.base + line.transfers_in - line.transfers_out,
+                line.carried,
                 line.spent,
                 line.available,
             ), f"transfer balance of {balance.category} for {month:%Y-%m}"
@@ -929,10 +962,10 @@ class BudgetMachine(RuleBasedStateMachine):
                 continue
             listing = category_service.list_categories(session, user_email=None, today=month)
             assert {
-                row.name: (row.monthly_budget, row.budget, row.spent, row.available)
+                row.name: (row.monthly_budget, row.budget, row.carried, row.spent, row.available)
                 for row in listing.rows
             } == {
-                name: (line.base, line.budget, line.spent, line.available)
+                name: (line.base, line.budget, line.carried, line.spent, line.available)
                 for name in model.names()
                 for line in [model.line(name, [month])]
             }, f"category list for {month:%Y-%m}"
@@ -952,6 +985,7 @@ class BudgetMachine(RuleBasedStateMachine):
                 line.transfers_in,
                 line.transfers_out,
                 line.budget,
+                line.carried,
                 line.spent,
                 line.available,
             )
@@ -962,6 +996,7 @@ class BudgetMachine(RuleBasedStateMachine):
                 line.transfers_in,
                 line.transfers_out,
                 line.budget,
+                line.carried,
                 line.spent,
                 line.available,
             )
@@ -974,6 +1009,7 @@ class BudgetMachine(RuleBasedStateMachine):
         summary = report.summary
         assert (
             report.totals.budget,
+            report.totals.carried,
             report.totals.spent,
             report.totals.available,
             summary.income,
@@ -984,6 +1020,7 @@ class BudgetMachine(RuleBasedStateMachine):
             summary.savings_rate,
         ) == (
             total.budget,
+            total.carried,
             total.spent,
             total.available,
             income,
@@ -1001,7 +1038,9 @@ class BudgetMachine(RuleBasedStateMachine):
         for month in WINDOW:
             total, income = model.total([month]), model.income_in([month])
             saved = rate(income - total.spent, income)
-            expected.append((month, total.budget, total.spent, total.available, income, saved))
+            # The trend's available leaves out what was carried: budget − spent per month.
+            available = (total.budget or ZERO) - total.spent
+            expected.append((month, total.budget, total.spent, available, income, saved))
         assert [
             (line.month, line.budget, line.spent, line.available, line.income, line.savings_rate)
             for line in trend.lines
