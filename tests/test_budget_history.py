@@ -278,3 +278,51 @@ def test_folding_keeps_every_months_figures_of_the_two_together(
     assert {name: cells for name, cells in after.items() if name != "Food"} == {
         name: cells for name, cells in before.items() if name not in ("Food", "Takeaway")
     }
+
+
+def test_edit_expense_warning_uses_that_months_budget(backend: Backend) -> None:
+    """The warning after an edit reads the budget in force that month, as add-expense's
+    does, not the opening budget."""
+    first_run(backend)
+    ok(backend.invoke(["category", "add", "Gifts", "--budget", "50", "--from", "2026-01"]))
+    ok(backend.invoke(["category", "add", "Rent", "--budget", "100"]))
+    ok(backend.invoke(["category", "set-budget", "Rent", "0", "--from", "2026-03"]))
+    ok(backend.invoke(["add-expense", "40", "Gifts", "--date", "2026-01-15"]))  # expense 1
+    ok(backend.invoke(["add-expense", "40", "Rent", "--date", "2026-03-15"]))  # expense 2
+    over = ok(backend.invoke(["edit-expense", "1", "--amount", "60"]))
+    assert over.stderr.splitlines()[-1] == (
+        "Warning: Gifts is over its 2026-01 budget: spent 60.00 of 50.00 (10.00 over)"
+    )
+    # March has no Rent budget any more: spending there is unbudgeted, never "over".
+    quiet = ok(backend.invoke(["edit-expense", "2", "--amount", "150"]))
+    assert "Warning" not in quiet.stderr
+
+
+def test_transfers_that_net_to_zero_still_give_a_budget(backend: Backend) -> None:
+    """A category without a monthly budget that received and gave away budget in a month
+    has a budget of 0.00 that month (a transfer touched it), the same in the report,
+    `category list` and the add-expense warning."""
+    first_run(backend)
+    ok(backend.invoke(["category", "set-budget", "Transport", "30", "--from", "2026-01"]))
+    ok(
+        backend.invoke(
+            ["transfer", "5", "--from", "Transport", "--to", "Food", "--month", "2026-03"]
+        )
+    )
+    ok(
+        backend.invoke(
+            ["transfer", "5", "--from", "Food", "--to", "Utilities", "--month", "2026-03"]
+        )
+    )
+    assert budgets(backend, "2026-03")["Food"] == "0.00"
+    listed = ok(backend.invoke(["category", "list", "--month", "2026-03", "--format", "json"]))
+    food = {row["name"]: row for row in json.loads(listed.stdout)["categories"]}["Food"]
+    assert (food["budget"], food["available"]) == ("0.00", "0.00")
+    warned = ok(backend.invoke(["add-expense", "1", "Food", "--date", "2026-03-02"]))
+    assert warned.stderr == (
+        "Warning: Food is over its 2026-03 budget: spent 1.00 of 0.00 (1.00 over)\n"
+    )
+    edited = ok(backend.invoke(["edit-expense", "1", "--amount", "2"]))
+    assert edited.stderr.splitlines()[-1] == (
+        "Warning: Food is over its 2026-03 budget: spent 2.00 of 0.00 (2.00 over)"
+    )

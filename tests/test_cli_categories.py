@@ -187,6 +187,17 @@ def test_delete_unused_category(backend: Backend) -> None:
     assert sorted(categories(backend)) == ["Entertainment", "Food", "Transport"]
 
 
+def test_delete_a_category_with_budget_history(backend: Backend) -> None:
+    """Budgets are not use: a category with a budget history and nothing spent or moved
+    is deleted with its history."""
+    first_run(backend)
+    ok(backend.invoke(["category", "add", "Rent", "--budget", "900", "--from", "2026-01"]))
+    ok(backend.invoke(["category", "set-budget", "Rent", "950", "--month", "2026-03"]))
+    assert ok(backend.invoke(["category", "delete", "rent"])).stdout == "Deleted category Rent\n"
+    assert "Rent" not in categories(backend)
+    assert backend.scalar("SELECT count(*) FROM category_budgets") == 0
+
+
 def test_delete_is_refused_while_in_use(backend: Backend) -> None:
     first_run(backend)
     ok(backend.invoke(["add-expense", "5", "Food"]))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     case,
     delete,
+    exists,
     false,
     func,
     or_,
@@ -154,6 +155,27 @@ def transfers_net(
     if except_key is not None:
         statement = statement.where(func.coalesce(BudgetTransfer.idempotency_key, "") != except_key)
     return statement.scalar_subquery()
+
+
+def transferred_in(
+    category_id: SQLColumnExpression[int], month: DateArgument
+) -> ColumnElement[bool]:
+    """Correlated EXISTS: a transfer moved budget into or out of the category that month.
+
+    Such a category has a budget that month even when its transfers net to zero (the
+    transfers, not their sum, decide "no budget": see `budget_or_none`).
+    """
+    return (
+        exists()
+        .where(
+            or_(
+                BudgetTransfer.to_category_id == category_id,
+                BudgetTransfer.from_category_id == category_id,
+            ),
+            BudgetTransfer.month == month,
+        )
+        .correlate_except(BudgetTransfer)
+    )
 
 
 class month_number(FunctionElement[int]):
@@ -359,13 +381,13 @@ class MonthBudget:
     monthly_budget: Decimal
     transfers: Decimal
     spent: Decimal
+    transferred: bool
+    """A transfer touched the category that month (see `transferred_in`)."""
     carried: Decimal = ZERO
 
     @property
     def figures(self) -> Figures:
-        budget = budget_or_none(
-            self.monthly_budget, self.transfers, transferred=self.transfers != 0
-        )
+        budget = budget_or_none(self.monthly_budget, self.transfers, transferred=self.transferred)
         return Figures(budget=budget, spent=self.spent, carried=self.carried)
 
 
@@ -435,6 +457,7 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
     user, first_run = find_acting_user(session, user_email=user_email), None
     start, end = month_span(today)
     transfers = transfers_net(Category.id, start).label("transfers")
+    transferred = transferred_in(Category.id, start).label("transferred")
     spent = spent_in(Category.id, start, end).label("spent")
     monthly = budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget")
     carried = carried_in(Category.id, Category.monthly_budget, add_months(start, -1))
@@ -445,6 +468,7 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
             Category.color,
             monthly,
             transfers,
+            transferred,
             spent,
             carried.label("carried"),
         )
@@ -458,7 +482,7 @@ def list_categories(session: Session, *, user_email: str | None, today: dt.date)
             color=row.color,
             monthly_budget=row.monthly_budget,
             budget=budget_or_none(
-                row.monthly_budget, row.transfers, transferred=row.transfers != 0
+                row.monthly_budget, row.transfers, transferred=bool(row.transferred)
             ),
             spent=row.spent,
             carried=row.carried,
@@ -937,6 +961,8 @@ def delete_category(
                 f"{_counted(transfers, 'transfer')}): use --move-to OTHER to move them, or "
                 "`budget category merge`"
             )
+        # Its budget history goes with it (budgets are not use: nothing was spent or moved).
+        session.execute(delete(CategoryBudget).where(CategoryBudget.category_id == category.id))
         session.execute(delete(CategoryRollover).where(CategoryRollover.category_id == category.id))
         session.delete(category)
         session.flush()

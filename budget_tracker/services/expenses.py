@@ -28,6 +28,7 @@ from budget_tracker.services.categories import (
     carried_in,
     find_category,
     spent_in,
+    transferred_in,
     transfers_net,
     unknown_category,
 )
@@ -67,6 +68,7 @@ class _Found:
     monthly_budget: Decimal
     transfers: Decimal
     spent: Decimal
+    transferred: bool
     carried: Decimal
 
 
@@ -83,6 +85,7 @@ def _lookup(
             budget_in(Category.id, Category.monthly_budget, start).label("monthly_budget"),
             transfers_net(Category.id, start).label("transfers"),
             spent_in(Category.id, start, end).label("spent"),
+            transferred_in(Category.id, start).label("transferred"),
             carried_in(Category.id, Category.monthly_budget, add_months(start, -1)).label(
                 "carried"
             ),
@@ -167,6 +170,7 @@ def add_expense(
                     monthly_budget=found.monthly_budget,
                     transfers=found.transfers,
                     spent=found.spent,  # already includes the committed expense
+                    transferred=bool(found.transferred),
                     carried=found.carried,
                 ),
                 first_run=first_run,
@@ -193,6 +197,7 @@ def add_expense(
             monthly_budget=found.monthly_budget,
             transfers=found.transfers,
             spent=found.spent + amount,
+            transferred=bool(found.transferred),
             carried=found.carried,
         ),
         first_run=first_run,
@@ -324,11 +329,17 @@ def month_budget(session: Session, *, category_id: int, month: dt.date) -> Month
             budget_in(Category.id, Category.monthly_budget, start),
             transfers_net(Category.id, start),
             spent_in(Category.id, start, end),
+            transferred_in(Category.id, start),
             carried_in(Category.id, Category.monthly_budget, add_months(start, -1)),
         ).where(Category.id == category_id)
     ).one()
     return MonthBudget(
-        month=start, monthly_budget=row[0], transfers=row[1], spent=row[2], carried=row[3]
+        month=start,
+        monthly_budget=row[0],
+        transfers=row[1],
+        spent=row[2],
+        transferred=bool(row[3]),
+        carried=row[4],
     )
 
 
