@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -490,6 +491,90 @@ MT940 = """:20:STARTUMS
 def test_mt940_statement(backend: Backend, tmp_path: Path) -> None:
     ok(backend.invoke(["import", str(write(tmp_path / "s.sta", MT940)), "--category", "Food"]))
     assert expenses(backend) == [("2026-03-05", "12.5", "Food", "REWE MARKT REWE SAGT DANKE")]
+
+
+def _ofx_with(transactions: int) -> str:
+    head, tail = OFX_SGML.split("<STMTTRN>", 1)[0], OFX_SGML.rsplit("</STMTTRN>", 1)[1]
+    rows = "".join(
+        f"<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>202603{n % 28 + 1:02d}<TRNAMT>-{n + 1}.00"
+        f"<FITID>F{n}<NAME>Shop {n}</STMTTRN>\r\n"
+        for n in range(transactions)
+    )
+    return head + rows + tail
+
+
+def _mt940_with(transactions: int, *, statements: int = 1) -> str:
+    opening, closing = MT940.split(":61:", 1)[0], ":62F:C260331EUR1087,50\n-\n"
+    rows = "".join(
+        f":61:2603{n % 28 + 1:02d}D{n + 1},00NMSCREF{n}\n:86:SHOP {n}\n"
+        for n in range(transactions)
+    )
+    return (opening + rows + closing) * statements
+
+
+@pytest.mark.parametrize("fmt", ["ofx", "mt940"])
+def test_large_ofx_and_mt940_files_are_read_as_a_stream(tmp_path: Path, fmt: str) -> None:
+    from budget_tracker.services.bankfiles import mt940, ofx
+
+    text = _ofx_with(20_000) if fmt == "ofx" else _mt940_with(20_000)
+    source = open_source(write(tmp_path / f"big.{fmt}", text))
+    try:
+        rows = ofx.records(source) if fmt == "ofx" else mt940.records(source, "utf-8")
+        first = next(rows)
+        # The first transaction arrives after a small part of the file has been read.
+        assert source.stream.tell() < source.size // 4
+        assert (first.line, first.amount) == (1, "-1.00")
+        assert sum(1 for _ in rows) == 19_999
+    finally:
+        source.close()
+
+
+def test_mt940_read_in_slices_reads_as_the_whole_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from budget_tracker.services.bankfiles import mt940
+
+    def read(path: Path) -> list[object]:
+        source = open_source(path)
+        try:
+            return list(mt940.records(source, "latin-1"))
+        finally:
+            source.close()
+
+    corpus = Path(__file__).parent / "fixtures" / "banks"
+    paths = [
+        corpus / "sparkasse_mt940.sta",
+        corpus / "ing_nl_mt940.940",
+        write(tmp_path / "two.sta", _mt940_with(7, statements=2)),
+    ]
+    whole = [read(path) for path in paths]
+    monkeypatch.setattr(mt940, "GROUP_TRANSACTIONS", 2)
+    assert [read(path) for path in paths] == whole
+    assert len(whole[2]) == 14
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (
+            lambda text: text.split("</BANKTRANLIST>")[0],
+            "cut.ofx ends before </OFX>: the download is cut short (ask the bank for it "
+            "again); nothing was imported",
+        ),
+        (
+            lambda text: text.rsplit("</STMTTRN>", 1)[0],
+            "cut.ofx: transaction 3 has no </STMTTRN>; the file is cut short, nothing was imported",
+        ),
+    ],
+    ids=["no-closing-ofx", "open-transaction"],
+)
+def test_an_ofx_download_cut_short_is_refused(
+    backend: Backend, tmp_path: Path, cut: Callable[[str], str], message: str
+) -> None:
+    path = write(tmp_path / "cut.ofx", cut(OFX_SGML))
+    result = backend.invoke(["import", str(path), "--category", "Food"])
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+    assert expenses(backend) == []
 
 
 # --- hostile input: quotes, long fields, streams --------------------------------------------
