@@ -225,6 +225,36 @@ def test_every_delimiter_is_found(backend: Backend, tmp_path: Path, delimiter: s
     assert expenses(backend) == [("2026-03-02", "2.5", "Transport", "Bus")]
 
 
+CARD = "Date,Description,Amount\n2026-03-04,Shop,28.40\n2026-03-05,Cafe,3.10\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (CARD, "every amount is positive, so the file does not show which way its signs go"),
+        (
+            CARD + "2026-03-18,PAYMENT - THANK YOU,-31.50\n",
+            "2 of 3 amounts are positive, as on a card statement that writes purchases positive",
+        ),
+    ],
+    ids=["all-positive", "mostly-positive"],
+)
+def test_a_file_that_leaves_its_signs_open_is_refused(
+    backend: Backend, tmp_path: Path, body: str, message: str
+) -> None:
+    path = write(tmp_path / "card.csv", body)
+    result = backend.invoke(["import", str(path), "--category", "Food"])
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert "--signs spending-positive" in result.stderr
+    assert expenses(backend) == []
+    ok(backend.invoke(["import", str(path), "--category", "Food", "--signs", "spending-positive"]))
+    assert expenses(backend) == [
+        ("2026-03-04", "28.4", "Food", "Shop"),
+        ("2026-03-05", "3.1", "Food", "Cafe"),
+    ]
+
+
 def test_split_columns_utf16_and_ambiguous_dates(backend: Backend, tmp_path: Path) -> None:
     text = (
         "Date,Description,Money Out,Money In,Balance\n"

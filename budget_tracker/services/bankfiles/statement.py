@@ -256,6 +256,15 @@ class Statement:
                 "which way its signs go: give --signs spending-positive (positive amounts are "
                 "spending) or --signs spending-negative (they are money coming in)"
             )
+        if positives > negatives:
+            # A bank account has more money going out than coming in; a card statement
+            # that writes purchases positive and payments negative looks the other way.
+            raise InvalidInput(
+                f"{self.source.name}: {positives} of {positives + negatives} amounts are "
+                "positive, as on a card statement that writes purchases positive: give "
+                "--signs spending-positive (positive amounts are spending) or --signs "
+                "spending-negative (negative amounts are spending)"
+            )
         else:
             self.signs_detected = (
                 "negative amounts read as spending (bank style; --signs spending-positive "
