@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -413,6 +414,30 @@ def test_ofx_rows_are_known_by_their_fitid(backend: Backend, tmp_path: Path) -> 
     again = backend.invoke(["import", str(edited), "--category", "Transport"])
     ok(again)
     assert again.stderr.splitlines()[-1] == "Imported later.ofx: 0 new, 2 already present (2 rows)."
+
+
+def test_a_bank_id_already_stored_for_another_transaction_is_not_passed_over_quietly(
+    backend: Backend, tmp_path: Path
+) -> None:
+    ok(backend.invoke(["import", str(write(tmp_path / "a.ofx", OFX_SGML)), "--category", "Food"]))
+    # Another account's download whose bank numbers its transactions the same way.
+    other = OFX_SGML.replace("<TRNAMT>-12.50<FITID>A1", "<TRNAMT>-80.00<FITID>A1").replace(
+        "20260307<TRNAMT>-12.50<FITID>A3", "20260309<TRNAMT>-12.50<FITID>A3"
+    )
+    result = backend.invoke(["import", str(write(tmp_path / "b.ofx", other)), "--category", "Food"])
+    ok(result)
+    assert result.stderr.splitlines()[-4:] == [
+        "Warning: 2 rows of b.ofx were taken as already present by the bank's transaction id, "
+        "but the row stored under that id has another date or amount (is this another "
+        "account's file?):",
+        "  line 1: 2026-03-05 80.00 in the file, 2026-03-05 12.50 stored",
+        "  line 3: 2026-03-09 12.50 in the file, 2026-03-07 12.50 stored",
+        "Imported b.ofx: 0 new, 2 already present (2 rows).",
+    ]
+    summary = backend.invoke(
+        ["import", str(tmp_path / "b.ofx"), "--category", "Food", "--format", "json"]
+    )
+    assert json.loads(summary.stdout)["id_conflicts"] == 2
 
 
 def test_csv_options_on_an_ofx_file_say_what_the_file_is(backend: Backend, tmp_path: Path) -> None:
