@@ -256,6 +256,52 @@ def test_a_file_that_leaves_its_signs_open_is_refused(
     ]
 
 
+POLISH = (
+    "Data operacji;Opis operacji;Kwota\n"
+    "2026-03-02;Żabka Łódź zakupy spożywcze;-12,50\n"
+    "2026-03-05;Biedronka Gdańsk;-30,00\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("forced", "named", "description"),
+    [
+        ((), "cp1250", "Żabka Łódź zakupy spożywcze"),
+        (("--encoding", "cp1252"), "cp1252", "¯abka £ódŸ zakupy spo¿ywcze"),
+    ],
+    ids=["detected", "forced"],
+)
+def test_a_central_european_file_is_read_as_cp1250_and_says_so(
+    backend: Backend, tmp_path: Path, forced: tuple[str, ...], named: str, description: str
+) -> None:
+    path = write(tmp_path / "pko.csv", POLISH, encoding="cp1250")
+    result = backend.invoke(["import", str(path), "--category", "Food", *forced])
+    ok(result)
+    assert f"pko.csv: read as CSV; the file is {named}; " in result.stderr
+    assert expenses(backend)[0] == ("2026-03-02", "12.5", "Food", description)
+
+
+def test_skip_names_the_header_line_when_a_summary_table_comes_first(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "two_tables.csv",
+        "Date,Amount\n2026-03-31,1000.00\n\nDate,Description,Amount\n"
+        "2026-03-02,Bus,-2.50\n2026-03-04,Lunch,-10.00\n",
+    )
+    refused = backend.invoke(["import", str(path), "--category", "Food"])
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        "Error: two_tables.csv: line 4 is another header line ('Date' where a date belongs): "
+        "if the table starts there, give --skip 3; nothing was imported\n",
+    )
+    ok(backend.invoke(["import", str(path), "--category", "Food", "--skip", "3"]))
+    assert expenses(backend) == [
+        ("2026-03-02", "2.5", "Food", "Bus"),
+        ("2026-03-04", "10", "Food", "Lunch"),
+    ]
+
+
 def test_split_columns_utf16_and_ambiguous_dates(backend: Backend, tmp_path: Path) -> None:
     text = (
         "Date,Description,Money Out,Money In,Balance\n"

@@ -204,6 +204,12 @@ class Statement:
         for record in self.records():
             if self._summary(record) or self._blank(record) or PENDING.match(record.date.strip()):
                 continue
+            if self.layout is not None and delimited.column_role(record.date) == "date":
+                raise InvalidInput(
+                    f"{self.source.name}: line {record.line} is another header line "
+                    f"({record.date!r} where a date belongs): if the table starts there, "
+                    f"give --skip {record.line - 1}; nothing was imported"
+                )
             date_texts.add(record.date)
             for text in (record.amount, record.outflow, record.inflow):
                 tail = text.strip().rstrip("-+ CRDcrd€$£").strip()
