@@ -115,6 +115,31 @@ def test_files_we_do_not_read_are_named(tmp_path: Path, content: bytes, message:
         open_source(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "<html><head><meta charset='utf-8'></head><body><table><tr><td>Datum</td>"
+            "<td>Betrag</td></tr><tr><td>02.03.2026</td><td>-12,50</td></tr></table>",
+            "is a web page (HTML), not a spreadsheet or a statement: open it in a spreadsheet "
+            "program and save it as CSV",
+        ),
+        (
+            '<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook '
+            'xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet/></Workbook>',
+            "is an Excel 2003 XML workbook (save it as CSV first)",
+        ),
+    ],
+    ids=["html", "excel-2003-xml"],
+)
+def test_spreadsheets_that_are_text_are_named(
+    backend: Backend, tmp_path: Path, content: str, message: str
+) -> None:
+    path = write(tmp_path / "umsaetze.xls", content)
+    result = backend.invoke(["import", str(path)])
+    assert (result.exit_code, result.stderr) == (2, f"Error: umsaetze.xls {message}\n")
+
+
 def test_dev_zero_is_refused_after_a_bounded_read() -> None:
     with pytest.raises(InvalidInput, match="binary file"):
         open_source("/dev/zero")

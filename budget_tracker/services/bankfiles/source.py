@@ -182,7 +182,8 @@ def _symbols_in_words(text: str) -> int:
 
 
 def detect_format(head: bytes, encoding: str) -> str:
-    """One of csv, ofx, qif, camt, mt940, or another XML ("xml") from the first bytes."""
+    """One of csv, ofx, qif, camt, mt940, or what we do not read: a web page ("html"), an
+    Excel 2003 XML workbook ("excel-xml") or another XML ("xml"), from the first bytes."""
     text = head.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
     upper = text[:4096].upper()
     if upper.startswith("OFXHEADER") or "<OFX>" in upper or "<?OFX" in upper:
@@ -190,6 +191,10 @@ def detect_format(head: bytes, encoding: str) -> str:
     if text.startswith("<?xml") or text.startswith("<"):
         if "camt.05" in text[:4096] or "<BkToCstmrStmt" in text[:4096]:
             return "camt"
+        if "URN:SCHEMAS-MICROSOFT-COM:OFFICE:SPREADSHEET" in upper or "EXCEL.SHEET" in upper:
+            return "excel-xml"
+        if upper.startswith(("<!DOCTYPE HTML", "<HTML")) or "<TABLE" in upper:
+            return "html"
         return "xml"
     if upper.startswith("!TYPE:") or upper.startswith("!ACCOUNT") or upper.startswith("!OPTION"):
         return "qif"

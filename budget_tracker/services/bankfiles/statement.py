@@ -144,6 +144,16 @@ class Statement:
         self.format = detect_format(head, self.encoding)
         if self.format == "xml":
             raise InvalidInput(f"{source.name} is an XML file but not a CAMT statement")
+        if self.format == "excel-xml":
+            raise InvalidInput(
+                f"{source.name} is an Excel 2003 XML workbook (save it as CSV first)"
+            )
+        if self.format == "html":
+            # Several banks' "Excel" download is a web page with a table in it.
+            raise InvalidInput(
+                f"{source.name} is a web page (HTML), not a spreadsheet or a statement: open "
+                "it in a spreadsheet program and save it as CSV"
+            )
         layout_options = options.layout
         csv_only = [
             option
