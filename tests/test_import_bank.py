@@ -192,7 +192,9 @@ def test_rules_file_skips_transfers_and_categorises(backend: Backend, tmp_path: 
         'fallback_category = "Food"\n\n'
         '[[skip_rows]]\nmatch = "umbuchung"\ncolumn = "Buchungstext"\n\n'
         '[[category_rules]]\nmatch = "stadtwerke|miete"\ncategory = "Home"\n\n'
-        '[[category_rules]]\nmatch = "REWE"\ncategory = "Food"\n',
+        '[[category_rules]]\nmatch = "REWE"\ncategory = "Food"\n\n'
+        # Also matches "REWE Markt": the first rule that matches wins.
+        '[[category_rules]]\nmatch = "Markt"\ncategory = "Home"\n',
     )
     path = write(tmp_path / "umsatz.csv", SPARKASSE.replace("vorgemerkt", "gebucht"), "cp1252")
     result = backend.invoke(["import", str(path), "--rules", str(rules)])
@@ -241,6 +243,51 @@ def test_saved_profile_is_reused_listed_shown_and_deleted(backend: Backend, tmp_
     missing = backend.invoke(["import", str(path), "--profile", "Sparkasse"])
     assert missing.exit_code == 1
     assert "no import profile named 'Sparkasse'" in missing.stderr
+
+
+def test_a_profile_keeps_the_whole_layout(backend: Backend, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "pko.csv",
+        "Wyciąg 03/2026\n02.03.2026;Żabka;-12,50\n05.03.2026;Biedronka;-30,00\n",
+        encoding="cp1250",
+    )
+    layout = [
+        "--encoding", "cp1250", "--delimiter", ";", "--skip", "1", "--no-header",
+        "--columns", "date=1,description=2,amount=3", "--date-format", "%d.%m.%Y",
+        "--decimal-comma", "--signs", "spending-negative", "--category", "Food",
+    ]  # fmt: skip
+    ok(backend.invoke(["import", str(path), *layout, "--save-profile", "PKO"]))
+    assert backend.invoke(["import-profile", "show", "PKO"]).stdout == (
+        "# budget import profile\n"
+        'delimiter = ";"\n'
+        'encoding = "cp1250"\n'
+        "skip = 1\n"
+        "no_header = true\n"
+        'date_format = "%d.%m.%Y"\n'
+        "decimal_comma = true\n"
+        'signs = "spending-negative"\n'
+        'category = "Food"\n'
+        "\n"
+        "[columns]\n"
+        'date = "1"\n'
+        'description = "2"\n'
+        'amount = "3"\n'
+    )
+    later = write(
+        tmp_path / "april.csv",
+        "Wyciąg 04/2026\n05.03.2026;Biedronka;-30,00\n01.04.2026;Orlen;-150,00\n",
+        encoding="cp1250",
+    )
+    result = backend.invoke(["import", str(later), "--profile", "PKO"])
+    ok(result)
+    assert result.stderr.splitlines()[-1] == (
+        "Imported april.csv: 1 new, 1 already present (2 rows)."
+    )
+    assert expenses(backend) == [
+        ("2026-03-02", "12.5", "Food", "Żabka"),
+        ("2026-03-05", "30", "Food", "Biedronka"),
+        ("2026-04-01", "150", "Food", "Orlen"),
+    ]
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
