@@ -122,7 +122,7 @@ def test_bank_export_with_mapped_columns_signs_and_decimal_comma(
     assert result.exit_code == 0, result.stderr
     assert result.stderr.splitlines()[-4:] == [
         "bank.csv: read as CSV.",
-        "Skipped 1 credits totalling 2000.00: money coming in is not spending.",
+        "Skipped 1 credit totalling 2000.00: money coming in is not spending.",
         "  2026-03-06       2000.00  Salary",
         "Imported bank.csv: 2 new, 0 already present (2 rows).",
     ]

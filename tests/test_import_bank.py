@@ -181,7 +181,7 @@ def test_european_csv_with_preamble_latin1_and_pending(backend: Backend, tmp_pat
         "cp1252; negative amounts read as spending (bank style; --signs spending-positive for "
         "the other way round)." in lines
     )
-    assert "Skipped 1 credits totalling 2500.00: money coming in is not spending." in lines
+    assert "Skipped 1 credit totalling 2500.00: money coming in is not spending." in lines
     assert "Skipped rows that are not spending: 1 pending." in lines
 
 
@@ -462,7 +462,7 @@ def test_credits_income_records_credits_as_income_once(backend: Backend, tmp_pat
     result = backend.invoke(["import", str(path), "--credits", "income", "--category", "Food"])
     ok(result)
     assert (
-        "Recorded 1 credits totalling 100.00 as income: 1 new, 0 already present."
+        "Recorded 1 credit totalling 100.00 as income: 1 new, 0 already present."
         in result.stderr.splitlines()
     )
     assert backend.rows("SELECT amount, source, received_on FROM income") == [
@@ -472,7 +472,7 @@ def test_credits_income_records_credits_as_income_once(backend: Backend, tmp_pat
     again = backend.invoke(["import", str(path), "--credits", "income", "--category", "Food"])
     ok(again)
     assert (
-        "Recorded 1 credits totalling 100.00 as income: 0 new, 1 already present."
+        "Recorded 1 credit totalling 100.00 as income: 0 new, 1 already present."
         in again.stderr.splitlines()
     )
     assert backend.scalar("SELECT count(*) FROM income") == 1
@@ -480,7 +480,10 @@ def test_credits_income_records_credits_as_income_once(backend: Backend, tmp_pat
 
 
 def test_dry_run_previews_rows_range_and_total(backend: Backend, tmp_path: Path) -> None:
-    text = "Date,Description,Amount\n2026-03-01,Bus,-2.50\n2026-03-04,Lunch,-10.00\n"
+    text = (
+        "Date,Description,Amount\n2026-03-01,Bus,-2.50\n2026-03-02,Card check,0.00\n"
+        "2026-03-03,Refund,4.00\n2026-03-04,Lunch,-10.00\n"
+    )
     before_first = backend.invoke(["export"])
     ok(before_first)
     before = backend.snapshot()
@@ -494,6 +497,12 @@ def test_dry_run_previews_rows_range_and_total(backend: Backend, tmp_path: Path)
         "  2026-03-04         10.00  Food                  Lunch\n"
         "Dates 2026-03-01 to 2026-03-04; total 12.50.\n"
     )
+    assert result.stderr.splitlines()[-4:] == [
+        "Skipped 1 credit totalling 4.00: money coming in is not spending.",
+        "  2026-03-03          4.00  Refund",
+        "Skipped rows that are not spending: 1 zero amount.",
+        "Dry run of a.csv: 2 new, 0 already present (2 rows); nothing was written.",
+    ]
     assert backend.snapshot() == before
 
 

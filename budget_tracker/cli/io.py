@@ -380,15 +380,16 @@ def _report(summary: Any, *, as_json: bool = False) -> None:
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.credit_kinds.items()))
         total = f" totalling {_money(summary.credit_cents)}" if summary.credit_cents else ""
         detail = f" ({kinds})" if kinds and set(summary.credit_kinds) != {"credit"} else ""
+        credits = "credit" if summary.skipped_income == 1 else "credits"
         if summary.income_new or summary.income_present:
             verb = "Would record" if summary.dry_run else "Recorded"
             info(
-                f"{verb} {summary.skipped_income} credits{total}{detail} as income: "
+                f"{verb} {summary.skipped_income} {credits}{total}{detail} as income: "
                 f"{summary.income_new} new, {summary.income_present} already present."
             )
         else:
             info(
-                f"Skipped {summary.skipped_income} credits{total}{detail}: money coming in "
+                f"Skipped {summary.skipped_income} {credits}{total}{detail}: money coming in "
                 "is not spending."
             )
         for credit in summary.credits:
