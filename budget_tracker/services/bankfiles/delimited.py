@@ -61,7 +61,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "cdtdbtind", "debit credit", "s/h", "transaction type", "balance impact",
         "debit or credit", "credit or debit",
     ),
-    "category": ("category", "kategorie", "categorie", "catégorie", "categoría"),
+    "category": ("category", "kategorie", "categorie", "catégorie", "categoría", "kategoria"),
     "id": ("transaction id", "transactionid", "id", "fitid"),
     "status": ("status", "state", "info", "umsatzart"),
 }
@@ -123,7 +123,9 @@ class Layout:
 
 
 def _normal(cell: str) -> str:
-    return " ".join(cell.replace("\ufeff", "").strip().strip('"').casefold().split())
+    # mBank writes its headers as "#Data operacji".
+    cleaned = cell.replace("\ufeff", "").strip().strip('"').lstrip("#")
+    return " ".join(cleaned.casefold().split())
 
 
 def _role(cell: str) -> str | None:
