@@ -623,6 +623,26 @@ def test_qif_categories_come_from_l_lines(backend: Backend, tmp_path: Path) -> N
     ]
 
 
+def test_a_whole_quicken_export_yields_only_account_transactions(
+    backend: Backend, tmp_path: Path
+) -> None:
+    text = (
+        "!Option:AutoSwitch\n!Account\nNChecking\nTBank\nDMain account\n^\n"
+        "NBrokerage\nTInvst\n^\n!Clear:AutoSwitch\n"
+        "!Type:Cat\nNFood\nDGroceries and eating out\nE\n^\nNSalary\nDWages\nI\n^\n"
+        "!Type:Memorized\nKC\nT-12.00\nPCorner Cafe\n^\n"
+        "!Account\nNChecking\nTBank\n^\n!Type:Bank\n"
+        "D03/05'26\nT-45.10\nPSupermarket\nLFood\n^\n"
+        "D03/15'26\nT1,200.00\nPSalary\nLSalary\n^\n"
+        "!Account\nNBrokerage\nTInvst\n^\n!Type:Invst\n"
+        "D03/20'26\nNBuy\nYACME\nI10.00\nQ5\nT-50.00\n^\n"
+    )
+    result = backend.invoke(["import", str(write(tmp_path / "quicken.qif", text))])
+    ok(result)
+    assert expenses(backend) == [("2026-03-05", "45.1", "Food", "Supermarket")]
+    assert "Skipped 1 credit totalling 1200.00" in result.stderr
+
+
 CAMT = """<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
 <BkToCstmrStmt><GrpHdr><MsgId>1</MsgId><CreDtTm>2026-03-31T00:00:00</CreDtTm></GrpHdr>
