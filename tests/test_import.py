@@ -132,6 +132,26 @@ def test_bank_export_with_mapped_columns_signs_and_decimal_comma(
     ]
 
 
+def test_currency_symbols_in_the_export_format_are_read_not_refused(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path = tmp_path / "pounds.csv"
+    path.write_text(
+        'date,amount,category,description\n2026-03-01,"£1,183.23",Travel,Flight\n'
+        "2026-03-02,£12.50,Travel,Taxi\n",
+        encoding="utf-8",
+    )
+    result = backend.invoke(["import", str(path), "--create-categories"])
+    assert result.exit_code == 0, result.stderr
+    assert "--decimal-comma" not in result.stderr
+    assert [
+        row[:2] for row in backend.rows("SELECT amount, description FROM expenses ORDER BY id")
+    ] == [
+        (118323, "Flight"),
+        (1250, "Taxi"),
+    ]
+
+
 def test_bad_rows_are_listed_and_nothing_is_imported(backend: Backend, tmp_path: Path) -> None:
     backend.invoke(["export"])  # first run: the user and starter categories exist
     before = backend.snapshot()

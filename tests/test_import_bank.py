@@ -411,6 +411,23 @@ def test_direction_column_with_outflow_value(backend: Backend, tmp_path: Path) -
     assert expenses(backend) == [("2026-03-05", "45", "Food", "Netto")]
 
 
+def test_outflow_and_inflow_columns_named_by_the_user(backend: Backend, tmp_path: Path) -> None:
+    text = (
+        "Valuta;Empfänger;Lastschrift;Gutschrift\n"
+        "05.03.2026;Netto;45,00;\n06.03.2026;Arbeitgeber;;2.100,00\n20.03.2026;Miete;1.250,00;\n"
+    )
+    path = write(tmp_path / "konto.csv", text)
+    refused = backend.invoke(["import", str(path), "--category", "Food"])
+    assert refused.exit_code == 2
+    assert "has no amount (or outflow and inflow) column I recognise" in refused.stderr
+    columns = "date=Valuta,outflow=Lastschrift,inflow=Gutschrift"
+    ok(backend.invoke(["import", str(path), "--category", "Food", "--columns", columns]))
+    assert expenses(backend) == [
+        ("2026-03-05", "45", "Food", "Netto"),
+        ("2026-03-20", "1250", "Food", "Miete"),
+    ]
+
+
 def test_bad_date_format_is_reported_once(backend: Backend, tmp_path: Path) -> None:
     text = "Date,Description,Amount\n" + "2026-03-01,x,-1.00\n" * 30
     result = backend.invoke(
