@@ -122,13 +122,33 @@ def test_bank_export_with_mapped_columns_signs_and_decimal_comma(
     assert result.exit_code == 0, result.stderr
     assert result.stderr.splitlines()[-4:] == [
         "bank.csv: read as CSV.",
-        "Skipped 1 credits totalling 2000.00: money coming in is not spending.",
+        "Skipped 1 credit totalling 2000.00: money coming in is not spending.",
         "  2026-03-06       2000.00  Salary",
         "Imported bank.csv: 2 new, 0 already present (2 rows).",
     ]
     assert expenses(backend) == [
         ("2026-03-05", "1234.56", "Food", "Bakery"),
         ("2026-03-07", "2.5", "Food", "Bus"),
+    ]
+
+
+def test_currency_symbols_in_the_export_format_are_read_not_refused(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path = tmp_path / "pounds.csv"
+    path.write_text(
+        'date,amount,category,description\n2026-03-01,"£1,183.23",Travel,Flight\n'
+        "2026-03-02,£12.50,Travel,Taxi\n",
+        encoding="utf-8",
+    )
+    result = backend.invoke(["import", str(path), "--create-categories"])
+    assert result.exit_code == 0, result.stderr
+    assert "--decimal-comma" not in result.stderr
+    assert [
+        row[:2] for row in backend.rows("SELECT amount, description FROM expenses ORDER BY id")
+    ] == [
+        (118323, "Flight"),
+        (1250, "Taxi"),
     ]
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -114,6 +115,31 @@ def test_files_we_do_not_read_are_named(tmp_path: Path, content: bytes, message:
         open_source(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "<html><head><meta charset='utf-8'></head><body><table><tr><td>Datum</td>"
+            "<td>Betrag</td></tr><tr><td>02.03.2026</td><td>-12,50</td></tr></table>",
+            "is a web page (HTML), not a spreadsheet or a statement: open it in a spreadsheet "
+            "program and save it as CSV",
+        ),
+        (
+            '<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook '
+            'xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet/></Workbook>',
+            "is an Excel 2003 XML workbook (save it as CSV first)",
+        ),
+    ],
+    ids=["html", "excel-2003-xml"],
+)
+def test_spreadsheets_that_are_text_are_named(
+    backend: Backend, tmp_path: Path, content: str, message: str
+) -> None:
+    path = write(tmp_path / "umsaetze.xls", content)
+    result = backend.invoke(["import", str(path)])
+    assert (result.exit_code, result.stderr) == (2, f"Error: umsaetze.xls {message}\n")
+
+
 def test_dev_zero_is_refused_after_a_bounded_read() -> None:
     with pytest.raises(InvalidInput, match="binary file"):
         open_source("/dev/zero")
@@ -155,7 +181,7 @@ def test_european_csv_with_preamble_latin1_and_pending(backend: Backend, tmp_pat
         "cp1252; negative amounts read as spending (bank style; --signs spending-positive for "
         "the other way round)." in lines
     )
-    assert "Skipped 1 credits totalling 2500.00: money coming in is not spending." in lines
+    assert "Skipped 1 credit totalling 2500.00: money coming in is not spending." in lines
     assert "Skipped rows that are not spending: 1 pending." in lines
 
 
@@ -166,7 +192,9 @@ def test_rules_file_skips_transfers_and_categorises(backend: Backend, tmp_path: 
         'fallback_category = "Food"\n\n'
         '[[skip_rows]]\nmatch = "umbuchung"\ncolumn = "Buchungstext"\n\n'
         '[[category_rules]]\nmatch = "stadtwerke|miete"\ncategory = "Home"\n\n'
-        '[[category_rules]]\nmatch = "REWE"\ncategory = "Food"\n',
+        '[[category_rules]]\nmatch = "REWE"\ncategory = "Food"\n\n'
+        # Also matches "REWE Markt": the first rule that matches wins.
+        '[[category_rules]]\nmatch = "Markt"\ncategory = "Home"\n',
     )
     path = write(tmp_path / "umsatz.csv", SPARKASSE.replace("vorgemerkt", "gebucht"), "cp1252")
     result = backend.invoke(["import", str(path), "--rules", str(rules)])
@@ -221,12 +249,133 @@ def test_saved_profile_is_reused_listed_shown_and_deleted(backend: Backend, tmp_
     assert "no import profile named 'Sparkasse'" in missing.stderr
 
 
+def test_a_profile_keeps_the_whole_layout(backend: Backend, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "pko.csv",
+        "Wyciąg 03/2026\n02.03.2026;Żabka;-12,50\n05.03.2026;Biedronka;-30,00\n",
+        encoding="cp1250",
+    )
+    layout = [
+        "--encoding", "cp1250", "--delimiter", ";", "--skip", "1", "--no-header",
+        "--columns", "date=1,description=2,amount=3", "--date-format", "%d.%m.%Y",
+        "--decimal-comma", "--signs", "spending-negative", "--category", "Food",
+    ]  # fmt: skip
+    ok(backend.invoke(["import", str(path), *layout, "--save-profile", "PKO"]))
+    assert backend.invoke(["import-profile", "show", "PKO"]).stdout == (
+        "# budget import profile\n"
+        'delimiter = ";"\n'
+        'encoding = "cp1250"\n'
+        "skip = 1\n"
+        "no_header = true\n"
+        'date_format = "%d.%m.%Y"\n'
+        "decimal_comma = true\n"
+        'signs = "spending-negative"\n'
+        'category = "Food"\n'
+        "\n"
+        "[columns]\n"
+        'date = "1"\n'
+        'description = "2"\n'
+        'amount = "3"\n'
+    )
+    later = write(
+        tmp_path / "april.csv",
+        "Wyciąg 04/2026\n05.03.2026;Biedronka;-30,00\n01.04.2026;Orlen;-150,00\n",
+        encoding="cp1250",
+    )
+    result = backend.invoke(["import", str(later), "--profile", "PKO"])
+    ok(result)
+    assert result.stderr.splitlines()[-1] == (
+        "Imported april.csv: 1 new, 1 already present (2 rows)."
+    )
+    assert expenses(backend) == [
+        ("2026-03-02", "12.5", "Food", "Żabka"),
+        ("2026-03-05", "30", "Food", "Biedronka"),
+        ("2026-04-01", "150", "Food", "Orlen"),
+    ]
+
+
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_every_delimiter_is_found(backend: Backend, tmp_path: Path, delimiter: str) -> None:
     rows = [["Date", "Description", "Amount"], ["2026-03-02", "Bus", "-2.50"]]
     text = "".join(delimiter.join(row) + "\n" for row in rows)
     ok(backend.invoke(["import", str(write(tmp_path / "a.txt", text)), "--category", "Transport"]))
     assert expenses(backend) == [("2026-03-02", "2.5", "Transport", "Bus")]
+
+
+CARD = "Date,Description,Amount\n2026-03-04,Shop,28.40\n2026-03-05,Cafe,3.10\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (CARD, "every amount is positive, so the file does not show which way its signs go"),
+        (
+            CARD + "2026-03-18,PAYMENT - THANK YOU,-31.50\n",
+            "2 of 3 amounts are positive, as on a card statement that writes purchases positive",
+        ),
+    ],
+    ids=["all-positive", "mostly-positive"],
+)
+def test_a_file_that_leaves_its_signs_open_is_refused(
+    backend: Backend, tmp_path: Path, body: str, message: str
+) -> None:
+    path = write(tmp_path / "card.csv", body)
+    result = backend.invoke(["import", str(path), "--category", "Food"])
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert "--signs spending-positive" in result.stderr
+    assert expenses(backend) == []
+    ok(backend.invoke(["import", str(path), "--category", "Food", "--signs", "spending-positive"]))
+    assert expenses(backend) == [
+        ("2026-03-04", "28.4", "Food", "Shop"),
+        ("2026-03-05", "3.1", "Food", "Cafe"),
+    ]
+
+
+POLISH = (
+    "Data operacji;Opis operacji;Kwota\n"
+    "2026-03-02;Żabka Łódź zakupy spożywcze;-12,50\n"
+    "2026-03-05;Biedronka Gdańsk;-30,00\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("forced", "named", "description"),
+    [
+        ((), "cp1250", "Żabka Łódź zakupy spożywcze"),
+        (("--encoding", "cp1252"), "cp1252", "¯abka £ódŸ zakupy spo¿ywcze"),
+    ],
+    ids=["detected", "forced"],
+)
+def test_a_central_european_file_is_read_as_cp1250_and_says_so(
+    backend: Backend, tmp_path: Path, forced: tuple[str, ...], named: str, description: str
+) -> None:
+    path = write(tmp_path / "pko.csv", POLISH, encoding="cp1250")
+    result = backend.invoke(["import", str(path), "--category", "Food", *forced])
+    ok(result)
+    assert f"pko.csv: read as CSV; the file is {named}; " in result.stderr
+    assert expenses(backend)[0] == ("2026-03-02", "12.5", "Food", description)
+
+
+def test_skip_names_the_header_line_when_a_summary_table_comes_first(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "two_tables.csv",
+        "Date,Amount\n2026-03-31,1000.00\n\nDate,Description,Amount\n"
+        "2026-03-02,Bus,-2.50\n2026-03-04,Lunch,-10.00\n",
+    )
+    refused = backend.invoke(["import", str(path), "--category", "Food"])
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        "Error: two_tables.csv: line 4 is another header line ('Date' where a date belongs): "
+        "if the table starts there, give --skip 3; nothing was imported\n",
+    )
+    ok(backend.invoke(["import", str(path), "--category", "Food", "--skip", "3"]))
+    assert expenses(backend) == [
+        ("2026-03-02", "2.5", "Food", "Bus"),
+        ("2026-03-04", "10", "Food", "Lunch"),
+    ]
 
 
 def test_split_columns_utf16_and_ambiguous_dates(backend: Backend, tmp_path: Path) -> None:
@@ -264,6 +413,23 @@ def test_direction_column_with_outflow_value(backend: Backend, tmp_path: Path) -
     )
     ok(result)
     assert expenses(backend) == [("2026-03-05", "45", "Food", "Netto")]
+
+
+def test_outflow_and_inflow_columns_named_by_the_user(backend: Backend, tmp_path: Path) -> None:
+    text = (
+        "Valuta;Empfänger;Lastschrift;Gutschrift\n"
+        "05.03.2026;Netto;45,00;\n06.03.2026;Arbeitgeber;;2.100,00\n20.03.2026;Miete;1.250,00;\n"
+    )
+    path = write(tmp_path / "konto.csv", text)
+    refused = backend.invoke(["import", str(path), "--category", "Food"])
+    assert refused.exit_code == 2
+    assert "has no amount (or outflow and inflow) column I recognise" in refused.stderr
+    columns = "date=Valuta,outflow=Lastschrift,inflow=Gutschrift"
+    ok(backend.invoke(["import", str(path), "--category", "Food", "--columns", columns]))
+    assert expenses(backend) == [
+        ("2026-03-05", "45", "Food", "Netto"),
+        ("2026-03-20", "1250", "Food", "Miete"),
+    ]
 
 
 def test_bad_date_format_is_reported_once(backend: Backend, tmp_path: Path) -> None:
@@ -317,7 +483,7 @@ def test_credits_income_records_credits_as_income_once(backend: Backend, tmp_pat
     result = backend.invoke(["import", str(path), "--credits", "income", "--category", "Food"])
     ok(result)
     assert (
-        "Recorded 1 credits totalling 100.00 as income: 1 new, 0 already present."
+        "Recorded 1 credit totalling 100.00 as income: 1 new, 0 already present."
         in result.stderr.splitlines()
     )
     assert backend.rows("SELECT amount, source, received_on FROM income") == [
@@ -327,7 +493,7 @@ def test_credits_income_records_credits_as_income_once(backend: Backend, tmp_pat
     again = backend.invoke(["import", str(path), "--credits", "income", "--category", "Food"])
     ok(again)
     assert (
-        "Recorded 1 credits totalling 100.00 as income: 0 new, 1 already present."
+        "Recorded 1 credit totalling 100.00 as income: 0 new, 1 already present."
         in again.stderr.splitlines()
     )
     assert backend.scalar("SELECT count(*) FROM income") == 1
@@ -335,7 +501,10 @@ def test_credits_income_records_credits_as_income_once(backend: Backend, tmp_pat
 
 
 def test_dry_run_previews_rows_range_and_total(backend: Backend, tmp_path: Path) -> None:
-    text = "Date,Description,Amount\n2026-03-01,Bus,-2.50\n2026-03-04,Lunch,-10.00\n"
+    text = (
+        "Date,Description,Amount\n2026-03-01,Bus,-2.50\n2026-03-02,Card check,0.00\n"
+        "2026-03-03,Refund,4.00\n2026-03-04,Lunch,-10.00\n"
+    )
     before_first = backend.invoke(["export"])
     ok(before_first)
     before = backend.snapshot()
@@ -349,6 +518,12 @@ def test_dry_run_previews_rows_range_and_total(backend: Backend, tmp_path: Path)
         "  2026-03-04         10.00  Food                  Lunch\n"
         "Dates 2026-03-01 to 2026-03-04; total 12.50.\n"
     )
+    assert result.stderr.splitlines()[-4:] == [
+        "Skipped 1 credit totalling 4.00: money coming in is not spending.",
+        "  2026-03-03          4.00  Refund",
+        "Skipped rows that are not spending: 1 zero amount.",
+        "Dry run of a.csv: 2 new, 0 already present (2 rows); nothing was written.",
+    ]
     assert backend.snapshot() == before
 
 
@@ -387,6 +562,30 @@ def test_ofx_rows_are_known_by_their_fitid(backend: Backend, tmp_path: Path) -> 
     again = backend.invoke(["import", str(edited), "--category", "Transport"])
     ok(again)
     assert again.stderr.splitlines()[-1] == "Imported later.ofx: 0 new, 2 already present (2 rows)."
+
+
+def test_a_bank_id_already_stored_for_another_transaction_is_not_passed_over_quietly(
+    backend: Backend, tmp_path: Path
+) -> None:
+    ok(backend.invoke(["import", str(write(tmp_path / "a.ofx", OFX_SGML)), "--category", "Food"]))
+    # Another account's download whose bank numbers its transactions the same way.
+    other = OFX_SGML.replace("<TRNAMT>-12.50<FITID>A1", "<TRNAMT>-80.00<FITID>A1").replace(
+        "20260307<TRNAMT>-12.50<FITID>A3", "20260309<TRNAMT>-12.50<FITID>A3"
+    )
+    result = backend.invoke(["import", str(write(tmp_path / "b.ofx", other)), "--category", "Food"])
+    ok(result)
+    assert result.stderr.splitlines()[-4:] == [
+        "Warning: 2 rows of b.ofx were taken as already present by the bank's transaction id, "
+        "but the row stored under that id has another date or amount (is this another "
+        "account's file?):",
+        "  line 1: 2026-03-05 80.00 in the file, 2026-03-05 12.50 stored",
+        "  line 3: 2026-03-09 12.50 in the file, 2026-03-07 12.50 stored",
+        "Imported b.ofx: 0 new, 2 already present (2 rows).",
+    ]
+    summary = backend.invoke(
+        ["import", str(tmp_path / "b.ofx"), "--category", "Food", "--format", "json"]
+    )
+    assert json.loads(summary.stdout)["id_conflicts"] == 2
 
 
 def test_csv_options_on_an_ofx_file_say_what_the_file_is(backend: Backend, tmp_path: Path) -> None:
@@ -445,6 +644,26 @@ def test_qif_categories_come_from_l_lines(backend: Backend, tmp_path: Path) -> N
     ]
 
 
+def test_a_whole_quicken_export_yields_only_account_transactions(
+    backend: Backend, tmp_path: Path
+) -> None:
+    text = (
+        "!Option:AutoSwitch\n!Account\nNChecking\nTBank\nDMain account\n^\n"
+        "NBrokerage\nTInvst\n^\n!Clear:AutoSwitch\n"
+        "!Type:Cat\nNFood\nDGroceries and eating out\nE\n^\nNSalary\nDWages\nI\n^\n"
+        "!Type:Memorized\nKC\nT-12.00\nPCorner Cafe\n^\n"
+        "!Account\nNChecking\nTBank\n^\n!Type:Bank\n"
+        "D03/05'26\nT-45.10\nPSupermarket\nLFood\n^\n"
+        "D03/15'26\nT1,200.00\nPSalary\nLSalary\n^\n"
+        "!Account\nNBrokerage\nTInvst\n^\n!Type:Invst\n"
+        "D03/20'26\nNBuy\nYACME\nI10.00\nQ5\nT-50.00\n^\n"
+    )
+    result = backend.invoke(["import", str(write(tmp_path / "quicken.qif", text))])
+    ok(result)
+    assert expenses(backend) == [("2026-03-05", "45.1", "Food", "Supermarket")]
+    assert "Skipped 1 credit totalling 1200.00" in result.stderr
+
+
 CAMT = """<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
 <BkToCstmrStmt><GrpHdr><MsgId>1</MsgId><CreDtTm>2026-03-31T00:00:00</CreDtTm></GrpHdr>
@@ -495,6 +714,90 @@ MT940 = """:20:STARTUMS
 def test_mt940_statement(backend: Backend, tmp_path: Path) -> None:
     ok(backend.invoke(["import", str(write(tmp_path / "s.sta", MT940)), "--category", "Food"]))
     assert expenses(backend) == [("2026-03-05", "12.5", "Food", "REWE MARKT REWE SAGT DANKE")]
+
+
+def _ofx_with(transactions: int) -> str:
+    head, tail = OFX_SGML.split("<STMTTRN>", 1)[0], OFX_SGML.rsplit("</STMTTRN>", 1)[1]
+    rows = "".join(
+        f"<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>202603{n % 28 + 1:02d}<TRNAMT>-{n + 1}.00"
+        f"<FITID>F{n}<NAME>Shop {n}</STMTTRN>\r\n"
+        for n in range(transactions)
+    )
+    return head + rows + tail
+
+
+def _mt940_with(transactions: int, *, statements: int = 1) -> str:
+    opening, closing = MT940.split(":61:", 1)[0], ":62F:C260331EUR1087,50\n-\n"
+    rows = "".join(
+        f":61:2603{n % 28 + 1:02d}D{n + 1},00NMSCREF{n}\n:86:SHOP {n}\n"
+        for n in range(transactions)
+    )
+    return (opening + rows + closing) * statements
+
+
+@pytest.mark.parametrize("fmt", ["ofx", "mt940"])
+def test_large_ofx_and_mt940_files_are_read_as_a_stream(tmp_path: Path, fmt: str) -> None:
+    from budget_tracker.services.bankfiles import mt940, ofx
+
+    text = _ofx_with(20_000) if fmt == "ofx" else _mt940_with(20_000)
+    source = open_source(write(tmp_path / f"big.{fmt}", text))
+    try:
+        rows = ofx.records(source) if fmt == "ofx" else mt940.records(source, "utf-8")
+        first = next(rows)
+        # The first transaction arrives after a small part of the file has been read.
+        assert source.stream.tell() < source.size // 4
+        assert (first.line, first.amount) == (1, "-1.00")
+        assert sum(1 for _ in rows) == 19_999
+    finally:
+        source.close()
+
+
+def test_mt940_read_in_slices_reads_as_the_whole_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from budget_tracker.services.bankfiles import mt940
+
+    def read(path: Path) -> list[object]:
+        source = open_source(path)
+        try:
+            return list(mt940.records(source, "latin-1"))
+        finally:
+            source.close()
+
+    corpus = Path(__file__).parent / "fixtures" / "banks"
+    paths = [
+        corpus / "sparkasse_mt940.sta",
+        corpus / "ing_nl_mt940.940",
+        write(tmp_path / "two.sta", _mt940_with(7, statements=2)),
+    ]
+    whole = [read(path) for path in paths]
+    monkeypatch.setattr(mt940, "GROUP_TRANSACTIONS", 2)
+    assert [read(path) for path in paths] == whole
+    assert len(whole[2]) == 14
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (
+            lambda text: text.split("</BANKTRANLIST>")[0],
+            "cut.ofx ends before </OFX>: the download is cut short (ask the bank for it "
+            "again); nothing was imported",
+        ),
+        (
+            lambda text: text.rsplit("</STMTTRN>", 1)[0],
+            "cut.ofx: transaction 3 has no </STMTTRN>; the file is cut short, nothing was imported",
+        ),
+    ],
+    ids=["no-closing-ofx", "open-transaction"],
+)
+def test_an_ofx_download_cut_short_is_refused(
+    backend: Backend, tmp_path: Path, cut: Callable[[str], str], message: str
+) -> None:
+    path = write(tmp_path / "cut.ofx", cut(OFX_SGML))
+    result = backend.invoke(["import", str(path), "--category", "Food"])
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+    assert expenses(backend) == []
 
 
 # --- hostile input: quotes, long fields, streams --------------------------------------------

@@ -141,6 +141,9 @@ def seed_every_feature(backend: Backend, tmp_path: Path) -> None:
         encoding="utf-8",
     )
     ok(backend.invoke(["import", str(statement), "--create-categories", *ana]))
+    # An import profile travels with the user's data.
+    ok(backend.invoke(["import", str(statement), "--date-format", "%Y-%m-%d", "--save-profile",
+                       "Sparkasse Girokonto", *ana]))  # fmt: skip
     ok(backend.invoke(["category", "merge", "Gifts", "--into", "Leisure", *ana]))
     # The newest expense deleted: where ids are never reused, the next id stays past it.
     added = ok(backend.invoke(["add-expense", "1.11", "Food", "gone", *ana])).stdout
@@ -148,10 +151,15 @@ def seed_every_feature(backend: Backend, tmp_path: Path) -> None:
 
 
 def every_report(backend: Backend) -> dict[str, Any]:
-    """Everything a user can read: every month's report, the trend, listings, users."""
+    """Everything a user can read: every month's report, the trend, listings, users, import
+    profiles."""
     out: dict[str, Any] = {"users": backend.invoke(["user", "list"]).stdout}
     for email in EMAILS:
         user = ("--user", email)
+        out[f"{email} import profiles"] = [
+            ok(backend.invoke(["import-profile", "list", *user])).stdout,
+            backend.invoke(["import-profile", "show", "Sparkasse Girokonto", *user]).output,
+        ]
         for month in MONTHS:
             out[f"{email} {month}"] = json.loads(
                 ok(backend.invoke(["report", "--month", month, "--top", "5", "--format", "json",

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from budget_tracker.cli.output import announce_first_run, info
+from budget_tracker.cli.output import announce_first_run, info, warn
 from budget_tracker.cli.params import DATE, NAME, options_checked, user_option
 from budget_tracker.errors import BudgetError, DatabaseUnavailable, InvalidInput
 from budget_tracker.services.bankfiles.records import COLUMN_ROLES
@@ -337,6 +337,7 @@ def _summary_json(summary: Any) -> dict[str, Any]:
         "credit_total": _money(summary.credit_cents),
         "income": {"new": summary.income_new, "present": summary.income_present},
         "skipped": dict(summary.skipped),
+        "id_conflicts": summary.id_conflicts,
         "preview": [
             {
                 "date": row.spent_on.isoformat(),
@@ -379,15 +380,16 @@ def _report(summary: Any, *, as_json: bool = False) -> None:
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.credit_kinds.items()))
         total = f" totalling {_money(summary.credit_cents)}" if summary.credit_cents else ""
         detail = f" ({kinds})" if kinds and set(summary.credit_kinds) != {"credit"} else ""
+        credits = "credit" if summary.skipped_income == 1 else "credits"
         if summary.income_new or summary.income_present:
             verb = "Would record" if summary.dry_run else "Recorded"
             info(
-                f"{verb} {summary.skipped_income} credits{total}{detail} as income: "
+                f"{verb} {summary.skipped_income} {credits}{total}{detail} as income: "
                 f"{summary.income_new} new, {summary.income_present} already present."
             )
         else:
             info(
-                f"Skipped {summary.skipped_income} credits{total}{detail}: money coming in "
+                f"Skipped {summary.skipped_income} {credits}{total}{detail}: money coming in "
                 "is not spending."
             )
         for credit in summary.credits:
@@ -400,6 +402,22 @@ def _report(summary: Any, *, as_json: bool = False) -> None:
             for reason, count in summary.skipped.items()
         )
         info(f"Skipped rows that are not spending: {reasons}.")
+    if summary.id_conflicts:
+        noun = "row" if summary.id_conflicts == 1 else "rows"
+        verb = "was" if summary.id_conflicts == 1 else "were"
+        warn(
+            f"{summary.id_conflicts} {noun} of {summary.file} {verb} taken as already present "
+            "by the bank's transaction id, but the row stored under that id has another date "
+            "or amount (is this another account's file?):"
+        )
+        for conflict in summary.id_conflict_rows:
+            info(
+                f"  line {conflict.line}: {conflict.spent_on.isoformat()} "
+                f"{_money(conflict.cents)} in the file, {conflict.stored_on.isoformat()} "
+                f"{_money(conflict.stored_cents)} stored"
+            )
+        if summary.id_conflicts > len(summary.id_conflict_rows):
+            info(f"  and {summary.id_conflicts - len(summary.id_conflict_rows)} more")
     counts = f"{summary.new} new, {summary.present} already present ({summary.rows} rows)"
     if summary.dry_run:
         info(f"Dry run of {summary.file}: {counts}; nothing was written.")

@@ -95,6 +95,7 @@ FIELDS = ("date", "amount", "category", "description")
 
 MAX_REPORTED_ERRORS = 20
 PREVIEW_ROWS = 10
+MAX_LISTED_CONFLICTS = 5
 DEFAULT_CATEGORY = "Uncategorized"
 """Where a bank file's rows go when nothing else names their category (created if needed)."""
 FINGERPRINT_DIGEST_CHARS = 46
@@ -192,6 +193,17 @@ class PreviewRow:
 
 
 @dataclass(frozen=True)
+class IdConflict:
+    """A row whose bank id is already stored for a row with another date or amount."""
+
+    line: int
+    spent_on: dt.date
+    cents: int
+    stored_on: dt.date
+    stored_cents: int
+
+
+@dataclass(frozen=True)
 class ImportSummary:
     file: str
     rows: int
@@ -214,6 +226,10 @@ class ImportSummary:
     income_new: int = 0
     """Credits recorded as income by this import (`--credits income`)."""
     income_present: int = 0
+    id_conflicts: int = 0
+    """Rows taken as present by the bank's id although the row stored under it differs."""
+    id_conflict_rows: tuple[IdConflict, ...] = ()
+    """The first of them, to show them."""
     preview: tuple[PreviewRow, ...] = ()
     first_date: dt.date | None = None
     last_date: dt.date | None = None
@@ -282,6 +298,9 @@ def import_expenses(
         total = 0
         if options.dry_run:
             preview, first, last, total = _preview(session, names=reader.categories)
+        conflicts: tuple[int, tuple[IdConflict, ...]] = (0, ())
+        if isinstance(reader, _StatementReader):
+            conflicts = _id_conflicts(session, user_id=user.id)
         new = _insert_new_expenses(session, user_id=user.id)
         _drop_staging(session)
         income_new = income_rows = 0
@@ -311,6 +330,8 @@ def import_expenses(
         credit_kinds=dict(statement.credit_kinds) if statement else {},
         credits=tuple(statement.credits) if statement else (),
         credit_cents=statement.credit_total if statement else 0,
+        id_conflicts=conflicts[0],
+        id_conflict_rows=conflicts[1],
         preview=preview,
         first_date=first,
         last_date=last,
@@ -1054,10 +1075,10 @@ def _insert_new_income(session: Session, *, user_id: int, credits: Sequence[Cred
     return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
-def _insert_new_expenses(session: Session, *, user_id: int) -> int:
-    """Move staged rows into `expenses`, skipping fingerprints already present; count new."""
+def _numbered() -> Subquery:
+    """The staged rows with their full keys (stem, ':' and the occurrence in the file)."""
     occurrence = func.row_number().over(partition_by=STAGING.c.fingerprint, order_by=STAGING.c.line)
-    numbered = select(
+    return select(
         STAGING.c.line,
         STAGING.c.spent_on,
         STAGING.c.amount,
@@ -1065,6 +1086,56 @@ def _insert_new_expenses(session: Session, *, user_id: int) -> int:
         STAGING.c.description,
         (STAGING.c.fingerprint + literal(":") + cast(occurrence, String)).label("key"),
     ).subquery("numbered")
+
+
+def _id_conflicts(session: Session, *, user_id: int) -> tuple[int, tuple[IdConflict, ...]]:
+    """Staged rows keyed by a bank id that is already stored for another date or amount.
+
+    A bank's id is unique only within one account (OFX FITIDs are often small sequence
+    numbers), so such a row is counted as present but may be another account's
+    transaction: the summary shows them rather than passing over them in silence.
+    """
+    numbered = _numbered()
+    rows = session.execute(
+        select(
+            numbered.c.line,
+            numbered.c.spent_on,
+            numbered.c.amount,
+            Expense.spent_on.label("stored_on"),
+            cast(Expense.amount, BigInteger).label("stored_cents"),
+            func.count().over().label("total"),
+        )
+        .join_from(
+            numbered,
+            Expense,
+            (Expense.user_id == user_id) & (Expense.idempotency_key == numbered.c.key),
+        )
+        .where(
+            numbered.c.key.startswith("t"),
+            (Expense.spent_on != numbered.c.spent_on)
+            | (cast(Expense.amount, BigInteger) != numbered.c.amount),
+        )
+        .order_by(numbered.c.line)
+        .limit(MAX_LISTED_CONFLICTS)
+    ).all()
+    if not rows:
+        return 0, ()
+    listed = tuple(
+        IdConflict(int(line), _day(spent_on), int(cents), _day(stored_on), int(stored))
+        for line, spent_on, cents, stored_on, stored, _total in rows
+    )
+    return int(rows[0][5]), listed
+
+
+def _day(value: object) -> dt.date:
+    day = _as_date(value)
+    assert day is not None
+    return day
+
+
+def _insert_new_expenses(session: Session, *, user_id: int) -> int:
+    """Move staged rows into `expenses`, skipping fingerprints already present; count new."""
+    numbered = _numbered()
     columns = ["user_id", "category_id", "amount", "description", "spent_on", "idempotency_key"]
     if session.get_bind().dialect.name == "postgresql":
         return _insert_new_expenses_postgresql(session, user_id=user_id, numbered=numbered)

@@ -36,13 +36,21 @@ def records(source: Source) -> Iterator[Record]:
 
     source.stream.seek(0)
     number = 0
+    parents: list[Any] = []
     try:
-        for _event, element in iterparse(source.stream, events=("end",)):
+        for event, element in iterparse(source.stream, events=("start", "end")):
+            if event == "start":
+                parents.append(element)
+                continue
+            parents.pop()
             if _local(element.tag) != "Ntry":
                 continue
             number += 1
             yield _record(number, element)
+            # Let go of the entry entirely, so memory stays flat however long the file.
             element.clear()
+            if parents:
+                parents[-1].remove(element)
     except (ParseError, DefusedXmlException) as exc:
         raise InvalidInput(f"{source.name} is XML that does not parse safely ({exc})") from exc
 

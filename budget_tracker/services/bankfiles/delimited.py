@@ -35,7 +35,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "boekingsdatum", "transactiedatum", "bokföringsdag", "bokforingsdag", "bokføringsdato",
         "dato", "päivämäärä", "date de comptabilisation", "fecha operación", "data operazione",
         "data contabile", "datums", "datum boeking", "transaction date/time", "datetime",
-        "valutadatum", "value date", "valuta",
+        "valutadatum", "value date", "valuta", "data operacji", "data księgowania",
+        "data transakcji", "datum zaúčtování", "datum provedení",
     ),
     "amount": (
         "amount", "betrag", "bedrag", "montant", "importe", "importo", "belopp", "beløb",
@@ -60,7 +61,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "cdtdbtind", "debit credit", "s/h", "transaction type", "balance impact",
         "debit or credit", "credit or debit",
     ),
-    "category": ("category", "kategorie", "categorie", "catégorie", "categoría"),
+    "category": ("category", "kategorie", "categorie", "catégorie", "categoría", "kategoria"),
     "id": ("transaction id", "transactionid", "id", "fitid"),
     "status": ("status", "state", "info", "umsatzart"),
 }
@@ -76,13 +77,14 @@ PAYEE_COLUMNS = (
     "saņēmējs/maksātājs", "counter party", "counterparty name", "beneficiary", "description",
     "transaction description", "transaction details", "narrative", "libellé", "libelle",
     "concepto", "descrizione", "beskrivning", "tekst", "text", "omschrijving", "to", "title",
-    "transaktion", "rubrik", "details", "note",
+    "transaktion", "rubrik", "details", "note", "nazwa kontrahenta", "kontrahent",
+    "opis operacji", "název protiúčtu",
 )
 MEMO_COLUMNS = (
     "transaction ref1", "memo", "verwendungszweck", "purpose", "omschrijving-1",
     "mededelingen", "reference",
     "notes", "informācija saņēmējam", "remittance information", "communication",
-    "meddelande", "buchungstext", "description", "notes / reference",
+    "meddelande", "buchungstext", "description", "notes / reference", "tytuł",
 )
 # fmt: on
 _LOOKUP = {name: role for role, names in _SYNONYMS.items() for name in names}
@@ -121,12 +123,19 @@ class Layout:
 
 
 def _normal(cell: str) -> str:
-    return " ".join(cell.replace("\ufeff", "").strip().strip('"').casefold().split())
+    # mBank writes its headers as "#Data operacji".
+    cleaned = cell.replace("\ufeff", "").strip().strip('"').lstrip("#")
+    return " ".join(cleaned.casefold().split())
 
 
 def _role(cell: str) -> str | None:
     name = _normal(cell)
     return _LOOKUP.get(name) or _LOOKUP.get(_PAREN.sub("", name))
+
+
+def column_role(cell: str) -> str | None:
+    """The field a header cell names (`Buchungstag` -> date), or None."""
+    return _role(cell)
 
 
 def _sniff_lines(text: str) -> list[str]:

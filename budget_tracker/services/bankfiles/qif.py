@@ -1,5 +1,11 @@
 """QIF (Quicken Interchange Format): `D` date, `T`/`U` amount, `P` payee, `M` memo,
-`L` category (the part before any `:` subcategory or `/` class), `^` ends a record."""
+`L` category (the part before any `:` subcategory or `/` class), `^` ends a record.
+
+A whole-file export from Quicken also holds account headers (`!Account`), category and
+class lists and memorized payees, whose records use the same letters for other things (a
+category's `D` is its description), and investment accounts whose rows are trades. Only the
+records of cash, bank, card and other asset or liability accounts are statement lines.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,30 @@ from collections.abc import Iterator
 from budget_tracker.services.bankfiles.records import Record
 from budget_tracker.services.bankfiles.source import Source
 
+ACCOUNT_TYPES = frozenset({"bank", "cash", "ccard", "oth a", "oth l"})
+
 
 def records(source: Source, encoding: str) -> Iterator[Record]:
     source.stream.seek(0)
     text = io.TextIOWrapper(source.stream, encoding=encoding, errors="replace", newline=None)
     fields: dict[str, str] = {}
     start = 0
+    reading = True
     try:
         for number, raw in enumerate(text, start=1):
             line = raw.strip()
-            if not line or line.startswith("!"):
+            if not line:
+                continue
+            if line.startswith("!"):
+                header = line.casefold()
+                if header.startswith("!type:"):
+                    reading = header[len("!type:") :].strip() in ACCOUNT_TYPES
+                    fields = {}
+                elif header.startswith("!account"):
+                    reading = False
+                    fields = {}
+                continue
+            if not reading:
                 continue
             if line.startswith("^"):
                 if "D" in fields:
@@ -30,7 +50,7 @@ def records(source: Source, encoding: str) -> Iterator[Record]:
             code, value = line[0], line[1:].strip()
             if code not in fields:
                 fields[code] = value
-        if "D" in fields:
+        if "D" in fields and reading:
             yield _record(start, fields)
     finally:
         text.detach()

@@ -144,15 +144,22 @@ def detect_encoding(head: bytes) -> tuple[str, bool]:
     results = from_bytes(head, cp_isolation=["cp1252", "latin_1", "cp1250", "iso8859_15", "cp850"])
     best = results.best()
     encoding = best.encoding if best is not None else "cp1252"
-    if encoding == "cp1250" and best is not None and best.language not in CENTRAL_EUROPEAN:
+    if encoding in ("cp1250", "cp1252", "latin_1") and not (
+        best is not None and best.language in CENTRAL_EUROPEAN
+    ):
         # cp1250 and cp1252 share most letters and differ in symbols (cp1252's £ is
-        # cp1250's Ł); unless the text reads as a language written in cp1250, the file is
-        # in the encoding most bank exports use.
+        # cp1250's Ł, its ¿ is cp1250's ż). On a short text the language guess is weak,
+        # so the words decide: the right encoding does not put symbols inside words
+        # ("spo¿ywcze"); on a tie, the file is in the encoding most bank exports use.
         try:
-            head.decode("cp1252")
-            encoding = "cp1252"
+            western = _symbols_in_words(head.decode("cp1252"))
         except UnicodeDecodeError:
-            pass
+            western = None
+        central = _symbols_in_words(head.decode("cp1250", errors="replace"))
+        if western is not None and western <= central:
+            encoding = "cp1252" if encoding == "cp1250" else encoding
+        elif western is not None:
+            encoding = "cp1250"
     try:
         # Where the text reads the same either way, name the most common one.
         if head.decode("cp1252") == head.decode(encoding, errors="replace"):
@@ -162,8 +169,21 @@ def detect_encoding(head: bytes) -> tuple[str, bool]:
     return {"latin_1": "latin-1", "iso8859_15": "iso8859-15"}.get(encoding, encoding), True
 
 
+def _symbols_in_words(text: str) -> int:
+    """How many non-ASCII characters that are not letters touch a letter (`spo¿ywcze`)."""
+    count = 0
+    for at, char in enumerate(text):
+        if char.isascii() or char.isalpha() or char == "\ufffd":
+            continue
+        before = text[at - 1] if at else ""
+        after = text[at + 1] if at + 1 < len(text) else ""
+        count += before.isalpha() or after.isalpha()
+    return count
+
+
 def detect_format(head: bytes, encoding: str) -> str:
-    """One of csv, ofx, qif, camt, mt940, or another XML ("xml") from the first bytes."""
+    """One of csv, ofx, qif, camt, mt940, or what we do not read: a web page ("html"), an
+    Excel 2003 XML workbook ("excel-xml") or another XML ("xml"), from the first bytes."""
     text = head.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
     upper = text[:4096].upper()
     if upper.startswith("OFXHEADER") or "<OFX>" in upper or "<?OFX" in upper:
@@ -171,6 +191,10 @@ def detect_format(head: bytes, encoding: str) -> str:
     if text.startswith("<?xml") or text.startswith("<"):
         if "camt.05" in text[:4096] or "<BkToCstmrStmt" in text[:4096]:
             return "camt"
+        if "URN:SCHEMAS-MICROSOFT-COM:OFFICE:SPREADSHEET" in upper or "EXCEL.SHEET" in upper:
+            return "excel-xml"
+        if upper.startswith(("<!DOCTYPE HTML", "<HTML")) or "<TABLE" in upper:
+            return "html"
         return "xml"
     if upper.startswith("!TYPE:") or upper.startswith("!ACCOUNT") or upper.startswith("!OPTION"):
         return "qif"

@@ -144,6 +144,16 @@ class Statement:
         self.format = detect_format(head, self.encoding)
         if self.format == "xml":
             raise InvalidInput(f"{source.name} is an XML file but not a CAMT statement")
+        if self.format == "excel-xml":
+            raise InvalidInput(
+                f"{source.name} is an Excel 2003 XML workbook (save it as CSV first)"
+            )
+        if self.format == "html":
+            # Several banks' "Excel" download is a web page with a table in it.
+            raise InvalidInput(
+                f"{source.name} is a web page (HTML), not a spreadsheet or a statement: open "
+                "it in a spreadsheet program and save it as CSV"
+            )
         layout_options = options.layout
         csv_only = [
             option
@@ -204,6 +214,12 @@ class Statement:
         for record in self.records():
             if self._summary(record) or self._blank(record) or PENDING.match(record.date.strip()):
                 continue
+            if self.layout is not None and delimited.column_role(record.date) == "date":
+                raise InvalidInput(
+                    f"{self.source.name}: line {record.line} is another header line "
+                    f"({record.date!r} where a date belongs): if the table starts there, "
+                    f"give --skip {record.line - 1}; nothing was imported"
+                )
             date_texts.add(record.date)
             for text in (record.amount, record.outflow, record.inflow):
                 tail = text.strip().rstrip("-+ CRDcrd€$£").strip()
@@ -255,6 +271,15 @@ class Statement:
                 f"{self.source.name}: every amount is positive, so the file does not show "
                 "which way its signs go: give --signs spending-positive (positive amounts are "
                 "spending) or --signs spending-negative (they are money coming in)"
+            )
+        if positives > negatives:
+            # A bank account has more money going out than coming in; a card statement
+            # that writes purchases positive and payments negative looks the other way.
+            raise InvalidInput(
+                f"{self.source.name}: {positives} of {positives + negatives} amounts are "
+                "positive, as on a card statement that writes purchases positive: give "
+                "--signs spending-positive (positive amounts are spending) or --signs "
+                "spending-negative (negative amounts are spending)"
             )
         else:
             self.signs_detected = (
