@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,12 @@ from budget_tracker.migrate import alembic_config, head_revision, upgrade
 from budget_tracker.models import TABLE_NAMES
 from budget_tracker.money import from_cents
 from budget_tracker.services.portable import (
+    _COPY_TEXT,
     NOT_COPIED,
     TableShape,
     engine_for,
     resolve_endpoint,
+    row_encoder,
     write_backup,
 )
 from budget_tracker.unit_of_work import Database
@@ -523,12 +526,61 @@ def test_a_row_line_is_compact_json(
         ("a",),
         "a",
     )
-    line = shape.encode((cents, cents, words, day, moment, flag, None))
+    row = (cents, cents, words, day, moment, flag, None)
+    line = shape.encode(row)
     amount = f"{'-' if cents < 0 else ''}{abs(cents) // 100}.{abs(cents) % 100:02d}"
     stamp = moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     expected = [cents, amount, words, day.isoformat(), stamp, flag, None]
     assert line == (json.dumps(expected, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     assert json.loads(line)[1] == str(from_cents(cents))
+    # A copy encodes each row once for both the checksum and COPY: the same line, and the
+    # COPY text that the per-value spelling (used for a restore's rows) gives.
+    both = row_encoder(shape.kinds, copy_text=True)(row)
+    spelled = [
+        "\\N" if value is None else _COPY_TEXT[kind](value)
+        for kind, value in zip(shape.kinds, row, strict=True)
+    ]
+    assert both == (line, "\t".join(spelled) + "\n")
+
+
+def test_sqlite_text_values_are_encoded_as_their_python_values() -> None:
+    """A copy reads SQLite's stored text (dates, times, flags) without building Python
+    values for every row; the lines are those of the values SQLAlchemy would build,
+    also for timestamps stored without microseconds (CURRENT_TIMESTAMP's form)."""
+    from sqlalchemy import Boolean, Date, DateTime, Numeric
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    kinds = ("date", "timestamp", "timestamp", "boolean", "decimal", "decimal")
+    types = (Date(), DateTime(), DateTime(), Boolean(), Numeric(10, 2), Numeric(10, 2))
+    processors = [kind.dialect_impl(dialect).result_processor(dialect, None) for kind in types]
+    raw = ("2026-02-28", "2026-03-01 09:15:00", "2026-03-01 09:15:00.000250", 1, 1.5, 1.25)
+    values = tuple(
+        value if process is None else process(value)
+        for process, value in zip(processors, raw, strict=True)
+    )
+    shape = TableShape("t", tuple("abcdef"), kinds, ("a",), None)
+    encode = row_encoder(kinds, processors, copy_text=True)
+    for _ in range(2):  # the second time from the memo
+        line, copy = encode(raw)
+        assert line == shape.encode(values)
+        assert json.loads(line) == [
+            "2026-02-28",
+            "2026-03-01T09:15:00.000000Z",
+            "2026-03-01T09:15:00.000250Z",
+            True,
+            "1.50",
+            "1.25",
+        ]
+        stamps = "2026-03-01T09:15:00+00:00\t2026-03-01T09:15:00.000250+00:00"
+        assert copy == f"2026-02-28\t{stamps}\tt\t1.50\t1.25\n"
+
+
+def test_equal_decimals_keep_their_own_spelling() -> None:
+    """1.0 and 1.00 are equal (and hash alike): a memo of encoded values would write the
+    second as the first."""
+    encode = row_encoder(("decimal",))
+    assert [encode((Decimal(text),)) for text in ("1.0", "1.00")] == [b'["1.0"]\n', b'["1.00"]\n']
 
 
 NEON = "postgresql://alex:pw@ep-cool-rain-123456{}.us-east-2.aws.neon.tech/neondb?sslmode=require"
