@@ -107,6 +107,29 @@ class VerificationFailed(BudgetError):
     """After the copy, the two sides differ."""
 
 
+class CommitUnacknowledged(DatabaseUnavailable):
+    """The target's COMMIT was sent and the connection died before its answer came: the
+    target holds either the whole load or nothing, and only looking at it tells which."""
+
+    def __init__(self, before: str | None, cause: str) -> None:
+        self.before = before
+        super().__init__(
+            "the connection was lost while the target was committing, so it holds either "
+            "the whole budget or nothing, and it could not be read back to tell which: run "
+            f"the command again, it will tell ({cause})"
+        )
+
+
+class CommitNotMade(DatabaseUnavailable):
+    """The COMMIT's answer was lost and the target, read back, is still empty."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the connection was lost while the target was committing, and the target is "
+            "still empty: nothing was written; run the command again"
+        )
+
+
 # --- The portable form of a value -------------------------------------------------------
 
 KINDS = ("integer", "money", "string", "date", "timestamp", "boolean", "decimal")
@@ -779,7 +802,12 @@ def load_into(
         except BaseException:
             transaction.rollback()
             raise
-        transaction.commit()
+        try:
+            transaction.commit()
+        except DBAPIError as exc:
+            if is_connection_lost(exc) or isinstance(exc, OperationalError):
+                raise CommitUnacknowledged(before, first_line(exc)) from None
+            raise
     return before
 
 
@@ -909,6 +937,9 @@ class CopySummary:
     report_months: int
     """How many months of users' reports were compared (the sum over users)."""
     report_mismatch: str | None
+    already_there: bool = False
+    """The target already held exactly this budget (an earlier run whose COMMIT's answer
+    was lost, or the same copy run twice): nothing was written."""
 
     @property
     def verified(self) -> bool:
@@ -961,28 +992,69 @@ def copy_database(
                         rows = stream_table(connection, table, shape)
                         yield TableData(shape, last_id, _digested(rows, shape, digest, progress))
 
-            before = load_into(target_direct, revision=head, tables=produce())
+            refused: TargetNotEmpty | None = None
+            lost: CommitUnacknowledged | None = None
+            before: str | None = None
+            try:
+                before = load_into(target_direct, revision=head, tables=produce())
+            except TargetNotEmpty as refusal:
+                # Maybe this very budget, from an earlier run whose COMMIT's answer was
+                # lost: the same rows in every table, then the same checksums and reports.
+                if refusal.counts != occupied_tables(connection):
+                    raise
+                refused = refusal
+                digests = digest_database(connection)
+            except CommitUnacknowledged as unknown:
+                lost, before = unknown, unknown.before
             source_reports = monthly_reports(connection)
-    with target_app.connect() as connection, connection.begin():
+    with _settling(lost), target_app.connect() as connection, connection.begin():
         target_digests = digest_database(connection)
-        target_reports = monthly_reports(connection)
-    checks = tuple(
-        TableCheck(
-            name,
-            digest.rows,
-            digest.sha256,
-            target_digests[name].rows if name in target_digests else None,
-            target_digests[name].sha256 if name in target_digests else None,
-        )
-        for name, digest in digests.items()
-    )
-    return CopySummary(
+        checks = _checks(digests, target_digests)
+        equal = all(check.matches for check in checks)
+        target_reports = monthly_reports(connection) if equal or not refused else {}
+    if refused is not None and not equal:
+        raise refused
+    if lost is not None and not equal:
+        if not any(digest.rows for digest in target_digests.values()):
+            raise CommitNotMade()
+        raise lost
+    summary = CopySummary(
         revision=head,
         target_revision_before=before,
         tables=checks,
         report_months=_months_covered(source_reports),
         report_mismatch=_first_difference(source_reports, target_reports),
+        already_there=refused is not None,
     )
+    if refused is not None and not summary.verified:
+        raise refused
+    return summary
+
+
+def _checks(source: dict[str, Digest], target: dict[str, Digest]) -> tuple[TableCheck, ...]:
+    return tuple(
+        TableCheck(
+            name,
+            digest.rows,
+            digest.sha256,
+            target[name].rows if name in target else None,
+            target[name].sha256 if name in target else None,
+        )
+        for name, digest in source.items()
+    )
+
+
+@contextmanager
+def _settling(lost: CommitUnacknowledged | None) -> Iterator[None]:
+    """Reading the target back after a lost COMMIT answer: if that fails too, say that the
+    outcome is unknown (not that the read failed)."""
+    if lost is None:
+        yield
+        return
+    try:
+        yield
+    except DBAPIError:
+        raise lost from None
 
 
 def monthly_reports(connection: Connection) -> dict[tuple[int, str], Any]:
@@ -1283,6 +1355,9 @@ class RestoreSummary:
     upgraded_to: str | None
     """The head it was upgraded to, when it was older."""
     tables: tuple[TableCheck, ...]
+    already_there: bool = False
+    """The target already held exactly this backup (an earlier run whose COMMIT's answer
+    was lost, or the same restore run twice): nothing was written."""
 
 
 def restore_backup(
@@ -1305,9 +1380,25 @@ def restore_backup(
     backup = BackupReader(stream, label, progress)
     if on_total is not None and backup.total_rows is not None:
         on_total(backup.total_rows)
-    load_into(target_direct, revision=backup.revision, tables=backup.tables(), finish=backup.finish)
     head = head_revision()
-    with target_app.connect() as connection, connection.begin():
+    refused: TargetNotEmpty | None = None
+    lost: CommitUnacknowledged | None = None
+    try:
+        load_into(
+            target_direct, revision=backup.revision, tables=backup.tables(), finish=backup.finish
+        )
+    except TargetNotEmpty as refusal:
+        # Maybe this very backup, restored by an earlier run whose COMMIT's answer was
+        # lost: as many rows, then the same checksums (comparable at the same revision).
+        if backup.revision != head or backup.total_rows != sum(refusal.counts.values()):
+            raise
+        refused = refusal
+        for _table in backup.tables():  # reads (and checks) the whole file
+            pass
+        backup.finish()
+    except CommitUnacknowledged as unknown:
+        lost = unknown
+    with _settling(lost), target_app.connect() as connection, connection.begin():
         if backup.revision == head:
             target = digest_database(connection)
         else:
@@ -1325,10 +1416,18 @@ def restore_backup(
         )
         for name, digest in backup.digests.items()
     )
+    equal = all(check.matches for check in checks)
+    if refused is not None and not equal:
+        raise refused
+    if lost is not None and not equal:
+        if not any(digest.rows for digest in target.values()):
+            raise CommitNotMade()
+        raise lost
     return RestoreSummary(
         revision=backup.revision,
         upgraded_to=head if backup.revision != head else None,
         tables=checks,
+        already_there=refused is not None,
     )
 
 
