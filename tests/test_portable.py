@@ -8,8 +8,11 @@ import datetime as dt
 import gzip
 import json
 import os
+import pty
 import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -617,3 +620,48 @@ def test_a_bad_url_is_bad_input() -> None:
     result = copy("local", NEON.format("-pooler").replace("?sslmode=require", ""))
     assert result.exit_code == 2
     assert "without TLS" in result.stderr
+
+
+def on_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run `budget ARGS` in a subprocess whose stderr is a terminal: exit code and what
+    the terminal showed."""
+    controller, terminal = pty.openpty()
+    shown = b""
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "budget_tracker", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=terminal,
+            env={**os.environ, **env, "NO_COLOR": "1"},
+        )
+        os.close(terminal)
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the process has ended
+                break
+            if not chunk:
+                break
+            shown += chunk
+        code = process.wait(timeout=120)
+    finally:
+        os.close(controller)
+    return code, shown.decode(errors="replace")
+
+
+def test_copy_and_backup_show_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    origin = sqlite_backend(tmp_path / "origin.db")
+    seed_every_feature(origin, tmp_path)
+    origin.database.close()
+    code, shown = on_terminal(["backup", str(tmp_path / "b.jsonl")], origin.env)
+    assert code == 0, shown
+    assert "Backing up" in shown
+    assert "100%" in shown
+    assert "Backed up" in shown
+    source = f"sqlite:///{tmp_path / 'origin.db'}"
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    code, shown = on_terminal(["db", "copy", "--from", source, "--to", target], {})
+    assert code == 0, shown
+    assert "Copying" in shown
+    assert "100%" in shown
