@@ -665,3 +665,28 @@ def test_copy_and_backup_show_a_progress_bar_on_a_terminal(tmp_path: Path) -> No
     assert code == 0, shown
     assert "Copying" in shown
     assert "100%" in shown
+
+
+def test_the_verification_finds_a_difference(tmp_path: Path) -> None:
+    """The copy compares what it wrote with what the target's app URL reads back: loaded
+    over one URL (`--to-direct`), read back over another that holds one amount changed,
+    the copy reports the table and the reports as different and fails."""
+    origin = sqlite_backend(tmp_path / "origin.db")
+    seed_every_feature(origin, tmp_path)
+    origin.database.close()
+    shutil.copy(tmp_path / "origin.db", tmp_path / "altered.db")
+    altered = sqlite_backend(tmp_path / "altered.db")
+    with altered.database.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE expenses SET amount = amount + 1 WHERE id = 2")
+    altered.database.close()
+    result = copy(
+        f"sqlite:///{tmp_path / 'origin.db'}",
+        f"sqlite:///{tmp_path / 'altered.db'}",
+        "--to-direct",
+        f"sqlite:///{tmp_path / 'loaded.db'}",
+    )
+    assert result.exit_code == 1
+    assert [line for line in result.stdout.splitlines() if "DIFFERENT" in line] == [
+        line for line in result.stdout.splitlines() if line.startswith("  expenses ")
+    ]
+    assert result.stderr.startswith("Error: verification failed after COMMIT: table expenses ")
