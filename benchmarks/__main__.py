@@ -34,13 +34,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small data, few runs (minutes)")
     parser.add_argument("--json", type=Path, help="write results here as well")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=0,
+        help="runs of each side of the import and copy scenarios (default 3, --quick 2)",
+    )
     args = parser.parse_args(argv)
     chosen = args.only or list(SCENARIOS)
 
     workdir = Path(tempfile.mkdtemp(prefix="budget-bench-"))
-    cfg = scenarios.Config.make(quick=args.quick, workdir=workdir)
+    cfg = scenarios.Config.make(quick=args.quick, workdir=workdir, runs=args.runs)
     meta = machine()
-    meta.update(quick=args.quick, scenarios=chosen, started=_now(), load_before=os.getloadavg())
+    meta.update(
+        quick=args.quick,
+        runs=cfg.bulk_runs,
+        scenarios=chosen,
+        started=_now(),
+        load_before=os.getloadavg(),
+    )
     rows: list[Row] = []
     started = time.perf_counter()
 

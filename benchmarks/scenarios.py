@@ -27,6 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import URL
+
 from benchmarks import data
 from benchmarks.harness import (
     BUDGET,
@@ -40,6 +42,7 @@ from benchmarks.harness import (
     run,
     unavailable,
 )
+from budget_tracker.migrate import upgrade
 from tests.wireproxy import WireProxy
 
 FLOOR_IMPORTS = "import sqlalchemy.orm, psycopg2, click, dotenv"
@@ -57,13 +60,18 @@ class Config:
     transfer_seconds: float
     transfer_runs: int
     workers: int = 8
-    copy_runs: int = 0  # runs of each side in scenario 7 (0: 2 quick, 3 full)
+    copy_runs: int = 0  # runs of each side in scenarios 5 and 7 (0: 2 quick, 3 full)
 
     @classmethod
-    def make(cls, *, quick: bool, workdir: Path) -> Config:
+    def make(cls, *, quick: bool, workdir: Path, runs: int = 0) -> Config:
         if quick:
-            return cls(quick, workdir, 7, 100_000, 10_000, 50_000, 4.0, 2)
-        return cls(quick, workdir, 25, 1_000_000, 10_000, 1_000_000, 15.0, 3)
+            return cls(quick, workdir, 7, 100_000, 10_000, 50_000, 4.0, 2, copy_runs=runs)
+        return cls(quick, workdir, 25, 1_000_000, 10_000, 1_000_000, 15.0, 3, copy_runs=runs)
+
+    @property
+    def bulk_runs(self) -> int:
+        """Runs of each side of the import and copy scenarios (minutes each at full size)."""
+        return self.copy_runs or (2 if self.quick else 3)
 
 
 def commands() -> set[str]:
@@ -584,7 +592,7 @@ def imports(cfg: Config) -> list[Row]:
         product: list[float] = []
         reference: list[float] = []
         rss: list[float] = []
-        runs = 2 if cfg.quick else 3
+        runs = cfg.bulk_runs
         for _ in range(runs):
             data.admin("TRUNCATE expenses RESTART IDENTITY", database=name)
             result = run(args, env=env, measure_rss=True)
@@ -608,10 +616,42 @@ def imports(cfg: Config) -> list[Row]:
                 "table (categories kept)",
             ).judge(at_least=0.5),
             _rss_row(scenario, f"import peak RSS, {label}", rss, floor, below=150),
+            *_sqlite_import(cfg, csv_path, args, product, floor),
             *_bank_import(cfg, env, name, floor),
         ]
     finally:
         data.drop_pg_database(name)
+
+
+def _sqlite_import(
+    cfg: Config, csv_path: Path, args: list[str], pg_rates: list[float], floor: float
+) -> list[Row]:
+    """The same import into a migrated SQLite file: rows/s (beside the PostgreSQL
+    import's, informative) and peak RSS."""
+    scenario = "5 import"
+    label = f"{cfg.import_rows:,}-row CSV"
+    rates: list[float] = []
+    rss: list[float] = []
+    path = cfg.workdir / "import.db"
+    for _ in range(cfg.bulk_runs):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        upgrade(URL.create("sqlite+pysqlite", database=str(path)))
+        result = run(args, env=child_env({"DATABASE_URL": f"sqlite:///{path}"}), measure_rss=True)
+        rates.append(cfg.import_rows / result.seconds)
+        rss.append(result.max_rss_mb)
+    return [
+        ratio_row(
+            scenario,
+            f"import rows/s, {label}, SQLite",
+            rates,
+            pg_rates,
+            unit="rows/s",
+            reference_name="the same import via PgBouncer, above",
+            note=f"{cfg.bulk_runs} runs, each into a freshly migrated SQLite file",
+        ),
+        _rss_row(scenario, f"import peak RSS, {label}, SQLite", rss, floor, below=150),
+    ]
 
 
 def _bank_import(cfg: Config, env: dict[str, str], database: str, floor: float) -> list[Row]:
@@ -627,7 +667,7 @@ def _bank_import(cfg: Config, env: dict[str, str], database: str, floor: float) 
     product: list[float] = []
     reference: list[float] = []
     rss: list[float] = []
-    for _ in range(2 if cfg.quick else 3):
+    for _ in range(cfg.bulk_runs):
         data.admin("TRUNCATE expenses RESTART IDENTITY", database=database)
         result = run(bank, env=env, measure_rss=True)
         product.append(rows / result.seconds)
@@ -754,7 +794,7 @@ def copies(cfg: Config) -> list[Row]:
     source = data.history_sqlite(cfg.workdir / "copy_source.db", cfg.import_rows)
     csv_path = data.import_csv(cfg.workdir / "copy_import.csv", cfg.import_rows)
     copy_target, import_target = "bench_copy_target", "bench_copy_import"
-    runs = cfg.copy_runs or (2 if cfg.quick else 3)
+    runs = cfg.bulk_runs
     copy_seconds: list[float] = []
     import_seconds: list[float] = []
     copy_rss: list[float] = []

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from budget_tracker import outcomes
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
+from budget_tracker.config import load_settings
 from budget_tracker.models import Base, UnitOutcome, User
 from budget_tracker.services.expenses import ExpenseChange, ExpenseRow
 from budget_tracker.services.importer import Signs
@@ -198,6 +199,110 @@ def test_a_lost_commit_ack_changes_nothing_the_user_sees(
     lost, lost_rows = play(proxy, database, case, csv, lose_ack=True)
     assert lost == reference
     assert lost_rows == reference_rows
+
+
+# --- copy and restore: one transaction over the target ----------------------------------
+
+SOURCE_STEPS: tuple[tuple[str, ...], ...] = (
+    ("category", "add", "Books", "--budget", "300", "--color", "#ff8800"),
+    ("add-expense", "12.50", "Books", "novel", "--date", "2026-05-14"),
+    ("add-expense", "7", "Transport", "bus", "--date", "2026-06-01"),
+    ("transfer", "30", "--from", "Books", "--to", "Transport", "--month", "2026-05"),
+    ("add-income", "1000", "Salary", "--date", "2026-05-01"),
+)
+
+
+def sqlite_source(tmp_path: Path) -> tuple[Database, Path]:
+    path = tmp_path / "source.db"
+    database = Database(load_settings({"DATABASE_URL": f"sqlite:///{path}"}))
+    for args in SOURCE_STEPS:
+        code, _, err = run(database, args, path)
+        assert code == 0, err
+    return database, path
+
+
+def move(
+    proxy: CommitAckDropper,
+    database: Database,
+    command: Sequence[str],
+    *,
+    lose_ack: bool,
+) -> tuple[tuple[int, str, str], dict[str, list[tuple[Any, ...]]]]:
+    """Run a copy or restore into the emptied target behind the proxy."""
+    reset(database)
+    dropped = proxy.dropped
+    if lose_ack:
+        proxy.armed.set()
+    outcome = run(database, command, Path())
+    assert proxy.dropped == dropped + lose_ack
+    proxy.armed.clear()
+    return outcome, rows(database)
+
+
+def copy_and_restore_commands(database: Database, tmp_path: Path) -> dict[str, tuple[str, ...]]:
+    source, path = sqlite_source(tmp_path)
+    backup = tmp_path / "budget.jsonl"
+    code, _, err = run(source, ("backup", str(backup)), path)
+    assert code == 0, err
+    source.close()
+    target = database.settings.database_url.render_as_string(hide_password=False)
+    return {
+        "copy": (
+            "db",
+            "copy",
+            "--from",
+            f"sqlite:///{path}",
+            "--to",
+            target,
+            "--to-direct",
+            target,
+        ),
+        "restore": ("restore", str(backup)),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("pgbouncer")
+@pytest.mark.parametrize("name", ["copy", "restore"])
+def test_a_copy_or_restore_whose_commit_ack_is_lost_tells_the_truth(
+    name: str, lossy: tuple[CommitAckDropper, Database], tmp_path: Path
+) -> None:
+    """The target's COMMIT succeeds but its answer is lost: the command looks at the
+    target, finds the whole budget there, and says what it says when nothing goes wrong.
+    Run again on that target, it finds the same budget and says so instead of refusing
+    a non-empty target."""
+    proxy, database = lossy
+    command = copy_and_restore_commands(database, tmp_path)[name]
+    reference, reference_rows = move(proxy, database, command, lose_ack=False)
+    assert reference[0] == 0, reference
+    assert reference_rows["expenses"]
+    lost, lost_rows = move(proxy, database, command, lose_ack=True)
+    assert lost == reference
+    assert lost_rows == reference_rows
+
+    code, out, err = run(database, command, Path())
+    assert (code, err) == (0, ""), err
+    assert "already holds this budget" in out
+    assert "nothing was written" in out
+    assert rows(database) == reference_rows
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("pgbouncer")
+@pytest.mark.parametrize("name", ["copy", "restore"])
+def test_a_target_holding_other_data_is_still_refused(
+    name: str, lossy: tuple[CommitAckDropper, Database], tmp_path: Path
+) -> None:
+    proxy, database = lossy
+    command = copy_and_restore_commands(database, tmp_path)[name]
+    assert move(proxy, database, command, lose_ack=False)[0][0] == 0
+    code, _, err = run(database, ("add-expense", "1", "Food", "one more"), Path())
+    assert code == 0, err
+    before = rows(database)
+    code, out, err = run(database, command, Path())
+    assert code == 1, (out, err)
+    assert "the target database is not empty" in err
+    assert rows(database) == before
 
 
 # --- the record itself -------------------------------------------------------------------

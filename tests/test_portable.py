@@ -8,9 +8,13 @@ import datetime as dt
 import gzip
 import json
 import os
+import pty
 import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +31,12 @@ from budget_tracker.migrate import alembic_config, head_revision, upgrade
 from budget_tracker.models import TABLE_NAMES
 from budget_tracker.money import from_cents
 from budget_tracker.services.portable import (
+    _COPY_TEXT,
     NOT_COPIED,
     TableShape,
     engine_for,
     resolve_endpoint,
+    row_encoder,
     write_backup,
 )
 from budget_tracker.unit_of_work import Database
@@ -537,12 +543,61 @@ def test_a_row_line_is_compact_json(
         ("a",),
         "a",
     )
-    line = shape.encode((cents, cents, words, day, moment, flag, None))
+    row = (cents, cents, words, day, moment, flag, None)
+    line = shape.encode(row)
     amount = f"{'-' if cents < 0 else ''}{abs(cents) // 100}.{abs(cents) % 100:02d}"
     stamp = moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     expected = [cents, amount, words, day.isoformat(), stamp, flag, None]
     assert line == (json.dumps(expected, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     assert json.loads(line)[1] == str(from_cents(cents))
+    # A copy encodes each row once for both the checksum and COPY: the same line, and the
+    # COPY text that the per-value spelling (used for a restore's rows) gives.
+    both = row_encoder(shape.kinds, copy_text=True)(row)
+    spelled = [
+        "\\N" if value is None else _COPY_TEXT[kind](value)
+        for kind, value in zip(shape.kinds, row, strict=True)
+    ]
+    assert both == (line, "\t".join(spelled) + "\n")
+
+
+def test_sqlite_text_values_are_encoded_as_their_python_values() -> None:
+    """A copy reads SQLite's stored text (dates, times, flags) without building Python
+    values for every row; the lines are those of the values SQLAlchemy would build,
+    also for timestamps stored without microseconds (CURRENT_TIMESTAMP's form)."""
+    from sqlalchemy import Boolean, Date, DateTime, Numeric
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    kinds = ("date", "timestamp", "timestamp", "boolean", "decimal", "decimal")
+    types = (Date(), DateTime(), DateTime(), Boolean(), Numeric(10, 2), Numeric(10, 2))
+    processors = [kind.dialect_impl(dialect).result_processor(dialect, None) for kind in types]
+    raw = ("2026-02-28", "2026-03-01 09:15:00", "2026-03-01 09:15:00.000250", 1, 1.5, 1.25)
+    values = tuple(
+        value if process is None else process(value)
+        for process, value in zip(processors, raw, strict=True)
+    )
+    shape = TableShape("t", tuple("abcdef"), kinds, ("a",), None)
+    encode = row_encoder(kinds, processors, copy_text=True)
+    for _ in range(2):  # the second time from the memo
+        line, copy = encode(raw)
+        assert line == shape.encode(values)
+        assert json.loads(line) == [
+            "2026-02-28",
+            "2026-03-01T09:15:00.000000Z",
+            "2026-03-01T09:15:00.000250Z",
+            True,
+            "1.50",
+            "1.25",
+        ]
+        stamps = "2026-03-01T09:15:00+00:00\t2026-03-01T09:15:00.000250+00:00"
+        assert copy == f"2026-02-28\t{stamps}\tt\t1.50\t1.25\n"
+
+
+def test_equal_decimals_keep_their_own_spelling() -> None:
+    """1.0 and 1.00 are equal (and hash alike): a memo of encoded values would write the
+    second as the first."""
+    encode = row_encoder(("decimal",))
+    assert [encode((Decimal(text),)) for text in ("1.0", "1.00")] == [b'["1.0"]\n', b'["1.00"]\n']
 
 
 NEON = "postgresql://alex:pw@ep-cool-rain-123456{}.us-east-2.aws.neon.tech/neondb?sslmode=require"
@@ -579,3 +634,73 @@ def test_a_bad_url_is_bad_input() -> None:
     result = copy("local", NEON.format("-pooler").replace("?sslmode=require", ""))
     assert result.exit_code == 2
     assert "without TLS" in result.stderr
+
+
+def on_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run `budget ARGS` in a subprocess whose stderr is a terminal: exit code and what
+    the terminal showed."""
+    controller, terminal = pty.openpty()
+    shown = b""
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "budget_tracker", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=terminal,
+            env={**os.environ, **env, "NO_COLOR": "1"},
+        )
+        os.close(terminal)
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the process has ended
+                break
+            if not chunk:
+                break
+            shown += chunk
+        code = process.wait(timeout=120)
+    finally:
+        os.close(controller)
+    return code, shown.decode(errors="replace")
+
+
+def test_copy_and_backup_show_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    origin = sqlite_backend(tmp_path / "origin.db")
+    seed_every_feature(origin, tmp_path)
+    origin.database.close()
+    code, shown = on_terminal(["backup", str(tmp_path / "b.jsonl")], origin.env)
+    assert code == 0, shown
+    assert "Backing up" in shown
+    assert "100%" in shown
+    assert "Backed up" in shown
+    source = f"sqlite:///{tmp_path / 'origin.db'}"
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    code, shown = on_terminal(["db", "copy", "--from", source, "--to", target], {})
+    assert code == 0, shown
+    assert "Copying" in shown
+    assert "100%" in shown
+
+
+def test_the_verification_finds_a_difference(tmp_path: Path) -> None:
+    """The copy compares what it wrote with what the target's app URL reads back: loaded
+    over one URL (`--to-direct`), read back over another that holds one amount changed,
+    the copy reports the table and the reports as different and fails."""
+    origin = sqlite_backend(tmp_path / "origin.db")
+    seed_every_feature(origin, tmp_path)
+    origin.database.close()
+    shutil.copy(tmp_path / "origin.db", tmp_path / "altered.db")
+    altered = sqlite_backend(tmp_path / "altered.db")
+    with altered.database.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE expenses SET amount = amount + 1 WHERE id = 2")
+    altered.database.close()
+    result = copy(
+        f"sqlite:///{tmp_path / 'origin.db'}",
+        f"sqlite:///{tmp_path / 'altered.db'}",
+        "--to-direct",
+        f"sqlite:///{tmp_path / 'loaded.db'}",
+    )
+    assert result.exit_code == 1
+    assert [line for line in result.stdout.splitlines() if "DIFFERENT" in line] == [
+        line for line in result.stdout.splitlines() if line.startswith("  expenses ")
+    ]
+    assert result.stderr.startswith("Error: verification failed after COMMIT: table expenses ")

@@ -94,9 +94,10 @@ def copy_command(state: AppState, target: str, source: str | None, to_direct: st
 
     The target is migrated to this version's schema and loaded in one transaction over
     its direct URL: it ends with the whole copy or unchanged, so an interrupted copy can
-    be run again. A target that holds any data is refused (merging two budgets is not
-    supported). At the end both sides are compared: row counts and a content checksum
-    per table, and every month's report of every user.
+    be run again. A target that holds any other data is refused (merging two budgets is
+    not supported); one that already holds exactly this budget is reported as such. At
+    the end both sides are compared: row counts and a content checksum per table, and
+    every month's report of every user.
 
     \b
     Example:
@@ -135,9 +136,15 @@ def copy_command(state: AppState, target: str, source: str | None, to_direct: st
     finally:
         for engine in engines:
             engine.dispose()
-    click.echo(
-        f"Copied {origin.label} to {destination.label} (schema revision {summary.revision}):"
-    )
+    if summary.already_there:
+        click.echo(
+            f"{destination.label} already holds this budget, the same as {origin.label} "
+            f"(schema revision {summary.revision}): nothing was written."
+        )
+    else:
+        click.echo(
+            f"Copied {origin.label} to {destination.label} (schema revision {summary.revision}):"
+        )
     _print_checks(summary.tables)
     require_verified(summary.tables, summary.report_mismatch)
     click.echo(
@@ -270,9 +277,16 @@ def restore_command(state: AppState, file: str) -> None:
         for engine in engines:
             engine.dispose()
     upgraded = f", upgraded to {summary.upgraded_to}" if summary.upgraded_to else ""
-    click.echo(
-        f"Restored {label} (schema revision {summary.revision}{upgraded}) into {destination.label}:"
-    )
+    if summary.already_there:
+        click.echo(
+            f"{destination.label} already holds this budget, the same as {label} "
+            f"(schema revision {summary.revision}): nothing was written."
+        )
+    else:
+        click.echo(
+            f"Restored {label} (schema revision {summary.revision}{upgraded}) "
+            f"into {destination.label}:"
+        )
     _print_checks(summary.tables)
     require_verified(summary.tables)
     what = "row counts and checksums" if summary.upgraded_to is None else "row counts"

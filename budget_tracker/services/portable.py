@@ -29,10 +29,11 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import redirect_stderr, suppress
+from contextlib import contextmanager, redirect_stderr, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
@@ -106,6 +107,29 @@ class TargetNotEmpty(Conflict):
 
 class VerificationFailed(BudgetError):
     """After the copy, the two sides differ."""
+
+
+class CommitUnacknowledged(DatabaseUnavailable):
+    """The target's COMMIT was sent and the connection died before its answer came: the
+    target holds either the whole load or nothing, and only looking at it tells which."""
+
+    def __init__(self, before: str | None, cause: str) -> None:
+        self.before = before
+        super().__init__(
+            "the connection was lost while the target was committing, so it holds either "
+            "the whole budget or nothing, and it could not be read back to tell which: run "
+            f"the command again, it will tell ({cause})"
+        )
+
+
+class CommitNotMade(DatabaseUnavailable):
+    """The COMMIT's answer was lost and the target, read back, is still empty."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the connection was lost while the target was committing, and the target is "
+            "still empty: nothing was written; run the command again"
+        )
 
 
 # --- The portable form of a value -------------------------------------------------------
@@ -244,6 +268,88 @@ _SQLITE_VALUE: dict[str, Callable[[Any], Any]] = {
     "decimal": str,
 }
 
+_NEEDS_COPY_ESCAPE = re.compile(r"[\\\t\n\r]").search
+_PLAIN_KINDS = frozenset({"integer", "money", "string"})
+"""Kinds whose line text is computed inline; the others go through a memo (a table's
+dates, times and flags repeat a lot, and parsing them is the expensive part)."""
+
+RowEncoder = Callable[[Sequence[Any]], Any]
+"""A row (as the driver returns it) → its backup line (bytes), or (line, COPY text)."""
+
+
+def row_encoder(
+    kinds: Sequence[str],
+    processors: Sequence[Callable[[Any], Any] | None] | None = None,
+    *,
+    copy_text: bool = False,
+) -> RowEncoder:
+    """One function per table shape that turns a row into its backup line (the checksum's
+    input) and, with `copy_text`, also into its COPY text line, in one pass.
+
+    This runs once for every row of every table on both sides of a copy, so the function
+    is generated with the columns unrolled (as `dataclasses` and `namedtuple` generate
+    theirs): no per-value call through a list of converters, no generator, no zip.
+    `processors` are the driver-value → Python-value conversions SQLAlchemy would apply
+    (SQLite's dates and times are text); they run inside the memo, once per distinct
+    value. Values of the wrong type raise (TypeError), as the converters always did.
+    """
+    names: dict[str, Any] = {
+        "_int": int.__repr__,
+        "_money": _money_json,
+        "_json_str": encode_basestring,
+        "_needs_escape": _NEEDS_COPY_ESCAPE,
+        "_COPY_ESCAPES": _COPY_ESCAPES,
+        "_NULL": ("null", "\\N"),
+    }
+    body: list[str] = []
+    for i, kind in enumerate(kinds):
+        process = processors[i] if processors is not None else None
+        v = f"v{i}"
+        if kind in _PLAIN_KINDS and process is None:
+            spelled = {
+                "integer": (f"_int({v})", f"_int({v})"),
+                "money": (f"_money({v})", f"_int({v})"),
+                "string": (
+                    f"_json_str({v})",
+                    f"({v}.translate(_COPY_ESCAPES) if _needs_escape({v}) else {v})",
+                ),
+            }[kind]
+            body.append(f"    j{i} = 'null' if {v} is None else {spelled[0]}")
+            if copy_text:
+                body.append(f"    c{i} = {names['_NULL'][1]!r} if {v} is None else {spelled[1]}")
+        else:
+            names[f"_pair{i}"] = _memo_pair(kind, process)
+            body.append(f"    j{i}, c{i} = _NULL if {v} is None else _pair{i}({v})")
+    columns = ", ".join(f"v{i}" for i in range(len(kinds)))
+    line = "f'[" + ",".join(f"{{j{i}}}" for i in range(len(kinds))) + "]\\n'.encode()"
+    result = line
+    if copy_text:
+        copy = "f'" + "\\t".join(f"{{c{i}}}" for i in range(len(kinds))) + "\\n'"
+        result = f"{line}, {copy}"
+    source = "\n".join(
+        [
+            "def encode(row):",
+            f"    ({columns}{',' if len(kinds) == 1 else ''}) = row",
+            *body,
+            f"    return {result}",
+        ]
+    )
+    exec(compile(source, f"<row encoder {','.join(kinds)}>", "exec"), names)
+    return cast(RowEncoder, names["encode"])
+
+
+def _memo_pair(kind: str, process: Callable[[Any], Any] | None) -> Callable[[Any], tuple[str, str]]:
+    json_text, copy_text = _JSON_TEXT[kind], _COPY_TEXT[kind]
+
+    def pair(raw: Any) -> tuple[str, str]:
+        value = raw if process is None else process(raw)
+        if value is None:
+            return ("null", "\\N")
+        return json_text(value), copy_text(value)
+
+    # Not decimals: equal values with different exponents (1.0, 1.00) are written apart.
+    return pair if kind == "decimal" else lru_cache(maxsize=4096)(pair)
+
 
 # --- Tables -----------------------------------------------------------------------------
 
@@ -269,16 +375,12 @@ class TableShape:
         }
 
     @cached_property
-    def _json_text(self) -> list[Callable[[Any], str]]:
-        return [_JSON_TEXT[kind] for kind in self.kinds]
+    def _encoder(self) -> RowEncoder:
+        return row_encoder(self.kinds)
 
     def encode(self, row: Sequence[Any]) -> bytes:
         """One row as a backup line (also what the content checksum reads)."""
-        values = ",".join(
-            "null" if value is None else json_text(value)
-            for json_text, value in zip(self._json_text, row, strict=True)
-        )
-        return f"[{values}]\n".encode()
+        return cast(bytes, self._encoder(row))
 
 
 def table_shapes(connection: Connection) -> tuple[list[TableShape], dict[str, Table]]:
@@ -416,6 +518,13 @@ class Digest:
         self.rows += 1
         self._hash.update(line)
 
+    def add_lines(self, lines: Sequence[bytes]) -> bytes:
+        """Add several lines at once; returns them joined."""
+        joined = b"".join(lines)
+        self.rows += len(lines)
+        self._hash.update(joined)
+        return joined
+
     @property
     def sha256(self) -> str:
         return str(self._hash.hexdigest())
@@ -428,22 +537,102 @@ class TableData:
     shape: TableShape
     last_id: int | None
     rows: Iterator[Sequence[Any]]
+    copy_text: Iterator[str] | None = None
+    """The same rows already spelled as COPY text (chunks of whole lines), when the
+    source made them: a PostgreSQL target then loads these and never reads `rows`."""
 
 
 def stream_table(
     connection: Connection, table: Table, shape: TableShape
 ) -> Iterator[Sequence[Any]]:
-    """The table's rows in key order, `BATCH_ROWS` per fetch (a server-side cursor on
-    PostgreSQL, transaction-scoped and so safe through PgBouncer)."""
+    """The table's rows in key order, as Python values (dates as dates, and so on)."""
+    processors, batches = _fetch_rows(connection, table, shape)
+    if not any(processors):
+        for batch in batches:
+            yield from batch
+        return
+    for batch in batches:
+        for row in batch:
+            yield tuple(
+                value if process is None or value is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            )
+
+
+def encoded_batches(
+    connection: Connection, table: Table, shape: TableShape, *, copy_text: bool = False
+) -> Iterator[list[Any]]:
+    """The table's rows in key order, `BATCH_ROWS` at a time, each as its backup line
+    (bytes) or, with `copy_text`, as (backup line, COPY text line): straight from the
+    driver's values, without building Python dates and times for every row."""
+    processors, batches = _fetch_rows(connection, table, shape)
+    encode = row_encoder(shape.kinds, processors, copy_text=copy_text)
+    for batch in batches:
+        yield [encode(row) for row in batch]
+
+
+_cursor_names = itertools.count(1)
+
+
+def _fetch_rows(
+    connection: Connection, table: Table, shape: TableShape
+) -> tuple[list[Callable[[Any], Any] | None], Iterator[list[Sequence[Any]]]]:
+    """Run the table's SELECT on the driver's own cursor (a server-side cursor on
+    PostgreSQL, transaction-scoped and so safe through PgBouncer): the conversions
+    SQLAlchemy would apply to each value, and the rows as the driver returns them,
+    `BATCH_ROWS` per fetch. Driver errors are raised as SQLAlchemy's, as on any
+    other statement."""
     statement = select(*(table.c[name] for name in shape.columns)).order_by(
         *(table.c[name] for name in shape.key)
     )
-    result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
-        statement
-    )
-    with result:
-        for partition in result.partitions():
-            yield from partition
+    dialect = connection.dialect
+    sql = str(statement.compile(dialect=dialect))
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    with _driver_errors(connection, sql):
+        if dialect.name == "postgresql":
+            cursor = dbapi_connection.cursor(name=f"portable_rows_{next(_cursor_names)}")
+            cursor.itersize = BATCH_ROWS
+        else:
+            cursor = dbapi_connection.cursor()
+        cursor.execute(sql)
+        # A named cursor describes its columns only once it has fetched.
+        first = cursor.fetchmany(BATCH_ROWS) if dialect.name == "postgresql" else None
+    processors: list[Callable[[Any], Any] | None] = [
+        table.c[name].type.dialect_impl(dialect).result_processor(dialect, described[1])
+        for name, described in zip(shape.columns, cursor.description, strict=True)
+    ]
+
+    def batches() -> Iterator[list[Sequence[Any]]]:
+        try:
+            batch = first
+            while True:
+                if batch is None:
+                    with _driver_errors(connection, sql):
+                        batch = cursor.fetchmany(BATCH_ROWS)
+                if not batch:
+                    return
+                yield batch
+                if len(batch) < BATCH_ROWS:
+                    return
+                batch = None
+        finally:
+            with suppress(Exception):
+                cursor.close()
+
+    return processors, batches()
+
+
+@contextmanager
+def _driver_errors(connection: Connection, statement: str) -> Iterator[None]:
+    """Raise the driver's errors from a raw cursor the way SQLAlchemy would wrap them, so
+    the error boundary (and the retry rules) see the usual exception types."""
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise DBAPIError.instance(
+            statement, None, exc, dbapi_error, dialect=connection.dialect
+        ) from exc
 
 
 def _digested(
@@ -456,6 +645,22 @@ def _digested(
             progress(1000)
     if progress is not None:
         progress(digest.rows % 1000)
+
+
+def _digested_copy_text(
+    connection: Connection,
+    table: Table,
+    shape: TableShape,
+    digest: Digest,
+    progress: Progress | None,
+) -> Iterator[str]:
+    """The table as COPY text, one chunk per fetched batch, each row encoded once for
+    both the checksum (its backup line) and the COPY stream."""
+    for batch in encoded_batches(connection, table, shape, copy_text=True):
+        digest.add_lines([line for line, _copy in batch])
+        yield "".join([copy for _line, copy in batch])
+        if progress is not None:
+            progress(len(batch))
 
 
 def read_consistently(connection: Connection) -> Connection:
@@ -472,8 +677,8 @@ def digest_database(connection: Connection) -> dict[str, Digest]:
     digests: dict[str, Digest] = {}
     for shape in shapes:
         digest = digests[shape.name] = Digest()
-        for row in stream_table(connection, tables[shape.name], shape):
-            digest.add(shape.encode(row))
+        for batch in encoded_batches(connection, tables[shape.name], shape):
+            digest.add_lines(batch)
     return digests
 
 
@@ -586,6 +791,7 @@ def load_into(
                 )
             if revision != head_revision():
                 migrate_within(connection, "head")
+            _analyze(connection)
         except DBAPIError as exc:
             with suppress(DBAPIError):  # the connection may be gone already
                 transaction.rollback()
@@ -598,8 +804,25 @@ def load_into(
         except BaseException:
             transaction.rollback()
             raise
-        transaction.commit()
+        try:
+            transaction.commit()
+        except DBAPIError as exc:
+            if is_connection_lost(exc) or isinstance(exc, OperationalError):
+                raise CommitUnacknowledged(before, first_line(exc)) from None
+            raise
     return before
+
+
+def _analyze(connection: Connection) -> None:
+    """On PostgreSQL, gather the planner's statistics of the loaded tables before COMMIT:
+    a bulk load leaves none until autovacuum comes by, and until then the reports plan
+    as if the tables were empty (the verification's reports, and the user's first ones)."""
+    if connection.dialect.name != "postgresql":
+        return
+    names = [name for name in inspect(connection).get_table_names() if name not in NOT_COPIED]
+    if names:
+        quoted = ", ".join(f'"{name}"' for name in names)
+        connection.execute(text(f"ANALYZE {quoted}"))
 
 
 def write_rows(connection: Connection, data: TableData) -> None:
@@ -608,7 +831,11 @@ def write_rows(connection: Connection, data: TableData) -> None:
     columns = ", ".join(f'"{name}"' for name in shape.columns)
     if connection.dialect.name == "postgresql":
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        source = _CopyText(data.rows, [_COPY_TEXT[kind] for kind in shape.kinds])
+        source = _CopyText(
+            data.copy_text
+            if data.copy_text is not None
+            else _copy_lines(data.rows, [_COPY_TEXT[kind] for kind in shape.kinds])
+        )
         # When the connection dies mid-COPY, psycopg2 prints the server's error chained to
         # a SystemError on sys.stderr (from C) before raising it; the error is raised and
         # reported in one line all the same, so that print is kept off the terminal.
@@ -647,42 +874,43 @@ def write_rows(connection: Connection, data: TableData) -> None:
         connection.exec_driver_sql(statement, batch)
 
 
-class _CopyText:
-    """A file-like object for psycopg2's `copy_expert`: rows as COPY text on demand, so
-    the rows stream from their source into the server without being held in memory."""
+def _copy_lines(rows: Iterator[Sequence[Any]], spell: list[Callable[[Any], str]]) -> Iterator[str]:
+    """Rows (stored values) as COPY text lines."""
+    for row in rows:
+        yield (
+            "\t".join(
+                "\\N" if value is None else text_of(value)
+                for text_of, value in zip(spell, row, strict=True)
+            )
+            + "\n"
+        )
 
-    def __init__(self, rows: Iterator[Sequence[Any]], spell: list[Callable[[Any], str]]) -> None:
-        self._rows = rows
-        self._spell = spell
+
+class _CopyText:
+    """A file-like object for psycopg2's `copy_expert`: COPY text on demand, so the rows
+    stream from their source into the server without being held in memory."""
+
+    def __init__(self, chunks: Iterator[str]) -> None:
+        self._chunks = chunks
         self.error: Exception | None = None
         """An error raised while producing rows, re-raised after COPY (psycopg2 masks it)."""
 
     def read(self, size: int = COPY_CHUNK_CHARS) -> bytes:
         # Bytes, not text: psycopg2 then sends them as they are, with no decoding step
         # of its own that could fail noisily when the connection dies during the COPY.
+        # Whole lines (or chunks of them) of about `size` characters at a time.
         try:
-            return self._read(size).encode()
+            parts: list[str] = []
+            length = 0
+            for chunk in self._chunks:
+                parts.append(chunk)
+                length += len(chunk)
+                if length >= size:
+                    break
+            return "".join(parts).encode()
         except Exception as exc:
             self.error = exc
             return b""  # ends the COPY; the caller raises and the transaction rolls back
-
-    def _read(self, size: int) -> str:
-        parts: list[str] = []
-        length = 0
-        spell = self._spell
-        for row in self._rows:
-            line = (
-                "\t".join(
-                    "\\N" if value is None else text_of(value)
-                    for text_of, value in zip(spell, row, strict=True)
-                )
-                + "\n"
-            )
-            parts.append(line)
-            length += len(line)
-            if length >= size:
-                break
-        return "".join(parts)
 
     readline = read
 
@@ -711,6 +939,9 @@ class CopySummary:
     report_months: int
     """How many months of users' reports were compared (the sum over users)."""
     report_mismatch: str | None
+    already_there: bool = False
+    """The target already held exactly this budget (an earlier run whose COMMIT's answer
+    was lost, or the same copy run twice): nothing was written."""
 
     @property
     def verified(self) -> bool:
@@ -749,38 +980,83 @@ def copy_database(
             if on_total is not None:
                 on_total(sum(row_counts(connection, tables.values()).values()))
 
+            to_postgresql = target_direct.dialect.name == "postgresql"
+
             def produce() -> Iterator[TableData]:
                 for shape in shapes:
                     digest = digests[shape.name] = Digest()
-                    rows = stream_table(connection, tables[shape.name], shape)
-                    yield TableData(
-                        shape,
-                        last_issued_id(connection, shape),
-                        _digested(rows, shape, digest, progress),
-                    )
+                    table = tables[shape.name]
+                    last_id = last_issued_id(connection, shape)
+                    if to_postgresql:
+                        chunks = _digested_copy_text(connection, table, shape, digest, progress)
+                        yield TableData(shape, last_id, iter(()), chunks)
+                    else:
+                        rows = stream_table(connection, table, shape)
+                        yield TableData(shape, last_id, _digested(rows, shape, digest, progress))
 
-            before = load_into(target_direct, revision=head, tables=produce())
+            refused: TargetNotEmpty | None = None
+            lost: CommitUnacknowledged | None = None
+            before: str | None = None
+            try:
+                before = load_into(target_direct, revision=head, tables=produce())
+            except TargetNotEmpty as refusal:
+                # Maybe this very budget, from an earlier run whose COMMIT's answer was
+                # lost: the same rows in every table, then the same checksums and reports.
+                if refusal.counts != occupied_tables(connection):
+                    raise
+                refused = refusal
+                digests = digest_database(connection)
+            except CommitUnacknowledged as unknown:
+                lost, before = unknown, unknown.before
             source_reports = monthly_reports(connection)
-    with target_app.connect() as connection, connection.begin():
+    with _settling(lost), target_app.connect() as connection, connection.begin():
         target_digests = digest_database(connection)
-        target_reports = monthly_reports(connection)
-    checks = tuple(
-        TableCheck(
-            name,
-            digest.rows,
-            digest.sha256,
-            target_digests[name].rows if name in target_digests else None,
-            target_digests[name].sha256 if name in target_digests else None,
-        )
-        for name, digest in digests.items()
-    )
-    return CopySummary(
+        checks = _checks(digests, target_digests)
+        equal = all(check.matches for check in checks)
+        target_reports = monthly_reports(connection) if equal or not refused else {}
+    if refused is not None and not equal:
+        raise refused
+    if lost is not None and not equal:
+        if not any(digest.rows for digest in target_digests.values()):
+            raise CommitNotMade()
+        raise lost
+    summary = CopySummary(
         revision=head,
         target_revision_before=before,
         tables=checks,
         report_months=_months_covered(source_reports),
         report_mismatch=_first_difference(source_reports, target_reports),
+        already_there=refused is not None,
     )
+    if refused is not None and not summary.verified:
+        raise refused
+    return summary
+
+
+def _checks(source: dict[str, Digest], target: dict[str, Digest]) -> tuple[TableCheck, ...]:
+    return tuple(
+        TableCheck(
+            name,
+            digest.rows,
+            digest.sha256,
+            target[name].rows if name in target else None,
+            target[name].sha256 if name in target else None,
+        )
+        for name, digest in source.items()
+    )
+
+
+@contextmanager
+def _settling(lost: CommitUnacknowledged | None) -> Iterator[None]:
+    """Reading the target back after a lost COMMIT answer: if that fails too, say that the
+    outcome is unknown (not that the read failed)."""
+    if lost is None:
+        yield
+        return
+    try:
+        yield
+    except DBAPIError:
+        raise lost from None
 
 
 def monthly_reports(connection: Connection) -> dict[tuple[int, str], Any]:
@@ -888,14 +1164,10 @@ def write_backup(
                 record["rows"] = counts[shape.name]
                 out.write(_record(record))
                 digest = digests[shape.name] = Digest()
-                for row in stream_table(connection, tables[shape.name], shape):
-                    line = shape.encode(row)
-                    digest.add(line)
-                    out.write(line)
-                    if progress is not None and digest.rows % 1000 == 0:
-                        progress(1000)
-                if progress is not None:
-                    progress(digest.rows % 1000)
+                for batch in encoded_batches(connection, tables[shape.name], shape):
+                    out.write(digest.add_lines(batch))
+                    if progress is not None:
+                        progress(len(batch))
             out.write(
                 _record(
                     {
@@ -1085,6 +1357,9 @@ class RestoreSummary:
     upgraded_to: str | None
     """The head it was upgraded to, when it was older."""
     tables: tuple[TableCheck, ...]
+    already_there: bool = False
+    """The target already held exactly this backup (an earlier run whose COMMIT's answer
+    was lost, or the same restore run twice): nothing was written."""
 
 
 def restore_backup(
@@ -1107,9 +1382,25 @@ def restore_backup(
     backup = BackupReader(stream, label, progress)
     if on_total is not None and backup.total_rows is not None:
         on_total(backup.total_rows)
-    load_into(target_direct, revision=backup.revision, tables=backup.tables(), finish=backup.finish)
     head = head_revision()
-    with target_app.connect() as connection, connection.begin():
+    refused: TargetNotEmpty | None = None
+    lost: CommitUnacknowledged | None = None
+    try:
+        load_into(
+            target_direct, revision=backup.revision, tables=backup.tables(), finish=backup.finish
+        )
+    except TargetNotEmpty as refusal:
+        # Maybe this very backup, restored by an earlier run whose COMMIT's answer was
+        # lost: as many rows, then the same checksums (comparable at the same revision).
+        if backup.revision != head or backup.total_rows != sum(refusal.counts.values()):
+            raise
+        refused = refusal
+        for _table in backup.tables():  # reads (and checks) the whole file
+            pass
+        backup.finish()
+    except CommitUnacknowledged as unknown:
+        lost = unknown
+    with _settling(lost), target_app.connect() as connection, connection.begin():
         if backup.revision == head:
             target = digest_database(connection)
         else:
@@ -1127,10 +1418,18 @@ def restore_backup(
         )
         for name, digest in backup.digests.items()
     )
+    equal = all(check.matches for check in checks)
+    if refused is not None and not equal:
+        raise refused
+    if lost is not None and not equal:
+        if not any(digest.rows for digest in target.values()):
+            raise CommitNotMade()
+        raise lost
     return RestoreSummary(
         revision=backup.revision,
         upgraded_to=head if backup.revision != head else None,
         tables=checks,
+        already_there=refused is not None,
     )
 
 
