@@ -554,6 +554,7 @@ def test_colour_only_on_a_terminal(backend: Backend, monkeypatch: pytest.MonkeyP
     assert "\x1b[" not in next(line for line in coloured if line.startswith("Rent "))
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_category_report_reads_the_covering_index_on_an_analyzed_sqlite_file(
     backend: Backend,
 ) -> None:
@@ -561,8 +562,6 @@ def test_category_report_reads_the_covering_index_on_an_analyzed_sqlite_file(
     planner preferred skip-scanning `(category_id, spent_on)` over every user's rows and
     reading each table row: twenty times slower on a long history. The report names the
     covering `(user_id, spent_on, category_id, amount)` index, so the plan cannot drift."""
-    if backend.name != "sqlite":
-        pytest.skip("a SQLite planner choice")
     seed(backend)
     engine = backend.database.engine
     # The statistics of ten years of three users' spending (1,000,000 rows, 60 categories).
