@@ -26,8 +26,8 @@ from budget_tracker.config import load_settings
 from budget_tracker.migrate import upgrade
 from budget_tracker.unit_of_work import Database
 from tests.conftest import (
+    PERSON_ROLES,
     PG_DIRECT,
-    PG_PASSWORD,
     PG_POOLED,
     TODAY,
     create_pg_database,
@@ -35,21 +35,12 @@ from tests.conftest import (
     libpq_dsn,
     pg_env,
     pg_url,
+    role_env,
 )
 
 pytestmark = pytest.mark.xdist_group("roles")  # roles are shared by the whole server
 
-ALICE, BOB = "budget_alice", "budget_bob"
-
-
-def role_env(database: str, role: str) -> dict[str, str]:
-    """The pooled URL of `role` (its own password), as each person's `.env` would hold."""
-    pooled = pg_url(PG_POOLED, database).set(username=role, password=PG_PASSWORD)
-    direct = pg_url(PG_DIRECT, database).set(username=role, password=PG_PASSWORD)
-    return {
-        "DATABASE_URL": pooled.render_as_string(hide_password=False),
-        "DATABASE_URL_UNPOOLED": direct.render_as_string(hide_password=False),
-    }
+ALICE, BOB = PERSON_ROLES
 
 
 @dataclass
