@@ -565,3 +565,122 @@ def test_a_role_sees_only_its_own_recorded_outcomes_and_its_retries_find_them(
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Added category") and "Puzzles" in result.stdout
     assert household.bob.sql("SELECT count(*) FROM categories WHERE name = 'Puzzles'")[1] == [(1,)]
+
+
+# --- every table and every command across the boundary -----------------------------------
+
+
+def test_every_table_holding_a_users_data_has_row_level_security(household: Household) -> None:
+    from budget_tracker.models import Base
+
+    _, secured = household.owner.sql(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relrowsecurity "
+        "AND relnamespace = current_schema()::regnamespace"
+    )
+    assert {name for (name,) in secured} == set(Base.metadata.tables)
+
+
+def test_bob_reads_and_changes_none_of_alices_rows_in_any_table(
+    household: Household, tmp_path: Any
+) -> None:
+    alice, bob, owner = household.alice, household.bob, household.owner
+    csv = tmp_path / "bank.csv"
+    csv.write_text("date,amount,category,description\n2026-05-02,2.50,Food,bread\n")
+    alice.ok("import", str(csv), "--save-profile", "mybank")
+    alice.ok("add-income", "1000", "Salary")
+    alice.ok("category", "add", "Fun", "--budget", "10")
+    alice.ok("category", "set-budget", "Food", "350", "--from", "2026-01")
+    alice.ok("transfer", "1", "--from", "Food", "--to", "Fun")
+    owner.ok("user", "add", "carol@example.com", "--name", "Carol")
+    alice.ok("share", "carol@example.com")
+    alice_id = owner.sql("SELECT id FROM users WHERE email = 'alice@example.com'")[1][0][0]
+    tables = {
+        "categories": "user_id",
+        "expenses": "user_id",
+        "budget_transfers": "user_id",
+        "category_budgets": "user_id",
+        "import_profiles": "user_id",
+        "income": "user_id",
+        "budget_shares": "owner_id",
+        "users": "id",
+    }
+    for table, column in tables.items():
+        where = f"WHERE {column} = %s"
+        assert owner.sql(f"SELECT count(*) FROM {table} {where}", (alice_id,))[1][0][0] > 0
+        assert bob.sql(f"SELECT count(*) FROM {table} {where}", (alice_id,))[1] == [(0,)], table
+        assert bob.sql(f"DELETE FROM {table} {where}", (alice_id,))[0] == 0, table
+    assert owner.sql("SELECT count(*) FROM users WHERE email = 'carol@example.com'")[1] == [(1,)]
+    assert bob.sql("SELECT count(*) FROM users WHERE email = 'carol@example.com'")[1] == [(0,)]
+
+
+ACROSS = ("--user", "alice@example.com")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["expenses", *ACROSS],
+        ["income", *ACROSS],
+        ["transfers", *ACROSS],
+        ["report", *ACROSS],
+        ["report", "--by", "person", *ACROSS],
+        ["verify", *ACROSS],
+        ["export", *ACROSS],
+        ["category", "list", *ACROSS],
+        ["category", "budgets", "Food", *ACROSS],
+        ["shares", *ACROSS],
+        ["import-profile", "list", *ACROSS],
+        ["add-expense", "1", "Food", *ACROSS],
+        ["add-income", "1", *ACROSS],
+        ["transfer", "1", "--from", "Food", "--to", "Rent", *ACROSS],
+        ["category", "add", "Spy", *ACROSS],
+        ["category", "rename", "Food", "Mine", *ACROSS],
+        ["category", "set-budget", "Food", "1", *ACROSS],
+        ["category", "delete", "Food", *ACROSS],
+        ["share", "bob@example.com", *ACROSS],
+        ["user", "default", "alice@example.com"],
+        ["user", "link", "alice@example.com", BOB],
+    ],
+    ids=lambda args: " ".join(arg for arg in args if not arg.startswith(("--", "alice"))),
+)
+def test_every_command_of_bobs_role_treats_alice_as_unknown(
+    household: Household, args: list[str]
+) -> None:
+    before = household.owner.sql("SELECT count(*), sum(amount) FROM expenses")[1]
+    result = household.bob.invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: no user 'alice@example.com'"), result.stderr
+    assert household.owner.sql("SELECT count(*), sum(amount) FROM expenses")[1] == before
+    assert household.owner.sql("SELECT name FROM categories ORDER BY id")[1] == [
+        ("Food",),
+        ("Rent",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("table", "args", "message"),
+    [
+        ("expenses", ["edit-expense", "{id}", "--amount", "1"], "no expense with id {id}"),
+        ("expenses", ["delete-expense", "{id}", "--yes"], "no expense with id {id}"),
+        ("income", ["edit-income", "{id}", "--amount", "1"], "no income with id {id}"),
+        ("income", ["delete-income", "{id}", "--yes"], "no income with id {id}"),
+        ("budget_transfers", ["transfer", "--undo", "{id}"], "no transfer {id}"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else None,
+)
+def test_alices_ids_are_not_found_for_bob(
+    household: Household, table: str, args: list[str], message: str
+) -> None:
+    alice, bob, owner = household.alice, household.bob, household.owner
+    alice.ok("add-income", "100", "Salary")
+    alice.ok("category", "add", "Fun", "--budget", "10")
+    alice.ok("transfer", "1", "--from", "Food", "--to", "Fun")
+    before = owner.sql(f"SELECT * FROM {table} ORDER BY id")[1]
+    (row_id,) = owner.sql(
+        f"SELECT t.id FROM {table} t JOIN users u ON u.id = t.user_id "
+        "WHERE u.email = 'alice@example.com'"
+    )[1][0]
+    result = bob.invoke(*(arg.replace("{id}", str(row_id)) for arg in args))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"Error: {message.replace('{id}', str(row_id))}")
+    assert owner.sql(f"SELECT * FROM {table} ORDER BY id")[1] == before
