@@ -81,7 +81,7 @@ def default_user_condition(users: FromClause | None = None) -> ColumnElement[boo
 def _default_candidates(session: Session) -> Sequence[Row[User, bool]]:
     """The connection's own user first, then the default user, then the others by id:
     enough rows to decide, in one query."""
-    mine = func.coalesce(User.id == ConnectedUser(), false(), type_=Boolean)
+    mine = func.coalesce(User.id == ConnectedUser(), false(), type_=Boolean).label("mine")
     return session.execute(
         select(User, mine).order_by(mine.desc(), User.is_default.desc(), User.id).limit(2)
     ).all()
