@@ -26,7 +26,16 @@ from typing import Any
 from benchmarks import scenarios
 from benchmarks.harness import ROOT, Row, as_json, notes, table
 
-SCENARIOS = ("startup", "wire", "transfers", "reports", "import", "memory", "copy")
+SCENARIOS = (
+    "startup",
+    "wire",
+    "transfers",
+    "reports",
+    "import",
+    "memory",
+    "copy",
+    "policies",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             if history is not None:
                 step("memory", lambda: scenarios.memory(cfg, history))
             step("copy", lambda: scenarios.copies(cfg))
+            step("policies", lambda: scenarios.policies(cfg))
         finally:
             if history is not None:
                 scenarios.drop_history(history)

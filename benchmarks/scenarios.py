@@ -8,6 +8,7 @@
 6. peak RSS of report, verify (one year) and export
 7. `budget db copy` SQLite → PostgreSQL vs `budget import` of the same rows; peak RSS of
    copy, backup and restore
+8. add-expense, report and transfer as a person's role: row-level security on vs off
 
 A scenario whose command does not exist yet is reported as "not available", never faked.
 """
@@ -873,3 +874,147 @@ def copies(cfg: Config) -> list[Row]:
             reference_name=f"`budget import` of the same {rows_label}",
         ),
     ]
+
+
+# -- 8. row-level security ---------------------------------------------------------------
+
+MEMBER_ROLE = "budget_alice"
+"""A person's role (not an owner, not a superuser) that scripts/services.sh creates and
+PgBouncer lets log in; user 1 of the history is linked to it."""
+POLICY_TABLES = (
+    "users",
+    "categories",
+    "expenses",
+    "budget_transfers",
+    "category_budgets",
+    "import_profiles",
+    "income",
+    "budget_shares",
+    "unit_outcomes",
+)
+"""Every table with row-level security (revisions 0011 and 0013)."""
+
+
+def policy_cases() -> list[tuple[str, Callable[[], list[str]]]]:
+    user = ("--user", data.user_email(1))
+    month = data.REPORT_MONTH
+    return [
+        ("add-expense", lambda: budget("add-expense", "12.50", "Category 01", "Lunch",
+                                       "--date", f"{month}-15", *user)),
+        ("report", lambda: budget("report", "--month", month, *user)),
+        ("transfer", lambda: budget("transfer", "0.01", "--from", "Category 01", "--to",
+                                    "Category 02", "--month", month, "--allow-overdraw", *user)),
+    ]  # fmt: skip
+
+
+def _member_env(database: str) -> dict[str, str]:
+    """The member role's URLs: its own login (same test password), through PgBouncer."""
+    return {
+        "DATABASE_URL": data.dsn(data.pg_url(data.PG_POOLED, database).set(username=MEMBER_ROLE)),
+        "DATABASE_URL_UNPOOLED": data.dsn(
+            data.pg_url(data.PG_DIRECT, database).set(username=MEMBER_ROLE)
+        ),
+    }
+
+
+def _member_database(name: str, rows: int, *, policies: bool) -> str:
+    """The history, user 1 linked to the member role and `db grant`ed; with `policies`
+    false, row-level security disabled on every table (the same data and plans else)."""
+    data.history_pg(name, rows)
+    run(budget("db", "grant", MEMBER_ROLE), env=child_env(data.pg_env(name)))
+    statements = [f"UPDATE users SET role_name = '{MEMBER_ROLE}' WHERE id = 1"]
+    if not policies:
+        statements += [f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY" for table in POLICY_TABLES]
+    data.admin(*statements, "ANALYZE", database=name)
+    return name
+
+
+def _in_process(env: dict[str, str], command: str, count: int) -> Callable[[], float]:
+    """Seconds per call of the command's service, `count` calls in one warm process (no
+    process start-up to hide a difference in the statements' own time)."""
+    from functools import partial
+
+    from budget_tracker.config import load_settings
+    from budget_tracker.services.budgets import resolve_period
+    from budget_tracker.services.expenses import add_expense
+    from budget_tracker.services.reports import category_report
+    from budget_tracker.services.transfers import transfer_budget
+    from budget_tracker.unit_of_work import Database
+
+    email = data.user_email(1)
+    month = dt.date.fromisoformat(f"{data.REPORT_MONTH}-01")
+    work: Callable[..., Any]
+    if command == "add-expense":
+        work = partial(add_expense, user_email=email, category="Category 01",
+                       amount=Decimal("12.50"), spent_on=month.replace(day=15),
+                       description="Lunch", idempotency_key=None)  # fmt: skip
+    elif command == "report":
+        period = resolve_period(today=month, month=month, from_month=None, to_month=None)
+        work = partial(category_report, user_email=email, period=period)
+    else:
+        work = partial(transfer_budget, user_email=email, source="Category 01",
+                       target="Category 02", amount=Decimal("0.01"), month=month,
+                       allow_overdraw=True)  # fmt: skip
+
+    def measure() -> float:
+        database = Database(load_settings(env))
+        try:
+            database.run(work, write=command != "report")  # connect outside the timing
+            start = time.perf_counter()
+            for _ in range(count):
+                database.run(work, write=command != "report")
+            return (time.perf_counter() - start) / count
+        finally:
+            database.close()
+
+    return measure
+
+
+def policies(cfg: Config) -> list[Row]:
+    """add-expense, report and transfer as a person's role: with row-level security vs the
+    same database with it disabled (≤ 1.1×), as processes and in one warm process."""
+    scenario = "8 row-level security"
+    rows_label = f"{cfg.history_rows:,} rows"
+    on, off = "bench_rls_on", "bench_rls_off"
+    out: list[Row] = []
+    try:
+        _member_database(on, cfg.history_rows, policies=True)
+        _member_database(off, cfg.history_rows, policies=False)
+        env_on, env_off = _member_env(on), _member_env(off)
+        calls = 50 if cfg.quick else 200
+        for command, args in policy_cases():
+            p, r = alternate(
+                timed(args(), child_env(env_on)), timed(args(), child_env(env_off)), runs=cfg.runs
+            )
+            out.append(
+                ratio_row(
+                    scenario,
+                    f"`budget {command}` as a person's role, {rows_label}",
+                    p,
+                    r,
+                    unit="s",
+                    reference_name="the same with row-level security disabled",
+                    note="process start-up included on both sides; both through PgBouncer",
+                ).judge(at_most=1.1)
+            )
+            p, r = alternate(
+                _in_process(env_on, command, calls),
+                _in_process(env_off, command, calls),
+                runs=5,
+            )
+            out.append(
+                ratio_row(
+                    scenario,
+                    f"{command} service per call in a warm process, {rows_label}",
+                    p,
+                    r,
+                    unit="s",
+                    reference_name="the same with row-level security disabled",
+                    note=f"median of 5 alternating blocks of {calls} calls through "
+                    "`Database.run`, connection pool warm",
+                ).judge(at_most=1.1)
+            )
+    finally:
+        data.drop_pg_database(on)
+        data.drop_pg_database(off)
+    return out

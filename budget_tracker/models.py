@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     Date,
     DateTime,
     FetchedValue,
@@ -37,7 +38,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from budget_tracker.money import from_cents, to_cents
@@ -198,11 +201,13 @@ class Expense(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
     """Client-generated key (a retried command, or an imported row's fingerprint)."""
     entered_by: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue())
-    """The user who recorded it: on PostgreSQL the column's default (revision 0011, not
-    declared here) is the user linked to the connected role, so a member of a shared
-    budget is recorded at no cost. None: the budget's own user (the owner's role, SQLite,
-    rows from before 0011). No foreign key: users are never deleted, and the key would
-    cost a check per inserted row."""
+    """The user who recorded it. The app writes `entering_user(user_id)` in the same INSERT
+    (no statement of its own): on PostgreSQL the user linked to the connected role, else
+    the budget's own user. Raw SQL gets the column's PostgreSQL default (revision 0011,
+    not declared here), the linked user or None. None (rows from before 0011, raw SQL by
+    the owner's role) counts as the budget's own user: see `entered_by_person`. No
+    foreign key: users are never deleted, and the key would cost a check per inserted
+    row."""
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -305,6 +310,12 @@ class UnitOutcome(Base):
     result: Mapped[str] = mapped_column(Text)
     """The unit's return value as tagged JSON (`outcomes.encode`)."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    role_name: Mapped[str | None] = mapped_column(
+        String(ROLE_NAME_MAX), server_default=FetchedValue()
+    )
+    """The PostgreSQL role whose unit recorded it: its default (revision 0013, not declared
+    here) is `current_user`, and row-level security shows a role only its own outcomes.
+    None on SQLite."""
 
 
 def insert_new_only(dialect_name: str, model: type[Base], *unique: str) -> Insert:
@@ -453,6 +464,43 @@ class CategoryMonthSpent(Base):
             ondelete="CASCADE",
         ),
     )
+
+
+class ConnectedUser(FunctionElement[int]):
+    """SQL: the user linked to the connected PostgreSQL role — the person running the
+    command — or NULL (a role linked to no user, such as the tables' owner; SQLite, which
+    knows no logins).
+
+    `budget_entered_by()` (revision 0011: the first user linked to `current_user`) in a
+    scalar subquery, so PostgreSQL evaluates it once per statement (an InitPlan), not once
+    per row. Nothing to evaluate on SQLite: it compiles to NULL there.
+    """
+
+    type = Integer()
+    name = "connected_user"
+    inherit_cache = True
+
+
+@compiles(ConnectedUser)
+def _connected_user(element: ConnectedUser, compiler: Any, **kw: Any) -> str:
+    return "NULL"
+
+
+@compiles(ConnectedUser, "postgresql")
+def _connected_user_postgresql(element: ConnectedUser, compiler: Any, **kw: Any) -> str:
+    return "(SELECT budget_entered_by())"
+
+
+def entering_user(user_id: Any) -> ColumnElement[int]:
+    """SQL: the `entered_by` of a row the app inserts into the budget of `user_id`, in the
+    INSERT itself (no statement of its own): the connected person, else `user_id`."""
+    return func.coalesce(ConnectedUser(), user_id, type_=Integer)
+
+
+def entered_by_person(model: Any) -> ColumnElement[int]:
+    """SQL: the user who entered a row of `model` (expenses, budget_transfers, income) —
+    the budget's own user when none was recorded."""
+    return func.coalesce(model.entered_by, model.user_id)
 
 
 TABLE_NAMES = tuple(Base.metadata.tables)

@@ -139,6 +139,21 @@ def pg_env(database: str) -> dict[str, str]:
     }
 
 
+PERSON_ROLES = ("budget_alice", "budget_bob")
+"""People's PostgreSQL roles (not owners, not superusers) that scripts/services.sh creates
+and lets log in through PgBouncer; `budget db grant` gives them the app's privileges."""
+
+
+def role_env(database: str, role: str) -> dict[str, str]:
+    """The pooled URL of `role` (its own password), as each person's `.env` would hold."""
+    pooled = pg_url(PG_POOLED, database).set(username=role, password=PG_PASSWORD)
+    direct = pg_url(PG_DIRECT, database).set(username=role, password=PG_PASSWORD)
+    return {
+        "DATABASE_URL": pooled.render_as_string(hide_password=False),
+        "DATABASE_URL_UNPOOLED": direct.render_as_string(hide_password=False),
+    }
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _loopback_only() -> Iterator[None]:
     """Fail the session if anything tried a non-loopback host, even if the error was caught."""

@@ -144,7 +144,7 @@ def test_concurrent_first_commands_on_an_empty_database_both_succeed(backend: Ba
         backend,
         expense("1"),
         expense("2"),
-        hold_after=r"FROM users ORDER BY users.is_default DESC, users.id\s+LIMIT",
+        hold_after=r"FROM users ORDER BY mine DESC, users.is_default DESC, users.id\s+LIMIT",
     )
     assert first.error is None and second.error is None, (first.error, second.error)
     assert backend.scalar("SELECT count(*) FROM users") == 1

@@ -27,8 +27,8 @@ from budget_tracker.config import load_settings
 from budget_tracker.migrate import upgrade
 from budget_tracker.unit_of_work import Database
 from tests.conftest import (
+    PERSON_ROLES,
     PG_DIRECT,
-    PG_PASSWORD,
     PG_POOLED,
     TODAY,
     create_pg_database,
@@ -36,21 +36,12 @@ from tests.conftest import (
     libpq_dsn,
     pg_env,
     pg_url,
+    role_env,
 )
 
 pytestmark = pytest.mark.xdist_group("roles")  # roles are shared by the whole server
 
-ALICE, BOB = "budget_alice", "budget_bob"
-
-
-def role_env(database: str, role: str) -> dict[str, str]:
-    """The pooled URL of `role` (its own password), as each person's `.env` would hold."""
-    pooled = pg_url(PG_POOLED, database).set(username=role, password=PG_PASSWORD)
-    direct = pg_url(PG_DIRECT, database).set(username=role, password=PG_PASSWORD)
-    return {
-        "DATABASE_URL": pooled.render_as_string(hide_password=False),
-        "DATABASE_URL_UNPOOLED": direct.render_as_string(hide_password=False),
-    }
+ALICE, BOB = PERSON_ROLES
 
 
 @dataclass
@@ -470,3 +461,293 @@ def test_policies_cost_no_statement(household: Household, args: list[str]) -> No
             database.close()
     assert log.sql[0].startswith("BEGIN") and log.sql[-1] == "COMMIT"
     assert len(log.sql) <= 4, log.sql
+
+
+# --- your own budget by default, who entered what, recorded outcomes ---------------------
+
+
+def test_a_person_acts_on_their_own_budget_by_default(household: Household) -> None:
+    alice, bob, owner = household.alice, household.bob, household.owner
+    alice.ok("share", "bob@example.com")  # Bob now sees Alice, the database's default user
+    assert "Bob's rent" in bob.ok("expenses").stdout
+    assert "Alice's lunch" not in bob.ok("expenses").stdout
+    assert bob.ok("add-expense", "3", "Rent").stdout.startswith("Added expense")
+    report = json.loads(bob.ok("report", "--format", "json").stdout)
+    assert report["user"]["email"] == "bob@example.com"
+    listed = json.loads(bob.ok("user", "list", "--format", "json").stdout)
+    assert {user["email"]: user["default"] for user in listed} == {
+        "alice@example.com": False,
+        "bob@example.com": True,
+    }
+    assert "Alice's lunch" in alice.ok("expenses").stdout
+    # A person's role adds a user linked to itself without touching the owner's default
+    # (which it cannot see: the unique default would have refused the insert).
+    added = bob.ok("user", "add", "eve@example.com", "--name", "Eve", "--role", BOB)
+    assert added.stdout.startswith("Added user")
+    assert "Bob's rent" in bob.ok("expenses").stdout  # still his own, not Eve's
+    refused = bob.invoke("user", "default", "eve@example.com")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        "Error: commands of your role act for your own user 'bob@example.com'"
+    )
+    # The owner's role, linked to no user, still uses the database's default.
+    owner_report = json.loads(owner.ok("report", "--format", "json").stdout)
+    assert owner_report["user"]["email"] == "alice@example.com"
+    _, defaults = owner.sql("SELECT email FROM users WHERE is_default")
+    assert defaults == [("alice@example.com",)]
+
+
+def entered(household: Household, table: str) -> list[tuple[str, str]]:
+    """(budget, entered by) e-mails of every row of `table`, as the owner sees them."""
+    _, rows = household.owner.sql(
+        f"SELECT b.email, p.email FROM {table} t JOIN users b ON b.id = t.user_id "
+        "LEFT JOIN users p ON p.id = t.entered_by ORDER BY t.id"
+    )
+    return rows
+
+
+def test_every_row_records_who_entered_it_and_lists_filter_by_person(
+    household: Household, tmp_path: Any
+) -> None:
+    alice, bob, owner = household.alice, household.bob, household.owner
+    on_alice = ("--user", "alice@example.com")
+    alice.ok("share", "bob@example.com")
+    alice.ok("category", "add", "Fun", "--budget", "50")
+    bob.ok("add-expense", "7.25", "Food", "Bob's groceries", *on_alice)
+    bob.ok("add-income", "40", "Bob's refund", *on_alice)
+    bob.ok("transfer", "10", "--from", "Food", "--to", "Fun", *on_alice)
+    csv = tmp_path / "bank.csv"
+    csv.write_text("date,amount,category,description\n2026-05-02,2.50,Fun,Bob's film\n")
+    bob.ok("import", str(csv), *on_alice)
+    alice.ok("add-income", "1000", "Alice's salary")
+    owner.ok("add-expense", "1", "Food", "by the owner", *on_alice)
+    owner.ok("transfer", "1", "--from", "Fun", "--to", "Food", *on_alice)
+    a, b = "alice@example.com", "bob@example.com"
+    assert entered(household, "expenses") == [
+        (a, a),
+        (b, b),
+        (a, b),
+        (a, b),
+        (a, a),  # the owner's role is no person: the budget's own user
+    ]
+    assert entered(household, "income") == [(a, b), (a, a)]
+    assert entered(household, "budget_transfers") == [(a, b), (a, a)]
+
+    def lines(*args: str) -> list[str]:
+        return alice.ok(*args, "--format", "csv").stdout.splitlines()
+
+    assert [line.split(",")[-1] for line in lines("expenses", "--entered-by", b)[1:]] == [
+        "Bob's groceries",
+        "Bob's film",
+    ]
+    assert lines("income", "--entered-by", b)[1:] == ["1,2026-05-14,40.00,Bob's refund"]
+    assert [line.split(",")[0] for line in lines("transfers", "--entered-by", a)[1:]] == ["2"]
+    assert lines("report", "--by", "person") == [
+        "row,email,name,expenses,spent",
+        "person,alice@example.com,Alice,2,13.50",
+        "person,bob@example.com,Bob,2,9.75",
+        "total,,,4,23.25",
+    ]
+    mine = lines("report", "--entered-by", b)
+    assert "category,Food,300.00,1.00,10.00,291.00,7.25,283.75,2.5,false,false" in mine
+    assert "category,Fun,50.00,10.00,1.00,59.00,2.50,56.50,4.2,false,false" in mine
+    trend = json.loads(
+        alice.ok("report", "--by", "month", "--entered-by", b, "--format", "json").stdout
+    )
+    assert trend["months"][-1]["spent"] == "9.75" and trend["months"][-1]["income"] == "40.00"
+    table = alice.ok("report", "--by", "person").stdout.splitlines()
+    assert table[2:5] == [
+        "Entered by                 Expenses  Spent   Share",
+        "-------------------------  --------  -----  ------",
+        "Alice <alice@example.com>         2  13.50   58.1%",
+    ]
+    unknown = alice.invoke("expenses", "--entered-by", "nobody@example.com")
+    assert (unknown.exit_code, unknown.stderr.splitlines()[0][:38]) == (
+        1,
+        "Error: no user 'nobody@example.com': s",
+    )
+    # Unshared: Bob's entries stay in Alice's budget; his user is no longer hers to see.
+    alice.ok("unshare", b)
+    assert lines("report", "--by", "person")[2] == "person,,,2,9.75"
+    bob_id = owner.sql("SELECT id FROM users WHERE email = %s", (b,))[1][0][0]
+    assert f"(user {bob_id})" in alice.ok("report", "--by", "person").stdout
+
+
+def test_sqlite_records_the_acting_user_as_who_entered_a_row(tmp_path: Any) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'budget.db'}"}
+    runner = CliRunner()
+
+    def ok(*args: str) -> Result:
+        result = runner.invoke(main, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        return result
+
+    ok("add-expense", "4", "Food", "mine")
+    ok("user", "add", "bo@example.com", "--name", "Bo")
+    ok("category", "add", "Food", "--user", "bo@example.com")
+    ok("add-expense", "6", "Food", "Bo's", "--user", "bo@example.com")
+    ok("add-income", "10", "--user", "bo@example.com")
+    ok("transfer", "1", "--from", "Food", "--to", "Transport", "--allow-overdraw")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "budget.db") as connection:
+        for table in ("expenses", "income", "budget_transfers"):
+            rows = connection.execute(f"SELECT user_id, entered_by FROM {table}").fetchall()
+            assert rows and all(user == person for user, person in rows), (table, rows)
+    report = ok("report", "--by", "person", "--user", "bo@example.com", "--format", "csv")
+    assert report.stdout.splitlines()[1:] == ["person,bo@example.com,Bo,1,6.00", "total,,,1,6.00"]
+    assert "mine" in ok("expenses", "--entered-by", "me@localhost").stdout
+    assert ok("expenses", "--entered-by", "bo@example.com").stderr == "no expenses match\n"
+    # The default user stays the database's on SQLite.
+    assert "mine" in ok("expenses").stdout
+
+
+def test_a_role_sees_only_its_own_recorded_outcomes_and_its_retries_find_them(
+    household: Household,
+) -> None:
+    from tests.fault_proxy import CommitAckDropper, app_database
+
+    household.alice.ok("category", "add", "Books")  # records Alice's outcome
+    household.bob.ok("category", "add", "Games")
+    _, everyone = household.owner.sql("SELECT DISTINCT role_name FROM unit_outcomes ORDER BY 1")
+    assert everyone == [("budget",), (ALICE,), (BOB,)]
+    assert set(household.bob.sql("SELECT role_name FROM unit_outcomes")[1]) == {(BOB,)}
+    assert household.bob.sql("DELETE FROM unit_outcomes WHERE role_name = %s", (ALICE,))[0] == 0
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+        household.bob.sql("INSERT INTO unit_outcomes VALUES ('k', 'null', now(), %s)", (ALICE,))
+    # Bob's lost COMMIT acknowledgement, through PgBouncer: the retry reads his record.
+    pooled = make_url(household.bob.env["DATABASE_URL"])
+    proxy = CommitAckDropper((pooled.host or "127.0.0.1", pooled.port or 6432))
+    url = pooled.set(port=proxy.port, query={"sslmode": "disable", "gssencmode": "disable"})
+    database = app_database(url.render_as_string(hide_password=False))
+    try:
+        proxy.armed.set()
+        result = CliRunner().invoke(
+            main, ["category", "add", "Puzzles"], obj=AppState(database=database)
+        )
+        assert proxy.dropped == 1
+    finally:
+        database.close()
+        proxy.close()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Added category") and "Puzzles" in result.stdout
+    assert household.bob.sql("SELECT count(*) FROM categories WHERE name = 'Puzzles'")[1] == [(1,)]
+
+
+# --- every table and every command across the boundary -----------------------------------
+
+
+def test_every_table_holding_a_users_data_has_row_level_security(household: Household) -> None:
+    from budget_tracker.models import Base
+
+    _, secured = household.owner.sql(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relrowsecurity "
+        "AND relnamespace = current_schema()::regnamespace"
+    )
+    assert {name for (name,) in secured} == set(Base.metadata.tables)
+
+
+def test_bob_reads_and_changes_none_of_alices_rows_in_any_table(
+    household: Household, tmp_path: Any
+) -> None:
+    alice, bob, owner = household.alice, household.bob, household.owner
+    csv = tmp_path / "bank.csv"
+    csv.write_text("date,amount,category,description\n2026-05-02,2.50,Food,bread\n")
+    alice.ok("import", str(csv), "--save-profile", "mybank")
+    alice.ok("add-income", "1000", "Salary")
+    alice.ok("category", "add", "Fun", "--budget", "10")
+    alice.ok("category", "set-budget", "Food", "350", "--from", "2026-01")
+    alice.ok("transfer", "1", "--from", "Food", "--to", "Fun")
+    owner.ok("user", "add", "carol@example.com", "--name", "Carol")
+    alice.ok("share", "carol@example.com")
+    alice_id = owner.sql("SELECT id FROM users WHERE email = 'alice@example.com'")[1][0][0]
+    tables = {
+        "categories": "user_id",
+        "expenses": "user_id",
+        "budget_transfers": "user_id",
+        "category_budgets": "user_id",
+        "import_profiles": "user_id",
+        "income": "user_id",
+        "budget_shares": "owner_id",
+        "users": "id",
+    }
+    for table, column in tables.items():
+        where = f"WHERE {column} = %s"
+        assert owner.sql(f"SELECT count(*) FROM {table} {where}", (alice_id,))[1][0][0] > 0
+        assert bob.sql(f"SELECT count(*) FROM {table} {where}", (alice_id,))[1] == [(0,)], table
+        assert bob.sql(f"DELETE FROM {table} {where}", (alice_id,))[0] == 0, table
+    assert owner.sql("SELECT count(*) FROM users WHERE email = 'carol@example.com'")[1] == [(1,)]
+    assert bob.sql("SELECT count(*) FROM users WHERE email = 'carol@example.com'")[1] == [(0,)]
+
+
+ACROSS = ("--user", "alice@example.com")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["expenses", *ACROSS],
+        ["income", *ACROSS],
+        ["transfers", *ACROSS],
+        ["report", *ACROSS],
+        ["report", "--by", "person", *ACROSS],
+        ["verify", *ACROSS],
+        ["export", *ACROSS],
+        ["category", "list", *ACROSS],
+        ["category", "budgets", "Food", *ACROSS],
+        ["shares", *ACROSS],
+        ["import-profile", "list", *ACROSS],
+        ["add-expense", "1", "Food", *ACROSS],
+        ["add-income", "1", *ACROSS],
+        ["transfer", "1", "--from", "Food", "--to", "Rent", *ACROSS],
+        ["category", "add", "Spy", *ACROSS],
+        ["category", "rename", "Food", "Mine", *ACROSS],
+        ["category", "set-budget", "Food", "1", *ACROSS],
+        ["category", "delete", "Food", *ACROSS],
+        ["share", "bob@example.com", *ACROSS],
+        ["user", "default", "alice@example.com"],
+        ["user", "link", "alice@example.com", BOB],
+    ],
+    ids=lambda args: " ".join(arg for arg in args if not arg.startswith(("--", "alice"))),
+)
+def test_every_command_of_bobs_role_treats_alice_as_unknown(
+    household: Household, args: list[str]
+) -> None:
+    before = household.owner.sql("SELECT count(*), sum(amount) FROM expenses")[1]
+    result = household.bob.invoke(*args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: no user 'alice@example.com'"), result.stderr
+    assert household.owner.sql("SELECT count(*), sum(amount) FROM expenses")[1] == before
+    assert household.owner.sql("SELECT name FROM categories ORDER BY id")[1] == [
+        ("Food",),
+        ("Rent",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("table", "args", "message"),
+    [
+        ("expenses", ["edit-expense", "{id}", "--amount", "1"], "no expense with id {id}"),
+        ("expenses", ["delete-expense", "{id}", "--yes"], "no expense with id {id}"),
+        ("income", ["edit-income", "{id}", "--amount", "1"], "no income with id {id}"),
+        ("income", ["delete-income", "{id}", "--yes"], "no income with id {id}"),
+        ("budget_transfers", ["transfer", "--undo", "{id}"], "no transfer {id}"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else None,
+)
+def test_alices_ids_are_not_found_for_bob(
+    household: Household, table: str, args: list[str], message: str
+) -> None:
+    alice, bob, owner = household.alice, household.bob, household.owner
+    alice.ok("add-income", "100", "Salary")
+    alice.ok("category", "add", "Fun", "--budget", "10")
+    alice.ok("transfer", "1", "--from", "Food", "--to", "Fun")
+    before = owner.sql(f"SELECT * FROM {table} ORDER BY id")[1]
+    (row_id,) = owner.sql(
+        f"SELECT t.id FROM {table} t JOIN users u ON u.id = t.user_id "
+        "WHERE u.email = 'alice@example.com'"
+    )[1][0]
+    result = bob.invoke(*(arg.replace("{id}", str(row_id)) for arg in args))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"Error: {message.replace('{id}', str(row_id))}")
+    assert owner.sql(f"SELECT * FROM {table} ORDER BY id")[1] == before

@@ -77,7 +77,7 @@ ALL: dict[str, Entry] = {
     "report": Entry(
         _REPORTS,
         "report",
-        "Budget against spending per category (or per month with --by month).",
+        "Budget against spending per category (or per month, or per person, with --by).",
     ),
     "verify": Entry(
         _REPORTS, "verify", "Check the report against an independent sum of the raw rows."

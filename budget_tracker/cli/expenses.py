@@ -31,6 +31,7 @@ from budget_tracker.cli.params import (
     ID,
     MONTH,
     NAME,
+    entered_by_option,
     format_option,
     listing_window,
     user_option,
@@ -127,6 +128,7 @@ def warn_if_over_budget(category: str, month: Any) -> None:
 @click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
 @click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
 @click.option("--limit", type=COUNT, help="Show at most this many.")
+@entered_by_option
 @format_option
 @user_option
 @click.pass_obj
@@ -140,6 +142,7 @@ def list_expenses(
     min_amount: Decimal | None,
     max_amount: Decimal | None,
     limit: int | None,
+    entered_by: str | None,
     fmt: str,
     user_email: str | None,
 ) -> None:
@@ -152,6 +155,7 @@ def list_expenses(
     Example:
       budget expenses --month 2026-03 --category food
       budget expenses --search lunch --min 10 --format csv
+      budget expenses --entered-by bob@example.com --user alice@example.com
     """
     from budget_tracker.services.expenses import ExpenseFilter
     from budget_tracker.services.expenses import list_expenses as list_
@@ -165,6 +169,7 @@ def list_expenses(
         min_amount=min_amount,
         max_amount=max_amount,
         limit=limit,
+        entered_by=entered_by,
     )
     listing = state.database.run(
         lambda session: list_(session, user_email=user_email, filters=filters), write=False

@@ -29,6 +29,7 @@ from budget_tracker.cli.params import (
     DESCRIPTION,
     ID,
     MONTH,
+    entered_by_option,
     format_option,
     listing_window,
     user_option,
@@ -102,6 +103,7 @@ def add_income(
 @click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
 @click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
 @click.option("--limit", type=COUNT, help="Show at most this many.")
+@entered_by_option
 @format_option
 @user_option
 @click.pass_obj
@@ -114,6 +116,7 @@ def list_income(
     min_amount: Decimal | None,
     max_amount: Decimal | None,
     limit: int | None,
+    entered_by: str | None,
     fmt: str,
     user_email: str | None,
 ) -> None:
@@ -138,6 +141,7 @@ def list_income(
         min_amount=min_amount,
         max_amount=max_amount,
         limit=limit,
+        entered_by=entered_by,
     )
     listing = state.database.run(
         lambda session: list_(session, user_email=user_email, filters=filters), write=False

@@ -224,3 +224,14 @@ def format_option(f: F) -> F:
         show_default=True,
         help="Output format; json and csv are for scripts (amounts as strings).",
     )(f)
+
+
+def entered_by_option(f: F) -> F:
+    """`--entered-by EMAIL`: only rows that user entered (in a shared budget, a member)."""
+    return click.option(
+        "--entered-by",
+        "entered_by",
+        type=EMAIL,
+        metavar="EMAIL",
+        help="Only what the user with this e-mail entered (a shared budget's members).",
+    )(f)

@@ -29,6 +29,7 @@ from budget_tracker.cli.params import (
     COUNT,
     MONTH,
     NAME,
+    entered_by_option,
     format_option,
     options_checked,
     user_option,
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
         MatrixCell,
         MatrixReport,
         MonthLine,
+        PersonLine,
+        PersonReport,
         ReportUser,
         TrendReport,
     )
@@ -87,10 +90,11 @@ def _period(
 @period_options
 @click.option(
     "--by",
-    type=click.Choice(["category", "month"]),
+    type=click.Choice(["category", "month", "person"]),
     default="category",
     show_default=True,
-    help="One row per category, or a month-by-month trend (default range: the last 12 months).",
+    help="One row per category, a month-by-month trend (default range: the last 12 "
+    "months), or spending per person who entered it.",
 )
 @click.option(
     "--matrix",
@@ -105,6 +109,7 @@ def _period(
     metavar="N",
     help="Also list the N largest expenses of the period (table and json).",
 )
+@entered_by_option
 @user_option
 @format_option
 @click.pass_obj
@@ -117,10 +122,11 @@ def report(
     matrix: bool,
     category: str | None,
     top: int | None,
+    entered_by: str | None,
     user_email: str | None,
     fmt: str,
 ) -> None:
-    """Budget against spending per category (or per month with --by month).
+    """Budget against spending per category (or per month, or per person, with --by).
 
     A category's budget for a month is its monthly budget plus transfers in minus
     transfers out; over a range, the months' budgets are summed. A category that rolls
@@ -128,6 +134,8 @@ def report(
     available is budget + carried - spent. Rows over budget are marked with "!" (and red
     on a terminal). --matrix puts the months side by side: a table wider than
     the terminal is refused (exit 1) with how to narrow it.
+    With --entered-by, spending and income count only what that user entered (budgets
+    stay the budget's).
 
     \b
     Example:
@@ -136,11 +144,16 @@ def report(
       budget report --from 2028-01 --to 2028-03 --format json
       budget report --by month --category Food
       budget report --from 2028-01 --to 2028-06 --matrix
+      budget report --by person --user alice@example.com
     """
     if matrix:
         clashes = [
             option
-            for option, given in (("--by month", by == "month"), ("--top", top is not None))
+            for option, given in (
+                (f"--by {by}", by != "category"),
+                ("--top", top is not None),
+                ("--entered-by", entered_by is not None),
+            )
             if given
         ]
         if clashes:
@@ -159,8 +172,25 @@ def report(
         announce_first_run(grid.first_run)
         _print_matrix(grid, fmt)
         return
-    if top is not None and (by == "month" or fmt == "csv"):
+    if top is not None and (by != "category" or fmt == "csv"):
         raise click.UsageError("--top works with the category report in table or json format")
+    if by == "person":
+        from budget_tracker.services.reports import person_report
+
+        period = _period(state.today(), month, from_month, to_month)
+        people = state.database.run(
+            lambda session: person_report(
+                session,
+                user_email=user_email,
+                period=period,
+                category=category,
+                entered_by=entered_by,
+            ),
+            write=False,
+        )
+        announce_first_run(people.first_run)
+        _print_people(people, fmt)
+        return
     if by == "month":
         from budget_tracker.services.reports import TREND_DEFAULT_MONTHS, monthly_trend
 
@@ -169,7 +199,11 @@ def report(
         )
         trend = state.database.run(
             lambda session: monthly_trend(
-                session, user_email=user_email, period=period, category=category
+                session,
+                user_email=user_email,
+                period=period,
+                category=category,
+                entered_by=entered_by,
             ),
             write=False,
         )
@@ -181,7 +215,12 @@ def report(
     period = _period(state.today(), month, from_month, to_month)
     result = state.database.run(
         lambda session: category_report(
-            session, user_email=user_email, period=period, category=category, top=top or 0
+            session,
+            user_email=user_email,
+            period=period,
+            category=category,
+            top=top or 0,
+            entered_by=entered_by,
         ),
         write=False,
     )
@@ -655,6 +694,82 @@ def _print_matrix(matrix: MatrixReport, fmt: str) -> None:
     click.echo()
     click.echo(render_table(rows, columns, footer=footer))
     click.echo(MATRIX_LEGEND)
+
+
+PERSON_COLUMNS = (
+    Column("person", "Entered by"),
+    Column("expenses", "Expenses", ">"),
+    Column("spent", "Spent", ">"),
+    Column("share", "Share", ">"),
+)
+PERSON_CSV_COLUMNS = (
+    Column("row", "row"),
+    Column("email", "email"),
+    Column("name", "name"),
+    Column("expenses", "expenses"),
+    Column("spent", "spent"),
+)
+
+
+def _person_label(line: PersonLine) -> str:
+    if line.email is None:
+        return f"(user {line.user_id})"  # one this connection may not see
+    return f"{line.name} <{line.email}>"
+
+
+def _share(spent: Decimal, total: Decimal) -> str:
+    if not total:
+        return "-"
+    return f"{(spent * 100 / total).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+
+
+def _print_people(people: PersonReport, fmt: str) -> None:
+    def person_json(line: PersonLine) -> dict[str, Any]:
+        return {
+            "id": line.user_id,
+            "email": line.email,
+            "name": line.name,
+            "expenses": line.expenses,
+            "spent": line.spent,
+        }
+
+    if fmt == "json":
+        data = {
+            "user": user_json(people.user),
+            "period": _period_json(people.period),
+            "category": people.category,
+            "people": [person_json(line) for line in people.lines],
+            "totals": {"expenses": people.expenses, "spent": people.spent},
+        }
+        click.echo(dump_json(data))
+        return
+    if fmt == "csv":
+        rows = [{"row": "person", **person_json(line)} for line in people.lines]
+        rows.append({"row": "total", "expenses": people.expenses, "spent": people.spent})
+        write_csv(rows, PERSON_CSV_COLUMNS, sys.stdout)
+        sys.stdout.flush()
+        return
+    click.echo(_header(people.user, people.period, people.category))
+    click.echo()
+    if not people.lines:
+        info("no expenses in this period")
+        return
+    rows = [
+        {
+            "person": _person_label(line),
+            "expenses": line.expenses,
+            "spent": line.spent,
+            "share": _share(line.spent, people.spent),
+        }
+        for line in people.lines
+    ]
+    footer = {
+        "person": "Total",
+        "expenses": people.expenses,
+        "spent": people.spent,
+        "share": _share(people.spent, people.spent),
+    }
+    click.echo(render_table(rows, PERSON_COLUMNS, footer=footer))
 
 
 MISMATCH_COLUMNS = (

@@ -27,6 +27,7 @@ from budget_tracker.cli.params import (
     ID,
     MONTH,
     NAME,
+    entered_by_option,
     format_option,
     user_option,
 )
@@ -177,6 +178,7 @@ def transfer(
 @click.command("transfers")
 @click.option("--month", type=MONTH, help="Only transfers of this month's budgets (YYYY-MM).")
 @click.option("--category", type=NAME, help="Only transfers from or to this category.")
+@entered_by_option
 @format_option
 @user_option
 @click.pass_obj
@@ -184,6 +186,7 @@ def list_transfers(
     state: AppState,
     month: dt.date | None,
     category: str | None,
+    entered_by: str | None,
     fmt: str,
     user_email: str | None,
 ) -> None:
@@ -200,7 +203,13 @@ def list_transfers(
     from budget_tracker.services.transfers import list_transfers as ledger
 
     listing = state.database.run(
-        lambda session: ledger(session, user_email=user_email, month=month, category=category),
+        lambda session: ledger(
+            session,
+            user_email=user_email,
+            month=month,
+            category=category,
+            entered_by=entered_by,
+        ),
         write=False,
     )
     announce_first_run(listing.first_run)

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from budget_tracker import rules
 from budget_tracker.errors import NotFound
-from budget_tracker.models import Category, Expense, User, name_key, normalize_email
+from budget_tracker.models import (
+    Category,
+    Expense,
+    User,
+    entering_user,
+    name_key,
+    normalize_email,
+)
 from budget_tracker.outcomes import outcome_in_rows
 from budget_tracker.services.budgets import add_months, month_span
 from budget_tracker.services.categories import (
@@ -35,7 +42,9 @@ from budget_tracker.services.categories import (
 from budget_tracker.services.users import (
     FirstRun,
     acting_user,
+    check_person,
     default_user_condition,
+    entered_by_condition,
     find_acting_user,
 )
 from budget_tracker.unit_of_work import committed_earlier
@@ -114,6 +123,7 @@ def insert_expense(
         spent_on=spent_on,
         description=description,
         idempotency_key=idempotency_key,
+        entered_by=entering_user(user_id),
     )
     session.add(expense)
     session.flush()
@@ -215,6 +225,8 @@ class ExpenseFilter:
     min_amount: Decimal | None = None
     max_amount: Decimal | None = None
     limit: int | None = None
+    entered_by: str | None = None
+    """Only expenses entered by the user with this e-mail."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +262,8 @@ def list_expenses(
         conditions.append(Expense.amount >= filters.min_amount)
     if filters.max_amount is not None:
         conditions.append(Expense.amount <= filters.max_amount)
+    if filters.entered_by is not None:
+        conditions.append(entered_by_condition(Expense, filters.entered_by))
     query = (
         select(
             Expense.id,
@@ -266,6 +280,8 @@ def list_expenses(
         .limit(filters.limit)
     )
     result = session.execute(query).all()
+    if not result and filters.entered_by is not None:
+        check_person(session, email=filters.entered_by)
     rows = [
         ExpenseRow(
             id=row.id,

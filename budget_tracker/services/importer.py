@@ -68,7 +68,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
 from budget_tracker.errors import InvalidInput, NotFound
-from budget_tracker.models import Category, Expense, insert_new_only, name_key
+from budget_tracker.models import Category, Expense, entering_user, insert_new_only, name_key
 from budget_tracker.money import AmountError, from_cents, parse_amount, to_cents
 from budget_tracker.rules import (
     DESCRIPTION_MAX,
@@ -1065,6 +1065,7 @@ def _insert_new_income(session: Session, *, user_id: int, credits: Sequence[Cred
                 "source": source,
                 "received_on": credit.date,
                 "idempotency_key": f"{stem}:{occurrence}",
+                "entered_by": entering_user(user_id),
             }
         )
     dialect = session.get_bind().dialect.name
@@ -1136,7 +1137,15 @@ def _day(value: object) -> dt.date:
 def _insert_new_expenses(session: Session, *, user_id: int) -> int:
     """Move staged rows into `expenses`, skipping fingerprints already present; count new."""
     numbered = _numbered()
-    columns = ["user_id", "category_id", "amount", "description", "spent_on", "idempotency_key"]
+    columns = [
+        "user_id",
+        "category_id",
+        "amount",
+        "description",
+        "spent_on",
+        "idempotency_key",
+        "entered_by",
+    ]
     if session.get_bind().dialect.name == "postgresql":
         return _insert_new_expenses_postgresql(session, user_id=user_id, numbered=numbered)
     rows = (
@@ -1147,6 +1156,7 @@ def _insert_new_expenses(session: Session, *, user_id: int) -> int:
             numbered.c.description,
             numbered.c.spent_on,
             numbered.c.key,
+            entering_user(user_id),
         )
         .join_from(numbered, Category, Category.name_key == numbered.c.category_key)
         # Rows already present are left out before inserting: with AUTOINCREMENT, SQLite
@@ -1212,6 +1222,7 @@ def _insert_new_expenses_postgresql(session: Session, *, user_id: int, numbered:
         fresh.c.description,
         fresh.c.spent_on,
         fresh.c.key,
+        entering_user(user_id),
     ).order_by(fresh.c.key.collate("C"))
     # The numbering and the sorts of a large import spill to disk at the default 4MB, and
     # JIT compiling this one-off statement costs more than it saves. SET LOCAL ends with
@@ -1228,6 +1239,7 @@ def _insert_new_expenses_postgresql(session: Session, *, user_id: int, numbered:
                 "description",
                 "spent_on",
                 "idempotency_key",
+                "entered_by",
             ],
             rows,
         )

@@ -16,9 +16,15 @@ from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import InvalidInput, NotFound
-from budget_tracker.models import Income, Money
+from budget_tracker.models import Income, Money, entering_user
 from budget_tracker.services.budgets import ZERO
-from budget_tracker.services.users import FirstRun, acting_user, find_acting_user
+from budget_tracker.services.users import (
+    FirstRun,
+    acting_user,
+    check_person,
+    entered_by_condition,
+    find_acting_user,
+)
 from budget_tracker.unit_of_work import committed_earlier
 
 
@@ -39,14 +45,20 @@ class AddedIncome:
 
 
 def income_in(
-    user_id: int | ColumnElement[int], start: dt.date, end: dt.date
+    user_id: int | ColumnElement[int],
+    start: dt.date,
+    end: dt.date,
+    *,
+    entered_by: str | None = None,
 ) -> ScalarSelect[Decimal]:
-    """Subquery: the user's income received on days start <= d < end (zero when none)."""
-    return (
-        select(func.coalesce(func.sum(Income.amount), 0, type_=Money))
-        .where(Income.user_id == user_id, Income.received_on >= start, Income.received_on < end)
-        .scalar_subquery()
+    """Subquery: the user's income received on days start <= d < end (zero when none),
+    only what the user `entered_by` entered when given."""
+    statement = select(func.coalesce(func.sum(Income.amount), 0, type_=Money)).where(
+        Income.user_id == user_id, Income.received_on >= start, Income.received_on < end
     )
+    if entered_by is not None:
+        statement = statement.where(entered_by_condition(Income, entered_by))
+    return statement.scalar_subquery()
 
 
 def _check_amount(amount: Decimal) -> None:
@@ -84,6 +96,7 @@ def add_income(
         received_on=received_on,
         source=source,
         idempotency_key=idempotency_key,
+        entered_by=entering_user(user.id),
     )
     session.add(income)
     session.flush()
@@ -100,6 +113,8 @@ class IncomeFilter:
     min_amount: Decimal | None = None
     max_amount: Decimal | None = None
     limit: int | None = None
+    entered_by: str | None = None
+    """Only income entered by the user with this e-mail."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,8 @@ def list_income(
         conditions.append(Income.amount >= filters.min_amount)
     if filters.max_amount is not None:
         conditions.append(Income.amount <= filters.max_amount)
+    if filters.entered_by is not None:
+        conditions.append(entered_by_condition(Income, filters.entered_by))
     result = session.execute(
         select(
             Income.id,
@@ -141,6 +158,8 @@ def list_income(
         .order_by(Income.received_on.desc(), Income.id.desc())
         .limit(filters.limit)
     ).all()
+    if not result and filters.entered_by is not None:
+        check_person(session, email=filters.entered_by)
     rows = [
         IncomeRow(id=r.id, date=r.received_on, amount=r.amount, source=r.source) for r in result
     ]

@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     column,
     func,
+    null,
     select,
     true,
     type_coerce,
@@ -43,6 +44,7 @@ from budget_tracker.models import (
     Income,
     Money,
     User,
+    entered_by_person,
     name_key,
 )
 from budget_tracker.money import CENT
@@ -54,9 +56,19 @@ from budget_tracker.services.budgets import (
     budget_or_none,
     percent,
 )
-from budget_tracker.services.categories import budget_in, carried_in, rolls_over_between
+from budget_tracker.services.categories import (
+    budget_in,
+    carried_in,
+    find_category,
+    rolls_over_between,
+)
 from budget_tracker.services.income import income_in
-from budget_tracker.services.users import FirstRun, find_acting_user
+from budget_tracker.services.users import (
+    FirstRun,
+    check_person,
+    entered_by_condition,
+    find_acting_user,
+)
 
 TREND_DEFAULT_MONTHS = 12
 """The trend's default range, in months, ending with `--to`."""
@@ -231,14 +243,30 @@ def category_report(
     period: Period,
     category: str | None = None,
     top: int = 0,
+    entered_by: str | None = None,
 ) -> CategoryReport:
-    """Budget, transfers and spending per category for `period`, in one grouped statement."""
+    """Budget, transfers and spending per category for `period`, in one grouped statement.
+
+    With `entered_by` (an e-mail), spending, income and the top expenses count only the
+    rows that user entered; budgets and transfers stay the budget's.
+    """
     user, first_run = find_acting_user(session, user_email=user_email), None
-    lines, income = _lines_and_income(session, user_id=user.id, period=period, category=category)
+    lines, income = _lines_and_income(
+        session, user_id=user.id, period=period, category=category, entered_by=entered_by
+    )
     if category is not None and not lines:
         raise NotFound(f"no category {category!r} for {user.email}")
+    if entered_by is not None and not income and not any(line.spent for line in lines):
+        check_person(session, email=entered_by)
     expenses = (
-        top_expenses(session, user_id=user.id, period=period, category=category, limit=top)
+        top_expenses(
+            session,
+            user_id=user.id,
+            period=period,
+            category=category,
+            limit=top,
+            entered_by=entered_by,
+        )
         if top
         else ()
     )
@@ -288,18 +316,28 @@ def category_lines(
     session: Session, *, user_id: int, period: Period, category: str | None = None
 ) -> tuple[CategoryLine, ...]:
     """One row per category (narrowed to `category` when given), ordered by name."""
-    return _lines_and_income(session, user_id=user_id, period=period, category=category)[0]
+    return _lines_and_income(
+        session, user_id=user_id, period=period, category=category, entered_by=None
+    )[0]
 
 
 def _lines_and_income(
-    session: Session, *, user_id: int, period: Period, category: str | None
+    session: Session,
+    *,
+    user_id: int,
+    period: Period,
+    category: str | None,
+    entered_by: str | None,
 ) -> tuple[tuple[CategoryLine, ...], Decimal]:
     """The category lines and the period's income, in one statement (the income is an
     uncorrelated subquery: computed once, not once per row)."""
     e, t = Expense, BudgetTransfer
+    spending = [e.user_id == user_id, e.spent_on >= period.first, e.spent_on < period.end]
+    if entered_by is not None:
+        spending.append(entered_by_condition(e, entered_by))
     spent = (
         select(e.category_id, func.sum(e.amount).label("amount"))
-        .where(e.user_id == user_id, e.spent_on >= period.first, e.spent_on < period.end)
+        .where(*spending)
         .group_by(e.category_id)
         .with_hint(e, _ON_SPENDING_INDEX, "sqlite")
         .cte("spent")
@@ -330,7 +368,7 @@ def _lines_and_income(
                 "carried"
             ),
             rolls_over_between(Category.id, period.first, period.last).label("rolls_over"),
-            income_in(user_id, period.first, period.end).label("income"),
+            income_in(user_id, period.first, period.end, entered_by=entered_by).label("income"),
         )
         .outerjoin(spent, spent.c.category_id == Category.id)
         .outerjoin(transfers_in, transfers_in.c.category_id == Category.id)
@@ -344,7 +382,12 @@ def _lines_and_income(
     if rows:
         income = rows[0].income
     else:  # no category: ask for the income alone
-        income = session.scalar(select(income_in(user_id, period.first, period.end))) or ZERO
+        income = (
+            session.scalar(
+                select(income_in(user_id, period.first, period.end, entered_by=entered_by))
+            )
+            or ZERO
+        )
     lines = tuple(
         CategoryLine(
             category=row.name,
@@ -366,7 +409,13 @@ def _lines_and_income(
 
 
 def top_expenses(
-    session: Session, *, user_id: int, period: Period, category: str | None, limit: int
+    session: Session,
+    *,
+    user_id: int,
+    period: Period,
+    category: str | None,
+    limit: int,
+    entered_by: str | None = None,
 ) -> tuple[TopExpense, ...]:
     """The `limit` largest expenses of the period (ties: earliest first)."""
     statement = (
@@ -382,6 +431,8 @@ def top_expenses(
     )
     if category is not None:
         statement = statement.where(Category.name_key == name_key(category))
+    if entered_by is not None:
+        statement = statement.where(entered_by_condition(Expense, entered_by))
     return tuple(
         TopExpense(id=row[0], spent_on=row[1], category=row[2], amount=row[3], description=row[4])
         for row in session.execute(statement)
@@ -389,7 +440,12 @@ def top_expenses(
 
 
 def monthly_trend(
-    session: Session, *, user_email: str | None, period: Period, category: str | None = None
+    session: Session,
+    *,
+    user_email: str | None,
+    period: Period,
+    category: str | None = None,
+    entered_by: str | None = None,
 ) -> TrendReport:
     """Budget and spending per month of `period` (all categories, or one), one statement.
 
@@ -427,6 +483,8 @@ def monthly_trend(
     )
     if category is not None:
         in_month = and_(in_month, e.category_id.in_(chosen_ids))
+    if entered_by is not None:
+        in_month = and_(in_month, entered_by_condition(e, entered_by))
     spent = (
         select(months.c.month, func.sum(_cents(e.amount)).label("cents"))
         .join(e, in_month)
@@ -457,6 +515,7 @@ def monthly_trend(
                 Income.user_id == user.id,
                 Income.received_on >= months.c.month,
                 Income.received_on < months.c.next_month,
+                true() if entered_by is None else entered_by_condition(Income, entered_by),
             ),
         )
         .group_by(months.c.month)
@@ -485,6 +544,8 @@ def monthly_trend(
     rows = session.execute(statement).all()
     if category is not None and rows and rows[0].categories == 0:
         raise NotFound(f"no category {category!r} for {user.email}")
+    if entered_by is not None and not any(row.spent or row.income for row in rows):
+        check_person(session, email=entered_by)
     lines = tuple(
         MonthLine(
             month=row.month,
@@ -503,6 +564,114 @@ def monthly_trend(
         period=period,
         category=rows[0].name if category is not None else None,
         lines=lines,
+        first_run=first_run,
+    )
+
+
+@dataclass(frozen=True)
+class PersonLine:
+    """What one person entered into the budget in the period."""
+
+    user_id: int
+    email: str | None
+    """None: a user this connection may not see (on PostgreSQL, e.g. a member the budget
+    is no longer shared with)."""
+    name: str | None
+    expenses: int
+    spent: Decimal
+
+
+@dataclass(frozen=True)
+class PersonReport:
+    user: ReportUser
+    period: Period
+    category: str | None
+    lines: tuple[PersonLine, ...]
+    first_run: FirstRun | None
+
+    @property
+    def expenses(self) -> int:
+        return sum(line.expenses for line in self.lines)
+
+    @property
+    def spent(self) -> Decimal:
+        return sum((line.spent for line in self.lines), ZERO)
+
+
+def person_report(
+    session: Session,
+    *,
+    user_email: str | None,
+    period: Period,
+    category: str | None = None,
+    entered_by: str | None = None,
+) -> PersonReport:
+    """Spending in the acting user's budget per person who entered it (most first), one
+    grouped statement. A row with no recorded person counts as the budget's own user's."""
+    user, first_run = find_acting_user(session, user_email=user_email), None
+    person = entered_by_person(Expense).label("person")
+    conditions = [
+        Expense.user_id == user.id,
+        Expense.spent_on >= period.first,
+        Expense.spent_on < period.end,
+    ]
+    category_name: Any = null()
+    if category is not None:
+        chosen = select(Category.id).where(
+            Category.user_id == user.id, Category.name_key == name_key(category)
+        )
+        conditions.append(Expense.category_id.in_(chosen))
+        category_name = (
+            select(Category.name)
+            .where(Category.user_id == user.id, Category.name_key == name_key(category))
+            .scalar_subquery()
+        )
+    if entered_by is not None:
+        conditions.append(entered_by_condition(Expense, entered_by))
+    spent = (
+        select(
+            person,
+            func.count().label("expenses"),
+            func.sum(Expense.amount).label("spent"),
+        )
+        .where(*conditions)
+        .group_by(person)
+        .cte("by_person")
+    )
+    rows = session.execute(
+        select(
+            spent.c.person,
+            User.email,
+            User.name,
+            spent.c.expenses,
+            spent.c.spent,
+            category_name.label("category"),
+        )
+        .outerjoin(User, User.id == spent.c.person)
+        .order_by(spent.c.spent.desc(), User.email, spent.c.person)
+    ).all()
+    if not rows:
+        # Nothing spent: an unknown category or person is refused, not shown as nothing.
+        if category is not None:
+            category = find_category(session, user_id=user.id, name=category).name
+        if entered_by is not None:
+            check_person(session, email=entered_by)
+    else:
+        category = rows[0].category
+    return PersonReport(
+        user=_report_user(user),
+        period=period,
+        category=category,
+        lines=tuple(
+            PersonLine(
+                user_id=row.person,
+                email=row.email,
+                name=row.name,
+                expenses=row.expenses,
+                spent=row.spent,
+            )
+            for row in rows
+        ),
         first_run=first_run,
     )
 

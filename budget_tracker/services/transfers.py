@@ -65,6 +65,7 @@ from budget_tracker.models import (
     Category,
     Money,
     User,
+    entering_user,
     name_key,
     normalize_email,
 )
@@ -80,7 +81,9 @@ from budget_tracker.services.categories import (
 from budget_tracker.services.users import (
     FirstRun,
     acting_user,
+    check_person,
     default_user_condition,
+    entered_by_condition,
     find_acting_user,
 )
 from budget_tracker.unit_of_work import unit_key
@@ -268,8 +271,10 @@ def list_transfers(
     user_email: str | None,
     month: dt.date | None = None,
     category: str | None = None,
+    entered_by: str | None = None,
 ) -> TransferListing:
-    """The acting user's ledger, oldest first, optionally for one month and/or category."""
+    """The acting user's ledger, oldest first, optionally for one month and/or category,
+    and/or entered by the user with the e-mail `entered_by`."""
     user, first_run = find_acting_user(session, user_email=user_email), None
     source, target, undo = aliased(Category), aliased(Category), aliased(BudgetTransfer)
     statement = (
@@ -282,6 +287,8 @@ def list_transfers(
     )
     if month is not None:
         statement = statement.where(BudgetTransfer.month == month.replace(day=1))
+    if entered_by is not None:
+        statement = statement.where(entered_by_condition(BudgetTransfer, entered_by))
     if category is not None:
         category_id = session.scalar(
             select(Category.id).where(
@@ -298,6 +305,8 @@ def list_transfers(
         _record_of(transfer, source_name, target_name, undone_by)
         for transfer, source_name, target_name, undone_by in session.execute(statement)
     ]
+    if not records and entered_by is not None:
+        check_person(session, email=entered_by)
     return TransferListing(rows=records, first_run=first_run)
 
 
@@ -447,6 +456,7 @@ def _guarded_insert() -> Insert:
             bindparam("note", type_=String),
             reverses_id,
             key,
+            entering_user(user_id),
         )
         .select_from(prior)
         .where(
@@ -459,7 +469,7 @@ def _guarded_insert() -> Insert:
     return (
         insert(ledger)
         .add_cte(prior)
-        .from_select([*columns, "reverses_id", "idempotency_key"], row)
+        .from_select([*columns, "reverses_id", "idempotency_key", "entered_by"], row)
         .returning(
             ledger.c.id,
             ledger.c.created_at,

@@ -5,16 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, exists, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    FromClause,
+    Row,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from budget_tracker import rules
 from budget_tracker.errors import Conflict, InvalidInput, NotFound
 from budget_tracker.models import (
     Category,
+    ConnectedUser,
     Expense,
     User,
+    entered_by_person,
     insert_new_only,
     name_key,
     normalize_email,
@@ -50,23 +64,33 @@ def _named_user(session: Session, email: str) -> User:
 def default_user_condition(users: FromClause | None = None) -> ColumnElement[bool]:
     """SQL: this `users` row is the one a command acts for when none is named.
 
-    The user chosen with `budget user default EMAIL`, else the only user there is. The
-    one rule for every service, including the single-statement hot paths that find the
-    user inside a larger query.
+    Your own user: on PostgreSQL, the user linked to the connected role (`ConnectedUser`),
+    so a person whose budget is shared with others still acts on their own budget by
+    default. For a connection linked to no user (the tables' owner, one role for
+    everything) and on SQLite: the user chosen with `budget user default EMAIL`, else the
+    only user there is. The one rule for every service, including the single-statement
+    hot paths that find the user inside a larger query.
     """
     table = User.__table__ if users is None else users
     other = User.__table__.alias("other_user")
-    return or_(table.c.is_default, ~exists().where(other.c.id != table.c.id))
+    database_default = or_(table.c.is_default, ~exists().where(other.c.id != table.c.id))
+    # NULL = NULL is NULL: without a connected user the database's default decides.
+    return func.coalesce(table.c.id == ConnectedUser(), database_default, type_=Boolean)
 
 
-def _default_candidates(session: Session) -> Sequence[User]:
-    """The default user first, then the others by id: enough rows to decide, in one query."""
-    return session.scalars(select(User).order_by(User.is_default.desc(), User.id).limit(2)).all()
+def _default_candidates(session: Session) -> Sequence[Row[User, bool]]:
+    """The connection's own user first, then the default user, then the others by id:
+    enough rows to decide, in one query."""
+    mine = func.coalesce(User.id == ConnectedUser(), false(), type_=Boolean).label("mine")
+    return session.execute(
+        select(User, mine).order_by(mine.desc(), User.is_default.desc(), User.id).limit(2)
+    ).all()
 
 
-def _default_user(users: Sequence[User]) -> User:
-    if users[0].is_default or len(users) == 1:
-        return users[0]
+def _default_user(users: Sequence[Row[User, bool]]) -> User:
+    (first, mine) = users[0]
+    if mine or first.is_default or len(users) == 1:
+        return first
     raise InvalidInput(
         "there are several users: choose one with --user EMAIL or the BUDGET_USER "
         "variable, or for every command with `budget user default EMAIL` "
@@ -214,6 +238,11 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
     )
     if user is None:
         raise Conflict(f"a user {email!r} already exists")
+    if session.scalar(select(ConnectedUser())) is not None:
+        # A person's role adding a user linked to itself: its commands act for its own
+        # user, and the database's default (the owner's, which row-level security hides
+        # from it) is not this connection's to change.
+        return user
     others = session.scalars(
         select(User).where(User.id != user.id).order_by(User.is_default.desc(), User.id).limit(2)
     ).all()
@@ -226,8 +255,16 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
 
 
 def set_default_user(session: Session, *, user_email: str) -> User:
-    """Make `user_email` the user commands act for when none is named."""
+    """Make `user_email` the user commands act for when none is named (on connections
+    linked to no user: a person's role always acts for its own user)."""
     user = _named_user(session, user_email)
+    own = session.scalar(select(User.email).where(User.id == ConnectedUser()))
+    if own is not None:
+        raise Conflict(
+            f"commands of your role act for your own user {own!r} when none is named; "
+            "choose another with --user EMAIL or BUDGET_USER (`budget user default` sets "
+            "the default of the tables' owner)"
+        )
     session.execute(
         update(User).where(User.is_default, User.id != user.id).values(is_default=False)
     )
@@ -246,7 +283,26 @@ def list_users(session: Session) -> list[UserRow]:
     expenses = select(func.count()).where(Expense.user_id == User.id).scalar_subquery().label("e")
     result = session.execute(
         select(
-            User.id, User.email, User.name, User.role_name, categories, expenses, User.is_default
+            User.id,
+            User.email,
+            User.name,
+            User.role_name,
+            categories,
+            expenses,
+            default_user_condition().label("default"),
         ).order_by(User.email)
     )
     return [UserRow(*row) for row in result]
+
+
+def entered_by_condition(model: Any, email: str) -> ColumnElement[bool]:
+    """SQL: the row of `model` (expenses, budget_transfers, income) was entered by the
+    user `email`. The user is found inside the same statement; when nothing matches,
+    `check_person` tells an unknown e-mail from a person who entered nothing."""
+    person = select(User.id).where(User.email == normalize_email(email)).scalar_subquery()
+    return entered_by_person(model) == person
+
+
+def check_person(session: Session, *, email: str) -> None:
+    """Refuse an `--entered-by` e-mail that names no user this connection may see."""
+    _named_user(session, email)
