@@ -16,7 +16,7 @@ from budget_tracker.models import (
     Expense,
     User,
     insert_new_only,
-    name_key,
+    name_columns,
     normalize_email,
 )
 
@@ -110,8 +110,7 @@ def create_first_user(
             [
                 {
                     "user_id": user.id,
-                    "name": name,
-                    "name_key": name_key(name),
+                    **name_columns(name),
                     "color": color,
                     "monthly_budget": Decimal(0),
                 }
