@@ -87,7 +87,7 @@ def _lookup(
     return None if row is None else _Found(*row)
 
 
-def insert_expense(
+def _insert_expense(
     session: Session,
     *,
     user_id: int,
@@ -134,7 +134,8 @@ def add_expense(
     found = _lookup(session, who=who, category=category, month=spent_on)
     if found is None:
         # Diagnose: bootstrap an empty database, or refuse an unknown/ambiguous user...
-        user, first_run = acting_user(session, user_email=user_email)
+        acting = acting_user(session, user_email=user_email)
+        user, first_run = acting.user, acting.first_run
         found = _lookup(session, who=User.id == user.id, category=category, month=spent_on)
         if found is None:
             # ...or an unknown category, with the user's list and a "did you mean".
@@ -164,7 +165,7 @@ def add_expense(
                 ),
                 first_run=first_run,
             )
-    expense = insert_expense(
+    expense = _insert_expense(
         session,
         user_id=found.user_id,
         category_id=found.category_id,
@@ -340,7 +341,8 @@ def edit_expense(
     amount = None if amount is None else rules.check_amount(amount)
     description = None if description is None else rules.check_description(description)
     spent_on = None if spent_on is None else rules.check_date(spent_on)
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     expense = _owned_expense(session, user_id=user.id, expense_id=expense_id, for_update=True)
     before = _row(session, expense)
     if category is not None:
@@ -367,7 +369,8 @@ def delete_expense(session: Session, *, user_email: str | None, expense_id: int)
     whose statement removed the row reports it, and the other finds nothing to delete.
     """
     rules.check_id(expense_id, field="expense id")
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     deleted = session.execute(
         delete(Expense)
         .where(Expense.id == expense_id, Expense.user_id == user.id)

@@ -73,7 +73,8 @@ def add_income(
 ) -> AddedIncome:
     """Record income for the acting user; a key already committed returns that entry."""
     _check_amount(amount)
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     if idempotency_key is not None:
         earlier = committed_earlier(session, Income, user_id=user.id, key=idempotency_key)
         if earlier is not None:
@@ -179,7 +180,8 @@ def edit_income(
     """Change the given fields of one of the acting user's income entries."""
     if amount is not None:
         _check_amount(amount)
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     income = _owned(session, user_id=user.id, income_id=income_id)
     before = _row(income)
     if amount is not None:
@@ -194,7 +196,8 @@ def edit_income(
 
 def delete_income(session: Session, *, user_email: str | None, income_id: int) -> IncomeChange:
     """Delete one of the acting user's income entries."""
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     income = _owned(session, user_id=user.id, income_id=income_id)
     before = _row(income)
     session.delete(income)

@@ -175,7 +175,8 @@ def transfer_budget(
     if len(locked) < 2:
         # Rare path: find out why (no user yet, several users, an unknown category) with
         # the shared user rules, then lock again for the resolved user.
-        user, first_run = acting_user(session, user_email=user_email)
+        acting = acting_user(session, user_email=user_email)
+        user, first_run = acting.user, acting.first_run
         locked = _lock(session, _lock_statement("user id"), keys=keys, user_id=user.id)
         if len(locked) < 2:
             found = {category.name_key for category in locked}

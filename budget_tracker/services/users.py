@@ -37,6 +37,15 @@ class FirstRun:
     categories: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ActingUser:
+    """The user a writing command acts for (a row of this unit of work), and what a first
+    run created for it, or None."""
+
+    user: User
+    first_run: FirstRun | None
+
+
 def _named_user(session: Session, email: str) -> User:
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
@@ -74,9 +83,7 @@ def _default_user(users: Sequence[User]) -> User:
     )
 
 
-def create_first_user(
-    session: Session, *, email: str | None = None
-) -> tuple[User, FirstRun | None]:
+def create_first_user(session: Session, *, email: str | None = None) -> ActingUser:
     """The zero-setup first run: the default user (`email`, else the local one) and the
     starter categories.
 
@@ -96,7 +103,7 @@ def create_first_user(
     if user is None:
         same = session.scalars(select(User).where(User.email == email)).one_or_none()
         if same is not None:
-            return same, None
+            return ActingUser(same, None)
         # Another first command made a different user the default: this one is not.
         user = session.scalar(
             insert_new_only(dialect, User, "email")
@@ -104,7 +111,7 @@ def create_first_user(
             .returning(User)
         )
         if user is None:
-            return session.scalars(select(User).where(User.email == email)).one(), None
+            return ActingUser(session.scalars(select(User).where(User.email == email)).one(), None)
     session.execute(
         insert_new_only(dialect, Category, "user_id", "name_key").values(
             [
@@ -118,7 +125,7 @@ def create_first_user(
             ]
         )
     )
-    return user, FirstRun(user=user, categories=tuple(name for name, _ in STARTER_CATEGORIES))
+    return ActingUser(user, FirstRun(user, tuple(name for name, _ in STARTER_CATEGORIES)))
 
 
 def _local_name() -> str:
@@ -130,7 +137,7 @@ def _local_name() -> str:
         return "Me"
 
 
-def acting_user(session: Session, *, user_email: str | None) -> tuple[User, FirstRun | None]:
+def acting_user(session: Session, *, user_email: str | None) -> ActingUser:
     """The user a command acts for; on an empty database, first create it.
 
     The user named (`--user`/`BUDGET_USER`), else the default user (see
@@ -141,14 +148,14 @@ def acting_user(session: Session, *, user_email: str | None) -> tuple[User, Firs
     if user_email:
         found = session.scalar(select(User).where(User.email == normalize_email(user_email)))
         if found is not None:
-            return found, None
+            return ActingUser(found, None)
         if session.scalar(select(User.id).limit(1)) is not None:
             _named_user(session, user_email)  # refuses: an unknown user among others
         return create_first_user(session, email=normalize_email(user_email))
     users = _default_candidates(session)
     if not users:
         return create_first_user(session)
-    return _default_user(users), None
+    return ActingUser(_default_user(users), None)
 
 
 def find_acting_user(session: Session, *, user_email: str | None) -> User:
@@ -178,18 +185,31 @@ def not_yet_created(email: str) -> User:
 
 
 @dataclass(frozen=True)
-class UserRow:
+class UserInfo:
+    """A user as a command shows it."""
+
     id: int
     email: str
     name: str
     role: str | None
-    categories: int
-    expenses: int
+    """The PostgreSQL role the person connects as, if linked."""
     default: bool
     """Whether commands act for this user when none is named."""
 
+    @classmethod
+    def of(cls, user: User) -> UserInfo:
+        return cls(user.id, user.email, user.name, user.role_name, user.is_default)
 
-def add_user(session: Session, *, email: str, name: str, role: str | None = None) -> User:
+
+@dataclass(frozen=True)
+class UserRow(UserInfo):
+    """A user with how many categories and expenses it has (`budget user list`)."""
+
+    categories: int
+    expenses: int
+
+
+def add_user(session: Session, *, email: str, name: str, role: str | None = None) -> UserInfo:
     """Create a user (linked to the PostgreSQL `role`, if given); refused when the e-mail
     (in any case) is taken.
 
@@ -221,10 +241,10 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
     elif len(others) == 1 and not others[0].is_default:
         others[0].is_default = True
     session.flush()
-    return user
+    return UserInfo.of(user)
 
 
-def set_default_user(session: Session, *, user_email: str) -> User:
+def set_default_user(session: Session, *, user_email: str) -> UserInfo:
     """Make `user_email` the user commands act for when none is named."""
     user = _named_user(session, user_email)
     session.execute(
@@ -232,7 +252,7 @@ def set_default_user(session: Session, *, user_email: str) -> User:
     )
     session.execute(update(User).where(User.id == user.id).values(is_default=True))
     session.refresh(user)
-    return user
+    return UserInfo.of(user)
 
 
 def list_users(session: Session) -> list[UserRow]:
@@ -245,7 +265,7 @@ def list_users(session: Session) -> list[UserRow]:
     expenses = select(func.count()).where(Expense.user_id == User.id).scalar_subquery().label("e")
     result = session.execute(
         select(
-            User.id, User.email, User.name, User.role_name, categories, expenses, User.is_default
+            User.id, User.email, User.name, User.role_name, User.is_default, categories, expenses
         ).order_by(User.email)
     )
     return [UserRow(*row) for row in result]
