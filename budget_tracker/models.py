@@ -406,6 +406,8 @@ class Income(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(f"amount <= {AMOUNT_MAX_CENTS}", name="amount_max"),
+        CheckConstraint(f"length(source) <= {DESCRIPTION_MAX}", name="source_length"),
         # A period's income is an index-only range scan, like its spending.
         Index(None, "user_id", "received_on", "amount"),
         NEVER_REUSE_IDS,

@@ -193,6 +193,10 @@ def test_a_category_or_user_with_expenses_cannot_be_deleted(backend: Backend) ->
         "INSERT INTO expenses (user_id, category_id, amount, spent_on) "
         "VALUES (:alice, :food, 10000000000, '2026-03-14')",
         "INSERT INTO users (email, name) VALUES ('x@example.com', :long_text)",
+        "INSERT INTO income (user_id, amount, received_on) VALUES (:alice, 10000000000, "
+        "'2026-03-14')",
+        "INSERT INTO income (user_id, amount, received_on, source) VALUES (:alice, 100, "
+        "'2026-03-14', :long_text)",
     ],
 )
 def test_limits_are_checks_on_both_backends(backend: Backend, sql: str) -> None:

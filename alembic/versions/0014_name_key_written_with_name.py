@@ -1,4 +1,4 @@
-"""A name is never changed without its key: the database refuses a stale `name_key`.
+"""A name is never changed without its key; income holds the limits expenses hold.
 
 A category's (and an import profile's) identity `name_key` is the NFKC case-folded name,
 derived by the application (`budget_tracker.rules.name_key`): SQLite has no case folding
@@ -17,6 +17,11 @@ Existing rows are brought in line first: a key that is not its name's (only raw 
 have written one) is derived again, and `keyed_name` is filled in. If re-deriving makes
 two categories (or profiles) of one user the same, the upgrade stops, names them and
 changes nothing.
+
+`income` gets the CHECKs `expenses` has had since 0004: an amount of at most
+99999999.99 and a source of at most 200 characters (PostgreSQL's VARCHAR refused a longer
+one already, SQLite did not). A row over either limit stops the upgrade with a message
+saying what to fix; nothing is changed.
 
 A SQLite batch migration that copies `categories` or `import_profiles` drops their
 triggers with the old table: such a revision must create them again (`_create_triggers`).
@@ -40,6 +45,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 NAME_MAX = 50
+AMOUNT_MAX_CENTS = 9_999_999_999
+DESCRIPTION_MAX = 200
+INCOME_CHECKS = {
+    "amount_max": f"amount <= {AMOUNT_MAX_CENTS}",
+    "source_length": f"length(source) <= {DESCRIPTION_MAX}",
+}
 TABLES = ("categories", "import_profiles")
 FUNCTION = "budget_name_key_written"
 MESSAGE = "name changed without its name_key being derived again (write keyed_name too)"
@@ -58,6 +69,26 @@ def upgrade() -> None:
             _derive_stale_keys(table)
         op.execute(f"UPDATE {table} SET keyed_name = name")
     _create_triggers()
+    _income_limits()
+
+
+def _income_limits() -> None:
+    if not op.get_context().as_sql:
+        over = op.get_bind().scalar(
+            sa.text(
+                f"SELECT count(*) FROM income WHERE NOT ({' AND '.join(INCOME_CHECKS.values())})"
+            )
+        )
+        if over:
+            raise SchemaNotMigrated(
+                f"cannot upgrade the schema to revision 0014: the database holds {over} income "
+                f"entries over 99999999.99 or with a source over {DESCRIPTION_MAX} characters; "
+                "edit or delete them (`budget income`), then upgrade again"
+            )
+    # SQLite copies the table to add a CHECK: keep its AUTOINCREMENT (ids never reused).
+    with op.batch_alter_table("income", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+        for name, condition in INCOME_CHECKS.items():
+            batch_op.create_check_constraint(op.f(f"ck_income_{name}"), condition)
 
 
 def _derive_stale_keys(table: str) -> None:
@@ -131,6 +162,9 @@ def _create_triggers() -> None:
 
 def downgrade() -> None:
     postgresql = op.get_context().dialect.name == "postgresql"
+    with op.batch_alter_table("income", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+        for name in INCOME_CHECKS:
+            batch_op.drop_constraint(op.f(f"ck_income_{name}"), type_="check")
     for table in TABLES:
         if postgresql:
             op.execute(f"DROP TRIGGER {table}_name_key_written ON {table}")
