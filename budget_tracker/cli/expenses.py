@@ -114,7 +114,7 @@ def warn_if_over_budget(category: str, month: Any) -> None:
         warn(
             f"{category} is over its {month.month:%Y-%m} budget: spent "
             f"{format_amount(figures.spent)} of {format_amount(figures.spent + figures.available)} "
-            f"({format_amount(figures.over_by)} over)"
+            f"({format_amount(-figures.available)} over)"
         )
 
 

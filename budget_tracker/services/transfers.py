@@ -86,7 +86,7 @@ from budget_tracker.unit_of_work import unit_key
 
 @dataclass(frozen=True)
 class Balance:
-    """One category's budget for one month, after transfers, and what is left of it."""
+    """One category's budget for one month, after transfers, and what is available."""
 
     category_id: int
     category: str
