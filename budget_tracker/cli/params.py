@@ -16,6 +16,7 @@ import click
 from budget_tracker import rules
 from budget_tracker.cli.state import today_in
 from budget_tracker.money import parse_amount
+from budget_tracker.services.budgets import add_months
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -141,9 +142,7 @@ class MonthType(click.ParamType[dt.date]):
                 return rules.check_month(value)
             offset = RELATIVE_MONTHS.get(str(value).strip().lower())
             if offset is not None:
-                today = today_in(ctx)
-                index = today.year * 12 + today.month - 1 + offset
-                return rules.check_month(dt.date(index // 12, index % 12 + 1, 1))
+                return rules.check_month(add_months(today_in(ctx), offset))
             return rules.parse_month(str(value))
         except rules.RuleViolation as exc:
             _refuse(self, exc, param, ctx)

@@ -20,7 +20,7 @@ from budget_tracker import rules
 from budget_tracker.errors import NotFound
 from budget_tracker.models import Category, Expense, User, name_key, normalize_email
 from budget_tracker.outcomes import outcome_in_rows
-from budget_tracker.services.budgets import month_span
+from budget_tracker.services.budgets import month_span, month_start
 from budget_tracker.services.categories import (
     MonthBudget,
     budget_in,
@@ -158,7 +158,7 @@ def add_expense(
                     description=earlier.description,
                 ),
                 month=MonthBudget(
-                    month=earlier.spent_on.replace(day=1),
+                    month=month_start(earlier.spent_on),
                     monthly_budget=found.monthly_budget,
                     transfers=found.transfers,
                     spent=found.spent,  # already includes the committed expense
@@ -183,7 +183,7 @@ def add_expense(
             description=description,
         ),
         month=MonthBudget(
-            month=spent_on.replace(day=1),
+            month=month_start(spent_on),
             monthly_budget=found.monthly_budget,
             transfers=found.transfers,
             spent=found.spent + amount,

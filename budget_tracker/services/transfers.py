@@ -68,7 +68,7 @@ from budget_tracker.models import (
     normalize_email,
 )
 from budget_tracker.outcomes import outcome_in_rows
-from budget_tracker.services.budgets import month_span
+from budget_tracker.services.budgets import month_span, month_start
 from budget_tracker.services.categories import (
     budget_in,
     spent_in,
@@ -277,7 +277,7 @@ def list_transfers(
         .order_by(BudgetTransfer.id)
     )
     if month is not None:
-        statement = statement.where(BudgetTransfer.month == month.replace(day=1))
+        statement = statement.where(BudgetTransfer.month == month_start(month))
     if category is not None:
         category_id = session.scalar(
             select(Category.id).where(
