@@ -41,6 +41,28 @@ def listing_window(
     return start, end
 
 
+def listing_options(*, searched: str) -> Callable[[F], F]:
+    """The options `expenses` and `income` share: a period (`--month`, or days `--from` and
+    `--to`), `--search` in `searched`, amounts `--min` and `--max`, and `--limit`. The
+    command checks how they combine with `listing_window`."""
+    options = (
+        click.option("--month", type=MONTH, help="Only this month (YYYY-MM)."),
+        click.option("--from", "date_from", type=DATE, help="From this day (inclusive)."),
+        click.option("--to", "date_to", type=DATE, help="Up to this day (inclusive)."),
+        click.option("--search", type=DESCRIPTION, help=f"Text {searched} contains (any case)."),
+        click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive)."),
+        click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive)."),
+        click.option("--limit", type=COUNT, help="Show at most this many."),
+    )
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @contextmanager
 def options_checked() -> Iterator[None]:
     """Report a service's refusal of how options combine (`--month` with `--from`, a
