@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from budget_tracker.errors import EXIT_DB_UNAVAILABLE
+from tests.cli_helpers import one_error_line
 
 NOBODY = 65534
 EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_CONFIG = 1, 2, 5
@@ -100,13 +101,6 @@ def budget(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def one_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
 def count(home: Path) -> str:
     result = budget(home, "expenses", "--format", "csv")
     assert result.returncode == 0, result.stderr
@@ -140,7 +134,10 @@ def test_an_unreadable_import_file(home: Path) -> None:
     data = unreadable(home / "data.csv")
     result = budget(home, "import", "data.csv")
     assert result.returncode == EXIT_BAD_INPUT
-    assert one_line(result) == "Error: Invalid value for 'FILE': File 'data.csv' is not readable."
+    assert (
+        one_error_line(result)
+        == "Error: Invalid value for 'FILE': File 'data.csv' is not readable."
+    )
     assert count(home) == "1"
     data.chmod(0o600)  # the same file, readable: imported
     assert budget(home, "import", "data.csv").returncode == 0
@@ -151,7 +148,7 @@ def test_an_unreadable_settings_file(home: Path) -> None:
     settings = unreadable(home / ".env", "BUDGET_USER=ana@example.com\n")
     result = budget(home, "report")
     assert result.returncode == EXIT_CONFIG
-    assert one_line(result) == f"Error: cannot read {settings} (Permission denied)"
+    assert one_error_line(result) == f"Error: cannot read {settings} (Permission denied)"
     assert not (home / "data").exists()
 
 
@@ -166,7 +163,9 @@ def test_an_export_into_a_folder_that_cannot_be_written(home: Path) -> None:
     out.chmod(0o500)
     result = budget(home, "export", "-o", "out/history.csv")
     assert result.returncode == EXIT_REFUSED
-    assert one_line(result).startswith("Error: cannot write out/history.csv: Permission denied")
+    assert one_error_line(result).startswith(
+        "Error: cannot write out/history.csv: Permission denied"
+    )
     assert old.read_text() == "old\n"
     assert sorted(path.name for path in out.iterdir()) == ["history.csv"]
     out.chmod(0o700)  # writable: exported
@@ -180,7 +179,7 @@ def test_a_database_file_that_cannot_be_read(home: Path) -> None:
     database.chmod(0)
     result = budget(home, "report")
     assert result.returncode == EXIT_DB_UNAVAILABLE
-    assert one_line(result) == (
+    assert one_error_line(result) == (
         f"Error: cannot read and write the database file {database} (permission denied): "
         "check its owner and mode"
     )
@@ -193,7 +192,7 @@ def test_a_database_folder_that_cannot_be_written(home: Path) -> None:
     folder.chmod(0o500)
     result = budget(home, "add-expense", "1", "Food")
     assert result.returncode == EXIT_DB_UNAVAILABLE
-    assert one_line(result) == (
+    assert one_error_line(result) == (
         f"Error: cannot create the database file {folder / 'budget.db'} (Permission denied): "
         "set BUDGET_DB_PATH to a writable location"
     )
