@@ -245,8 +245,14 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
 
 
 def set_default_user(session: Session, *, user_email: str) -> UserInfo:
-    """Make `user_email` the user commands act for when none is named."""
+    """Make `user_email` the user commands act for when none is named.
+
+    Every user row is locked first (in id order): two commands choosing different users
+    at once then act one after the other, and the second sees the first's default, where
+    it would otherwise meet it on the one-default index.
+    """
     user = _named_user(session, user_email)
+    session.execute(select(User.id).order_by(User.id).with_for_update())
     session.execute(
         update(User).where(User.is_default, User.id != user.id).values(is_default=False)
     )
