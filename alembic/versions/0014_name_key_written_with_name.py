@@ -85,10 +85,46 @@ def _income_limits() -> None:
                 f"entries over 99999999.99 or with a source over {DESCRIPTION_MAX} characters; "
                 "edit or delete them (`budget income`), then upgrade again"
             )
-    # SQLite copies the table to add a CHECK: keep its AUTOINCREMENT (ids never reused).
-    with op.batch_alter_table("income", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+    with op.batch_alter_table("income", copy_from=_income(limited=False)) as batch_op:
         for name, condition in INCOME_CHECKS.items():
             batch_op.create_check_constraint(op.f(f"ck_income_{name}"), condition)
+
+
+def _income(*, limited: bool) -> sa.Table:
+    """`income` as revision 0011 left it (with this revision's CHECKs when `limited`): what
+    SQLite's copy of the table starts from, given rather than reflected so that `--sql`
+    works too. It keeps AUTOINCREMENT (ids are never reused)."""
+    metadata = sa.MetaData()
+    sa.Table("users", metadata, sa.Column("id", sa.Integer(), primary_key=True))
+    limits = [
+        sa.CheckConstraint(condition, name=f"ck_income_{name}")
+        for name, condition in INCOME_CHECKS.items()
+        if limited
+    ]
+    return sa.Table(
+        "income",
+        metadata,
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("source", sa.String(length=DESCRIPTION_MAX), server_default="", nullable=False),
+        sa.Column("received_on", sa.Date(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.func.current_timestamp(),
+            nullable=False,
+        ),
+        sa.Column("idempotency_key", sa.String(length=64), nullable=True),
+        sa.Column("entered_by", sa.Integer(), nullable=True),
+        sa.CheckConstraint("amount > 0", name="ck_income_amount_positive"),
+        *limits,
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_income_user_id_users"),
+        sa.PrimaryKeyConstraint("id", name="pk_income"),
+        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_income_user_id_idempotency_key"),
+        sa.Index("ix_income_user_id_received_on_amount", "user_id", "received_on", "amount"),
+        sqlite_autoincrement=True,
+    )
 
 
 def _derive_stale_keys(table: str) -> None:
@@ -162,7 +198,7 @@ def _create_triggers() -> None:
 
 def downgrade() -> None:
     postgresql = op.get_context().dialect.name == "postgresql"
-    with op.batch_alter_table("income", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+    with op.batch_alter_table("income", copy_from=_income(limited=True)) as batch_op:
         for name in INCOME_CHECKS:
             batch_op.drop_constraint(op.f(f"ck_income_{name}"), type_="check")
     for table in TABLES:
