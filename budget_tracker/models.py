@@ -102,9 +102,33 @@ class Email(TypeDecorator[str]):
         return None if value is None else normalize_email(value)
 
 
+def name_columns(name: str) -> dict[str, str]:
+    """What writing `name` to a category or an import profile writes: the name, its
+    identity `name_key` (`rules.name_key`) and `keyed_name`, the name that key was derived
+    from. For Core statements: `update(Category).values(**name_columns("Groceries"))`.
+
+    The database cannot derive the key itself: NFKC case folding is Python's
+    `str.casefold`, which SQLite does not have and PostgreSQL's `lower(normalize(...))`
+    only approximates (`ß`, `ς`, `İ`; and `lower()` follows the database's locale). So
+    the key is derived here, and the database refuses a change of `name` that does not
+    also write `keyed_name` with the new name (revision 0014): a statement that renames
+    without re-deriving the key fails instead of leaving a stale key behind.
+    """
+    return {"name": name, "name_key": name_key(name), "keyed_name": name}
+
+
 def _name_key_default(context: Any) -> str:
-    """A category's name_key when an INSERT does not give one: derived from its name."""
+    """`name_key` when an INSERT does not give one: derived from its name."""
     return name_key(context.get_current_parameters()["name"])
+
+
+def _keyed_name_default(context: Any) -> str:
+    """`keyed_name` when an INSERT does not give one: the name inserted with its key."""
+    return str(context.get_current_parameters()["name"])
+
+
+def _keyed_name() -> Mapped[str | None]:
+    return mapped_column(String(NAME_MAX), default=_keyed_name_default)
 
 
 # SQLite ids are never reused (AUTOINCREMENT): an id in a script or a note can never name a
@@ -162,6 +186,10 @@ class Category(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX), default=_name_key_default)
     """`rules.name_key(name)`: set with the name by the ORM, derived by an INSERT without it."""
+    keyed_name: Mapped[str | None] = _keyed_name()
+    """The name `name_key` was derived from (`name_columns`). The database refuses an
+    UPDATE that changes `name` without writing this too, and any row where it is not
+    `name`; None only in rows written by raw SQL that left it out."""
     color: Mapped[str | None] = mapped_column(String(7))
     monthly_budget: Mapped[Decimal] = mapped_column(Money, server_default="0")
     """The opening budget: in force in every month before the category's first standing
@@ -183,7 +211,7 @@ class Category(Base):
 
     @validates("name")
     def _set_name_key(self, _key: str, value: str) -> str:
-        self.name_key = name_key(value)
+        self.name_key, self.keyed_name = name_key(value), value
         return value
 
 
@@ -279,7 +307,9 @@ class ImportProfile(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(NAME_MAX))
-    name_key: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX), default=_name_key_default)
+    keyed_name: Mapped[str | None] = _keyed_name()
+    """As `Category.keyed_name`."""
     document: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _created_at()
 
@@ -291,7 +321,7 @@ class ImportProfile(Base):
 
     @validates("name")
     def _set_name_key(self, _key: str, value: str) -> str:
-        self.name_key = name_key(value)
+        self.name_key, self.keyed_name = name_key(value), value
         return value
 
 
@@ -387,6 +417,8 @@ class Income(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(f"amount <= {AMOUNT_MAX_CENTS}", name="amount_max"),
+        CheckConstraint(f"length(source) <= {DESCRIPTION_MAX}", name="source_length"),
         # A period's income is an index-only range scan, like its spending.
         Index(None, "user_id", "received_on", "amount"),
         NEVER_REUSE_IDS,

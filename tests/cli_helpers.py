@@ -1,8 +1,9 @@
-"""Small helpers shared by the CLI tests of users, categories and expenses."""
+"""Small helpers shared by the CLI tests."""
 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +19,14 @@ def execute(backend: Backend, sql: str, **params: Any) -> None:
     """Write directly with SQL (setting up data no command of this module creates)."""
     with backend.database.engine.begin() as connection:
         connection.execute(text(sql), params)
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused command (run in a subprocess) printed: no traceback."""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def ok(result: click.testing.Result) -> click.testing.Result:

@@ -59,7 +59,6 @@ def test_no_budget_is_none_and_never_over_budget() -> None:
         True,
     )
     assert unbudgeted.percent_used is None
-    assert unbudgeted.over_by == D("0.00")
 
 
 def test_over_budget_is_less_than_nothing_available() -> None:
@@ -70,7 +69,7 @@ def test_over_budget_is_less_than_nothing_available() -> None:
         D("100.0"),
     )
     over = Figures(budget=D("50.00"), spent=D("50.01"))
-    assert (over.over_budget, over.over_by) == (True, D("0.01"))
+    assert (over.over_budget, over.available) == (True, D("-0.01"))
     zero = Figures(budget=D("0.00"), spent=D("0.01"))
     assert (zero.over_budget, zero.unbudgeted, zero.percent_used) == (True, False, None)
 

@@ -32,7 +32,7 @@ from budget_tracker.errors import Conflict, NotFound
 from budget_tracker.services.expenses import add_expense, delete_expense, edit_expense
 from budget_tracker.services.importer import ImportOptions, import_expenses
 from budget_tracker.services.transfers import transfer_budget, undo_transfer
-from budget_tracker.services.users import add_user
+from budget_tracker.services.users import add_user, set_default_user
 from tests.cli_helpers import first_run
 from tests.conftest import Backend
 
@@ -213,6 +213,25 @@ def test_concurrent_user_adds_one_succeeds_one_is_refused(backend: Backend) -> N
     assert first.error is None
     assert isinstance(second.error, Conflict), second.error
     assert str(second.error) == "a user 'ana@example.com' already exists"
+
+
+def test_concurrent_choices_of_the_default_user_act_one_after_the_other(
+    backend: Backend,
+) -> None:
+    for email in ("ana@example.com", "bob@example.com", "cy@example.com"):
+        ok(backend, "user", "add", email, "--name", email[:3])
+
+    def choosing(email: str) -> Callable[[Session], Any]:
+        return lambda session: set_default_user(session, user_email=email)
+
+    first, second = race(
+        backend,
+        choosing("bob@example.com"),
+        choosing("cy@example.com"),
+        hold_after=r"UPDATE users SET is_default",
+    )
+    assert (first.error, second.error) == (None, None)
+    assert backend.rows("SELECT email FROM users WHERE is_default") == [("cy@example.com",)]
 
 
 # --- changing or removing one row --------------------------------------------------------

@@ -352,3 +352,59 @@ def test_0012_changes_no_figure_and_sums_the_existing_expenses(
     down = alembic(env, "downgrade", "0011")
     assert down.returncode == 0, down.stderr
     assert "category_month_spent" not in tables(direct)
+
+
+def test_0014_derives_stale_keys_again_and_refuses_a_clash(
+    fresh: tuple[dict[str, str], str],
+) -> None:
+    env, direct = fresh
+    assert alembic(env, "upgrade", "0014-1").returncode == 0
+    _seed(
+        direct,
+        [
+            "INSERT INTO users (email, name) VALUES ('a@example.com', 'A')",
+            # Renamed by raw SQL that kept the old keys (Food -> Groceries, Rent -> Food).
+            "INSERT INTO categories (user_id, name, name_key) VALUES (1, 'Groceries', 'food'),"
+            " (1, 'Food', 'rent')",
+        ],
+    )
+    up = alembic(env, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    engine = create_engine(direct)
+    try:
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT name, name_key, keyed_name FROM categories ORDER BY id"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        ("Groceries", "groceries", "Groceries"),
+        ("Food", "food", "Food"),
+    ]
+    assert alembic(env, "downgrade", "0014-1").returncode == 0
+    _seed(direct, ["INSERT INTO categories (user_id, name, name_key) VALUES (1, 'FOOD', 'x')"])
+    up = alembic(env, "upgrade", "head")
+    assert up.returncode != 0
+    assert "categories 2 and 3 of one user have the same name once normalized" in up.stderr
+    assert "0014" not in alembic(env, "current").stdout
+
+
+def test_0014_refuses_income_over_the_limits(fresh: tuple[dict[str, str], str]) -> None:
+    env, direct = fresh
+    assert alembic(env, "upgrade", "0014-1").returncode == 0
+    _seed(
+        direct,
+        [
+            "INSERT INTO users (email, name) VALUES ('a@example.com', 'A')",
+            "INSERT INTO income (user_id, amount, received_on, source) "
+            "VALUES (1, 10000000000, '2026-01-02', '')",
+        ],
+    )
+    up = alembic(env, "upgrade", "head")
+    assert up.returncode != 0
+    assert (
+        "cannot upgrade the schema to revision 0014: the database holds 1 income entries over "
+        "99999999.99 or with a source over 200 characters" in up.stderr
+    )
+    assert "0014" not in alembic(env, "current").stdout

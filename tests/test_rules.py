@@ -17,6 +17,7 @@ from budget_tracker.errors import EXIT_BAD_INPUT, InvalidInput
 from budget_tracker.services.budgets import add_months
 from budget_tracker.services.categories import add_category, rename_category
 from budget_tracker.services.expenses import add_expense, delete_expense
+from budget_tracker.services.income import add_income, delete_income, edit_income
 from budget_tracker.services.transfers import transfer_budget
 from budget_tracker.services.users import add_user
 from tests.cli_helpers import first_run, ok
@@ -364,6 +365,36 @@ def _service(backend: Backend) -> Session:
                 allow_overdraw=True,
             ),
             "'100000000' is larger than the maximum of 99999999.99",
+        ),
+        (
+            lambda s: add_income(
+                s,
+                user_email=None,
+                amount=Decimal("100000000"),
+                received_on=dt.date(2026, 1, 1),
+                source="",
+                idempotency_key=None,
+            ),
+            "'100000000' is larger than the maximum of 99999999.99",
+        ),
+        (
+            lambda s: add_income(
+                s,
+                user_email=None,
+                amount=Decimal("1"),
+                received_on=dt.date(2026, 1, 1),
+                source="s" * 300,
+                idempotency_key=None,
+            ),
+            "source is 300 characters long; the limit is 200",
+        ),
+        (
+            lambda s: edit_income(s, user_email=None, income_id=1, source="pay\u202eday"),
+            "'pay\\u202eday' contains an invisible formatting character (U+202E)",
+        ),
+        (
+            lambda s: delete_income(s, user_email=None, income_id=2**64),
+            "'18446744073709551616' is larger than the maximum of 9223372036854775807",
         ),
     ],
 )

@@ -193,6 +193,10 @@ def test_a_category_or_user_with_expenses_cannot_be_deleted(backend: Backend) ->
         "INSERT INTO expenses (user_id, category_id, amount, spent_on) "
         "VALUES (:alice, :food, 10000000000, '2026-03-14')",
         "INSERT INTO users (email, name) VALUES ('x@example.com', :long_text)",
+        "INSERT INTO income (user_id, amount, received_on) VALUES (:alice, 10000000000, "
+        "'2026-03-14')",
+        "INSERT INTO income (user_id, amount, received_on, source) VALUES (:alice, 100, "
+        "'2026-03-14', :long_text)",
     ],
 )
 def test_limits_are_checks_on_both_backends(backend: Backend, sql: str) -> None:
@@ -264,6 +268,42 @@ def test_core_statements_cannot_bypass_the_derived_keys(backend: Backend) -> Non
         "food truck"
     )
     assert backend.scalar("SELECT email FROM users WHERE id = :id", id=alice) == "alice@x.org"
+
+
+def test_a_name_is_never_changed_without_its_key(backend: Backend) -> None:
+    # The key is Python's NFKC case folding, which neither database computes: a statement
+    # that renames without deriving the key again is refused, instead of leaving a key
+    # under which the category can no longer be found (and a second `Groceries` allowed).
+    from sqlalchemy import update
+
+    from budget_tracker.models import ImportProfile, name_columns
+
+    alice, food, _, _ = seed(backend)
+    with backend.database.transaction() as session:
+        session.add(ImportProfile(user_id=alice, name="Bank", document=""))
+    before = backend.snapshot()
+    for statement in (
+        update(Category).where(Category.id == food).values(name="Groceries"),
+        update(Category).where(Category.id == food).values(name="Groceries", name_key="groceries"),
+        update(ImportProfile).values(name="Card"),
+        text("UPDATE categories SET name = 'Groceries'"),
+        text("UPDATE categories SET keyed_name = 'Groceries'"),
+    ):
+        with pytest.raises(IntegrityError), backend.database.engine.begin() as connection:
+            connection.execute(statement)
+    assert backend.snapshot() == before
+    with backend.database.engine.begin() as connection:
+        connection.execute(
+            update(Category).where(Category.id == food).values(**name_columns("Ｇｒｏｃｅｒｉｅｓ"))
+        )
+    with backend.database.transaction() as session:
+        category = session.get(Category, food)
+        assert category is not None
+        assert category.name_key == "groceries"
+        category.name = "GROCERIES"  # a change of case keeps the key, and is no mismatch
+    renamed = backend.rows("SELECT name, name_key FROM categories WHERE id = :id", id=food)
+    assert renamed == [("GROCERIES", "groceries")]
+    assert backend.scalar("SELECT count(*) FROM categories WHERE keyed_name <> name") == 0
 
 
 def test_every_table_with_a_surrogate_id_never_reuses_ids_on_sqlite(

@@ -23,6 +23,7 @@ from budget_tracker.config import load_settings
 from budget_tracker.errors import EXIT_DB_UNAVAILABLE, EXIT_SCHEMA
 from budget_tracker.schema_version import SCHEMA_HEAD, known_revisions, script_location
 from budget_tracker.unit_of_work import Database
+from tests.cli_helpers import one_error_line
 
 
 def budget(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
@@ -34,13 +35,6 @@ def budget(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProce
         timeout=60,
         check=False,
     )
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_head_is_the_newest_revision_file() -> None:

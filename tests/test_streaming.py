@@ -15,7 +15,7 @@ from budget_tracker.models import Category, Expense, User
 from budget_tracker.services.streaming import stream_rows
 from budget_tracker.unit_of_work import Database
 from tests.conftest import Backend
-from tests.test_reports import ALICE, seed
+from tests.report_ledger import ALICE, seed
 from tests.wireproxy import WireProxy
 
 

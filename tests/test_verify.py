@@ -15,7 +15,7 @@ from budget_tracker.services.budgets import Period
 from budget_tracker.services.reports import category_report, month_matrix
 from budget_tracker.services.verify import check_report
 from tests.conftest import Backend
-from tests.test_reports import ALICE, EXPENSES, seed
+from tests.report_ledger import ALICE, EXPENSES, seed
 
 FEBRUARY = Period(dt.date(2028, 2, 1), dt.date(2028, 2, 1))
 

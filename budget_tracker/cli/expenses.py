@@ -25,14 +25,13 @@ from budget_tracker.cli.output import (
 )
 from budget_tracker.cli.params import (
     AMOUNT,
-    COUNT,
     DATE,
     DESCRIPTION,
     ID,
-    MONTH,
     NAME,
     entered_by_option,
     format_option,
+    listing_options,
     listing_window,
     user_option,
 )
@@ -115,19 +114,13 @@ def warn_if_over_budget(category: str, month: Any) -> None:
         warn(
             f"{category} is over its {month.month:%Y-%m} budget: spent "
             f"{format_amount(figures.spent)} of {format_amount(figures.spent + figures.available)} "
-            f"({format_amount(figures.over_by)} over)"
+            f"({format_amount(-figures.available)} over)"
         )
 
 
 @click.command("expenses")
-@click.option("--month", type=MONTH, help="Only this month (YYYY-MM).")
-@click.option("--from", "date_from", type=DATE, help="From this day (inclusive).")
-@click.option("--to", "date_to", type=DATE, help="Up to this day (inclusive).")
+@listing_options(searched="the description")
 @click.option("--category", type=NAME, help="Only this category.")
-@click.option("--search", type=DESCRIPTION, help="Text the description contains (any case).")
-@click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
-@click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
-@click.option("--limit", type=COUNT, help="Show at most this many.")
 @entered_by_option
 @format_option
 @user_option

@@ -24,13 +24,12 @@ from budget_tracker.cli.output import (
 )
 from budget_tracker.cli.params import (
     AMOUNT,
-    COUNT,
     DATE,
     DESCRIPTION,
     ID,
-    MONTH,
     entered_by_option,
     format_option,
+    listing_options,
     listing_window,
     user_option,
 )
@@ -96,13 +95,7 @@ def add_income(
 
 
 @click.command("income")
-@click.option("--month", type=MONTH, help="Only this month (YYYY-MM).")
-@click.option("--from", "date_from", type=DATE, help="From this day (inclusive).")
-@click.option("--to", "date_to", type=DATE, help="Up to this day (inclusive).")
-@click.option("--search", type=DESCRIPTION, help="Text the source contains (any case).")
-@click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive).")
-@click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive).")
-@click.option("--limit", type=COUNT, help="Show at most this many.")
+@listing_options(searched="the source")
 @entered_by_option
 @format_option
 @user_option

@@ -16,6 +16,7 @@ import click
 from budget_tracker import rules
 from budget_tracker.cli.state import today_in
 from budget_tracker.money import parse_amount
+from budget_tracker.services.budgets import add_months
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +39,28 @@ def listing_window(
             f"--min {min_amount} is larger than --max {max_amount}", param_hint="'--min'"
         )
     return start, end
+
+
+def listing_options(*, searched: str) -> Callable[[F], F]:
+    """The options `expenses` and `income` share: a period (`--month`, or days `--from` and
+    `--to`), `--search` in `searched`, amounts `--min` and `--max`, and `--limit`. The
+    command checks how they combine with `listing_window`."""
+    options = (
+        click.option("--month", type=MONTH, help="Only this month (YYYY-MM)."),
+        click.option("--from", "date_from", type=DATE, help="From this day (inclusive)."),
+        click.option("--to", "date_to", type=DATE, help="Up to this day (inclusive)."),
+        click.option("--search", type=DESCRIPTION, help=f"Text {searched} contains (any case)."),
+        click.option("--min", "min_amount", type=AMOUNT, help="Smallest amount (inclusive)."),
+        click.option("--max", "max_amount", type=AMOUNT, help="Largest amount (inclusive)."),
+        click.option("--limit", type=COUNT, help="Show at most this many."),
+    )
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 @contextmanager
@@ -141,9 +164,7 @@ class MonthType(click.ParamType[dt.date]):
                 return rules.check_month(value)
             offset = RELATIVE_MONTHS.get(str(value).strip().lower())
             if offset is not None:
-                today = today_in(ctx)
-                index = today.year * 12 + today.month - 1 + offset
-                return rules.check_month(dt.date(index // 12, index % 12 + 1, 1))
+                return rules.check_month(add_months(today_in(ctx), offset))
             return rules.parse_month(str(value))
         except rules.RuleViolation as exc:
             _refuse(self, exc, param, ctx)

@@ -42,7 +42,7 @@ def share_command(state: AppState, email: str, read_only: bool, user_email: str 
     from budget_tracker.services.users import acting_user
 
     def work(session: Session) -> tuple[str, str, bool]:
-        owner = acting_user(session, user_email=user_email)[0]
+        owner = acting_user(session, user_email=user_email).user
         member, existed = share(session, owner=owner, email=email, read_only=read_only)
         return owner.email, member.email, existed
 
@@ -69,7 +69,7 @@ def unshare_command(state: AppState, email: str, user_email: str | None) -> None
     from budget_tracker.services.users import acting_user
 
     def work(session: Session) -> tuple[str, str]:
-        owner = acting_user(session, user_email=user_email)[0]
+        owner = acting_user(session, user_email=user_email).user
         return owner.email, unshare(session, owner=owner, email=email).email
 
     owner, member = state.database.run(work, write=True)

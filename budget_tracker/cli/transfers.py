@@ -165,9 +165,9 @@ def transfer(
             for b in (outcome.source, outcome.target)
         ]
         name_width = max(display_width(name) for name, _ in balances)
-        amount_width = max(len(left) for _, left in balances)
-        for name, left in balances:
-            click.echo(f"  {pad(name, name_width, '<')}  {left:>{amount_width}} available")
+        amount_width = max(len(available) for _, available in balances)
+        for name, available in balances:
+            click.echo(f"  {pad(name, name_width, '<')}  {available:>{amount_width}} available")
     if outcome.source.available < 0:
         warn(
             f"{outcome.source.category} is overdrawn by {format_amount(-outcome.source.available)} "

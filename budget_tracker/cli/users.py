@@ -65,7 +65,7 @@ def add(state: AppState, email: str, name: str, role: str | None, fmt: str) -> N
     if fmt == "json":
         print_json(user_json(added))
     else:
-        linked = f", role {added.role_name}" if added.role_name else ""
+        linked = f", role {added.role}" if added.role else ""
         click.echo(f"Added user {added.id}: {added.email} ({added.name}{linked})")
 
 

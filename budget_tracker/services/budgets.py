@@ -200,11 +200,6 @@ class Figures:
         return self.over_budget or self.unbudgeted
 
     @property
-    def over_by(self) -> Decimal:
-        """How far spending exceeds the budget (zero within it, and without a budget)."""
-        return -self.available if self.over_budget else ZERO
-
-    @property
     def percent_used(self) -> Decimal | None:
         return percent(self.spent, self.funds)
 

@@ -530,7 +530,8 @@ def add_category(
     name = rules.check_name(name)
     monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
     color = None if color is None else rules.check_color(color)
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     _ensure_name_free(session, user_id=user.id, name=name)
     opening = monthly_budget if from_month is None else ZERO
     category = Category(user_id=user.id, name=name, color=color, monthly_budget=opening)
@@ -554,7 +555,8 @@ def rename_category(
 ) -> CategoryChange:
     """Rename a category; a change of case only (`food` -> `Food`) is allowed."""
     new_name = rules.check_name(new_name, field="new name")
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     # Locked until the transaction ends: a concurrent rename of the same category waits,
     # then no longer finds it by its old name.
     (category,) = lock_categories(session, user_id=user.id, names=[name])
@@ -626,7 +628,8 @@ def set_category_budget(
     force from its own month), or with `one_month` for that month only. Zero means no
     budget; transfers already made are kept. Under the category's row lock."""
     monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     (category,) = lock_categories(session, user_id=user.id, names=[name])
     month = month_start(month)
     changes = history(session, category)
@@ -747,7 +750,8 @@ def set_rollover(
     (which stays in force from its own month). Under the category's row lock, like every
     change of what a category may spend, so a transfer's funds check never sees half of
     it."""
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     (category,) = lock_categories(session, user_id=user.id, names=[name])
     month = rules.check_month(month_start(month))
     was_enabled = rollover_on(rollover_history(session, category), month)
@@ -854,7 +858,7 @@ def _two_categories(
     return source_category, target_category
 
 
-def overdrawn_months(
+def _overdrawn_months(
     session: Session,
     *,
     source: Category,
@@ -897,7 +901,7 @@ def _fold(
         (target.monthly_budget, history(session, target)),
     )
     if not allow_overdraw:
-        overdrawn = overdrawn_months(session, source=source, target=target, combined=combined)
+        overdrawn = _overdrawn_months(session, source=source, target=target, combined=combined)
         if overdrawn:
             month, budget = overdrawn[0]
             raise BudgetBelowZero(target.name, budget, month, len(overdrawn), source.name)
@@ -939,7 +943,8 @@ def delete_category(
     """Delete a category. Refused while it has expenses or transfers, unless `move_to`
     names another category to take them over: then it is folded into that one exactly
     as `merge_categories` does (budgets combined, so no month loses budget)."""
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     if move_to is None:
         (category,) = lock_categories(session, user_id=user.id, names=[name])
         expenses, transfers = session.execute(
@@ -989,7 +994,8 @@ def merge_categories(
     """Fold SOURCE into TARGET: its expenses and ledger entries move, its monthly budget is
     added to TARGET's, and SOURCE is removed. One transaction (the caller's), under both
     categories' row locks, so concurrent merges into one TARGET all add up."""
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     source_category, target_category = _two_categories(
         session, user_id=user.id, source=source, target=target
     )

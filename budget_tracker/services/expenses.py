@@ -28,7 +28,7 @@ from budget_tracker.models import (
     normalize_email,
 )
 from budget_tracker.outcomes import outcome_in_rows
-from budget_tracker.services.budgets import add_months, month_span
+from budget_tracker.services.budgets import add_months, month_span, month_start
 from budget_tracker.services.categories import (
     MonthBudget,
     budget_in,
@@ -105,7 +105,7 @@ def _lookup(
     return None if row is None else _Found(*row)
 
 
-def insert_expense(
+def _insert_expense(
     session: Session,
     *,
     user_id: int,
@@ -153,7 +153,8 @@ def add_expense(
     found = _lookup(session, who=who, category=category, month=spent_on)
     if found is None:
         # Diagnose: bootstrap an empty database, or refuse an unknown/ambiguous user...
-        user, first_run = acting_user(session, user_email=user_email)
+        acting = acting_user(session, user_email=user_email)
+        user, first_run = acting.user, acting.first_run
         found = _lookup(session, who=User.id == user.id, category=category, month=spent_on)
         if found is None:
             # ...or an unknown category, with the user's list and a "did you mean".
@@ -176,7 +177,7 @@ def add_expense(
                     description=earlier.description,
                 ),
                 month=MonthBudget(
-                    month=earlier.spent_on.replace(day=1),
+                    month=month_start(earlier.spent_on),
                     monthly_budget=found.monthly_budget,
                     transfers=found.transfers,
                     spent=found.spent,  # already includes the committed expense
@@ -185,7 +186,7 @@ def add_expense(
                 ),
                 first_run=first_run,
             )
-    expense = insert_expense(
+    expense = _insert_expense(
         session,
         user_id=found.user_id,
         category_id=found.category_id,
@@ -203,7 +204,7 @@ def add_expense(
             description=description,
         ),
         month=MonthBudget(
-            month=spent_on.replace(day=1),
+            month=month_start(spent_on),
             monthly_budget=found.monthly_budget,
             transfers=found.transfers,
             spent=found.spent + amount,
@@ -378,7 +379,8 @@ def edit_expense(
     amount = None if amount is None else rules.check_amount(amount)
     description = None if description is None else rules.check_description(description)
     spent_on = None if spent_on is None else rules.check_date(spent_on)
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     expense = _owned_expense(session, user_id=user.id, expense_id=expense_id, for_update=True)
     before = _row(session, expense)
     if category is not None:
@@ -405,7 +407,8 @@ def delete_expense(session: Session, *, user_email: str | None, expense_id: int)
     whose statement removed the row reports it, and the other finds nothing to delete.
     """
     rules.check_id(expense_id, field="expense id")
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     deleted = session.execute(
         delete(Expense)
         .where(Expense.id == expense_id, Expense.user_id == user.id)

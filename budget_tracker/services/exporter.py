@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, aliased
 
 from budget_tracker.models import BudgetTransfer, Category, Expense
 from budget_tracker.money import format_amount
+from budget_tracker.services.budgets import month_start
 from budget_tracker.services.importer import FIELDS
 from budget_tracker.services.streaming import stream_rows
 from budget_tracker.services.users import FirstRun, find_acting_user
@@ -139,7 +140,7 @@ def _transfer_rows(
     )
     # A transfer belongs to a month: it is in range when its month overlaps the dates.
     if date_from is not None:
-        statement = statement.where(BudgetTransfer.month >= date_from.replace(day=1))
+        statement = statement.where(BudgetTransfer.month >= month_start(date_from))
     if date_to is not None:
         statement = statement.where(BudgetTransfer.month <= date_to)
     for row in stream_rows(session, statement):

@@ -193,7 +193,7 @@ def _check_name(name: str) -> str:
 
 def save_profile(session: Session, *, user_email: str | None, name: str, document: str) -> bool:
     """Store `document` as the profile `name` (replacing it); True when it is new."""
-    user, _ = acting_user(session, user_email=user_email)
+    user = acting_user(session, user_email=user_email).user
     cleaned = _check_name(name)
     existing = session.scalars(
         select(ImportProfile)
@@ -233,7 +233,7 @@ def list_profiles(session: Session, *, user_email: str | None) -> list[str]:
 
 
 def delete_profile(session: Session, *, user_email: str | None, name: str) -> None:
-    user, _ = acting_user(session, user_email=user_email)
+    user = acting_user(session, user_email=user_email).user
     result = session.execute(
         delete(ImportProfile).where(
             ImportProfile.user_id == user.id, ImportProfile.name_key == name_key(name)

@@ -68,7 +68,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
 from budget_tracker.errors import InvalidInput, NotFound
-from budget_tracker.models import Category, Expense, entering_user, insert_new_only, name_key
+from budget_tracker.models import (
+    Category,
+    Expense,
+    entering_user,
+    insert_new_only,
+    name_columns,
+    name_key,
+)
 from budget_tracker.money import AmountError, from_cents, parse_amount, to_cents
 from budget_tracker.rules import (
     DESCRIPTION_MAX,
@@ -285,7 +292,8 @@ def import_expenses(
     try:
         reader = _open_reader(source, options, progress)
         savepoint = session.begin_nested() if options.dry_run else None
-        user, first_run = acting_user(session, user_email=user_email)
+        acting = acting_user(session, user_email=user_email)
+        user, first_run = acting.user, acting.first_run
         known = set(session.scalars(select(Category.name_key).where(Category.user_id == user.id)))
         if isinstance(reader, _StatementReader):
             reader.known_categories = known
@@ -1034,7 +1042,7 @@ def _resolve_categories(
     created = set(
         session.scalars(
             insert.values(
-                [{"user_id": user_id, "name": name, "name_key": name_key(name)} for name in missing]
+                [{"user_id": user_id, **name_columns(name)} for name in missing]
             ).returning(Category.name)
         )
     )

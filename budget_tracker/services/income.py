@@ -15,7 +15,8 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
-from budget_tracker.errors import InvalidInput, NotFound
+from budget_tracker import rules
+from budget_tracker.errors import NotFound
 from budget_tracker.models import Income, Money, entering_user
 from budget_tracker.services.budgets import ZERO
 from budget_tracker.services.users import (
@@ -61,13 +62,6 @@ def income_in(
     return statement.scalar_subquery()
 
 
-def _check_amount(amount: Decimal) -> None:
-    if not amount.is_finite() or amount <= 0:
-        raise InvalidInput(f"{amount} is not a positive amount")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidInput(f"{amount} has more than two decimal places")
-
-
 def _row(income: Income) -> IncomeRow:
     return IncomeRow(
         id=income.id, date=income.received_on, amount=income.amount, source=income.source
@@ -84,8 +78,11 @@ def add_income(
     idempotency_key: str | None,
 ) -> AddedIncome:
     """Record income for the acting user; a key already committed returns that entry."""
-    _check_amount(amount)
-    user, first_run = acting_user(session, user_email=user_email)
+    amount = rules.check_amount(amount)
+    received_on = rules.check_date(received_on)
+    source = rules.check_description(source, field="source")
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     if idempotency_key is not None:
         earlier = committed_earlier(session, Income, user_id=user.id, key=idempotency_key)
         if earlier is not None:
@@ -178,6 +175,7 @@ class IncomeChange:
 
 def _owned(session: Session, *, user_id: int, income_id: int) -> Income:
     """The user's income entry, row-locked; another user's id is "not found"."""
+    rules.check_id(income_id, field="income id")
     income = session.scalar(
         select(Income).where(Income.id == income_id, Income.user_id == user_id).with_for_update()
     )
@@ -196,9 +194,11 @@ def edit_income(
     received_on: dt.date | None = None,
 ) -> IncomeChange:
     """Change the given fields of one of the acting user's income entries."""
-    if amount is not None:
-        _check_amount(amount)
-    user, first_run = acting_user(session, user_email=user_email)
+    amount = None if amount is None else rules.check_amount(amount)
+    source = None if source is None else rules.check_description(source, field="source")
+    received_on = None if received_on is None else rules.check_date(received_on)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     income = _owned(session, user_id=user.id, income_id=income_id)
     before = _row(income)
     if amount is not None:
@@ -213,7 +213,8 @@ def edit_income(
 
 def delete_income(session: Session, *, user_email: str | None, income_id: int) -> IncomeChange:
     """Delete one of the acting user's income entries."""
-    user, first_run = acting_user(session, user_email=user_email)
+    acting = acting_user(session, user_email=user_email)
+    user, first_run = acting.user, acting.first_run
     income = _owned(session, user_id=user.id, income_id=income_id)
     before = _row(income)
     session.delete(income)

@@ -70,7 +70,7 @@ from budget_tracker.models import (
     normalize_email,
 )
 from budget_tracker.outcomes import outcome_in_rows
-from budget_tracker.services.budgets import ZERO, Figures, add_months, month_span
+from budget_tracker.services.budgets import ZERO, Figures, add_months, month_span, month_start
 from budget_tracker.services.categories import (
     budget_in,
     carried_in,
@@ -91,7 +91,7 @@ from budget_tracker.unit_of_work import unit_key
 
 @dataclass(frozen=True)
 class Balance:
-    """One category's budget for one month, after transfers, and what is left of it."""
+    """One category's budget for one month, after transfers, and what is available."""
 
     category_id: int
     category: str
@@ -183,7 +183,8 @@ def transfer_budget(
     if len(locked) < 2:
         # Rare path: find out why (no user yet, several users, an unknown category) with
         # the shared user rules, then lock again for the resolved user.
-        user, first_run = acting_user(session, user_email=user_email)
+        acting = acting_user(session, user_email=user_email)
+        user, first_run = acting.user, acting.first_run
         locked = _lock(session, _lock_statement("user id"), keys=keys, user_id=user.id)
         if len(locked) < 2:
             found = {category.name_key for category in locked}
@@ -286,7 +287,7 @@ def list_transfers(
         .order_by(BudgetTransfer.id)
     )
     if month is not None:
-        statement = statement.where(BudgetTransfer.month == month.replace(day=1))
+        statement = statement.where(BudgetTransfer.month == month_start(month))
     if entered_by is not None:
         statement = statement.where(entered_by_condition(BudgetTransfer, entered_by))
     if category is not None:

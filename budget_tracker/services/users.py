@@ -30,7 +30,7 @@ from budget_tracker.models import (
     User,
     entered_by_person,
     insert_new_only,
-    name_key,
+    name_columns,
     normalize_email,
 )
 
@@ -49,6 +49,15 @@ class FirstRun:
 
     user: User
     categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ActingUser:
+    """The user a writing command acts for (a row of this unit of work), and what a first
+    run created for it, or None."""
+
+    user: User
+    first_run: FirstRun | None
 
 
 def _named_user(session: Session, email: str) -> User:
@@ -98,9 +107,7 @@ def _default_user(users: Sequence[Row[User, bool]]) -> User:
     )
 
 
-def create_first_user(
-    session: Session, *, email: str | None = None
-) -> tuple[User, FirstRun | None]:
+def create_first_user(session: Session, *, email: str | None = None) -> ActingUser:
     """The zero-setup first run: the default user (`email`, else the local one) and the
     starter categories.
 
@@ -120,7 +127,7 @@ def create_first_user(
     if user is None:
         same = session.scalars(select(User).where(User.email == email)).one_or_none()
         if same is not None:
-            return same, None
+            return ActingUser(same, None)
         # Another first command made a different user the default: this one is not.
         user = session.scalar(
             insert_new_only(dialect, User, "email")
@@ -128,14 +135,13 @@ def create_first_user(
             .returning(User)
         )
         if user is None:
-            return session.scalars(select(User).where(User.email == email)).one(), None
+            return ActingUser(session.scalars(select(User).where(User.email == email)).one(), None)
     session.execute(
         insert_new_only(dialect, Category, "user_id", "name_key").values(
             [
                 {
                     "user_id": user.id,
-                    "name": name,
-                    "name_key": name_key(name),
+                    **name_columns(name),
                     "color": color,
                     "monthly_budget": Decimal(0),
                 }
@@ -143,7 +149,7 @@ def create_first_user(
             ]
         )
     )
-    return user, FirstRun(user=user, categories=tuple(name for name, _ in STARTER_CATEGORIES))
+    return ActingUser(user, FirstRun(user, tuple(name for name, _ in STARTER_CATEGORIES)))
 
 
 def _local_name() -> str:
@@ -155,7 +161,7 @@ def _local_name() -> str:
         return "Me"
 
 
-def acting_user(session: Session, *, user_email: str | None) -> tuple[User, FirstRun | None]:
+def acting_user(session: Session, *, user_email: str | None) -> ActingUser:
     """The user a command acts for; on an empty database, first create it.
 
     The user named (`--user`/`BUDGET_USER`), else the default user (see
@@ -166,14 +172,14 @@ def acting_user(session: Session, *, user_email: str | None) -> tuple[User, Firs
     if user_email:
         found = session.scalar(select(User).where(User.email == normalize_email(user_email)))
         if found is not None:
-            return found, None
+            return ActingUser(found, None)
         if session.scalar(select(User.id).limit(1)) is not None:
             _named_user(session, user_email)  # refuses: an unknown user among others
         return create_first_user(session, email=normalize_email(user_email))
     users = _default_candidates(session)
     if not users:
         return create_first_user(session)
-    return _default_user(users), None
+    return ActingUser(_default_user(users), None)
 
 
 def find_acting_user(session: Session, *, user_email: str | None) -> User:
@@ -203,18 +209,31 @@ def not_yet_created(email: str) -> User:
 
 
 @dataclass(frozen=True)
-class UserRow:
+class UserInfo:
+    """A user as a command shows it."""
+
     id: int
     email: str
     name: str
     role: str | None
-    categories: int
-    expenses: int
+    """The PostgreSQL role the person connects as, if linked."""
     default: bool
     """Whether commands act for this user when none is named."""
 
+    @classmethod
+    def of(cls, user: User) -> UserInfo:
+        return cls(user.id, user.email, user.name, user.role_name, user.is_default)
 
-def add_user(session: Session, *, email: str, name: str, role: str | None = None) -> User:
+
+@dataclass(frozen=True)
+class UserRow(UserInfo):
+    """A user with how many categories and expenses it has (`budget user list`)."""
+
+    categories: int
+    expenses: int
+
+
+def add_user(session: Session, *, email: str, name: str, role: str | None = None) -> UserInfo:
     """Create a user (linked to the PostgreSQL `role`, if given); refused when the e-mail
     (in any case) is taken.
 
@@ -242,7 +261,7 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
         # A person's role adding a user linked to itself: its commands act for its own
         # user, and the database's default (the owner's, which row-level security hides
         # from it) is not this connection's to change.
-        return user
+        return UserInfo.of(user)
     others = session.scalars(
         select(User).where(User.id != user.id).order_by(User.is_default.desc(), User.id).limit(2)
     ).all()
@@ -251,12 +270,17 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
     elif len(others) == 1 and not others[0].is_default:
         others[0].is_default = True
     session.flush()
-    return user
+    return UserInfo.of(user)
 
 
-def set_default_user(session: Session, *, user_email: str) -> User:
+def set_default_user(session: Session, *, user_email: str) -> UserInfo:
     """Make `user_email` the user commands act for when none is named (on connections
-    linked to no user: a person's role always acts for its own user)."""
+    linked to no user: a person's role always acts for its own user).
+
+    Every user row is locked first (in id order): two commands choosing different users
+    at once then act one after the other, and the second sees the first's default, where
+    it would otherwise meet it on the one-default index.
+    """
     user = _named_user(session, user_email)
     own = session.scalar(select(User.email).where(User.id == ConnectedUser()))
     if own is not None:
@@ -265,12 +289,13 @@ def set_default_user(session: Session, *, user_email: str) -> User:
             "choose another with --user EMAIL or BUDGET_USER (`budget user default` sets "
             "the default of the tables' owner)"
         )
+    session.execute(select(User.id).order_by(User.id).with_for_update())
     session.execute(
         update(User).where(User.is_default, User.id != user.id).values(is_default=False)
     )
     session.execute(update(User).where(User.id == user.id).values(is_default=True))
     session.refresh(user)
-    return user
+    return UserInfo.of(user)
 
 
 def list_users(session: Session) -> list[UserRow]:
@@ -287,9 +312,9 @@ def list_users(session: Session) -> list[UserRow]:
             User.email,
             User.name,
             User.role_name,
+            default_user_condition().label("default"),
             categories,
             expenses,
-            default_user_condition().label("default"),
         ).order_by(User.email)
     )
     return [UserRow(*row) for row in result]
