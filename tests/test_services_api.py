@@ -32,13 +32,6 @@ BUILDING_BLOCKS = {
     "stream_rows",
 }
 
-KNOWN_EXCEPTIONS = {
-    # (user, whether the share is new) and ORM users: to become dataclasses like the others.
-    "budget_tracker.services.sharing.share",
-    "budget_tracker.services.sharing.link_user",
-    "budget_tracker.services.sharing.unshare",
-}
-
 
 def service_functions() -> Iterator[tuple[str, Any]]:
     package = budget_tracker.services
@@ -77,8 +70,6 @@ def test_the_audit_sees_the_services() -> None:
 
 @pytest.mark.parametrize(("name", "function"), FUNCTIONS, ids=[name for name, _ in FUNCTIONS])
 def test_a_service_returns_frozen_dataclasses(name: str, function: Any) -> None:
-    if name in KNOWN_EXCEPTIONS:
-        pytest.xfail("known: returns a tuple or an ORM row")
     if function.__name__ in BUILDING_BLOCKS:
         return
     hints = typing.get_type_hints(function, localns={"Session": Session})

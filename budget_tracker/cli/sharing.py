@@ -38,18 +38,17 @@ def share_command(state: AppState, email: str, read_only: bool, user_email: str 
     """
     from sqlalchemy.orm import Session
 
-    from budget_tracker.services.sharing import share
+    from budget_tracker.services.sharing import ShareChange, share
     from budget_tracker.services.users import acting_user
 
-    def work(session: Session) -> tuple[str, str, bool]:
+    def work(session: Session) -> ShareChange:
         owner = acting_user(session, user_email=user_email).user
-        member, existed = share(session, owner=owner, email=email, read_only=read_only)
-        return owner.email, member.email, existed
+        return share(session, owner=owner, email=email, read_only=read_only)
 
-    owner, member, existed = state.database.run(work, write=True)
+    change = state.database.run(work, write=True)
     access = "read-only" if read_only else "read-write"
-    verb = "Changed the share of" if existed else "Shared"
-    click.echo(f"{verb} {owner}'s budget with {member} ({access})")
+    verb = "Changed the share of" if change.existed else "Shared"
+    click.echo(f"{verb} {change.owner}'s budget with {change.member} ({access})")
 
 
 @click.command("unshare")
@@ -65,15 +64,15 @@ def unshare_command(state: AppState, email: str, user_email: str | None) -> None
     """
     from sqlalchemy.orm import Session
 
-    from budget_tracker.services.sharing import unshare
+    from budget_tracker.services.sharing import ShareChange, unshare
     from budget_tracker.services.users import acting_user
 
-    def work(session: Session) -> tuple[str, str]:
+    def work(session: Session) -> ShareChange:
         owner = acting_user(session, user_email=user_email).user
-        return owner.email, unshare(session, owner=owner, email=email).email
+        return unshare(session, owner=owner, email=email)
 
-    owner, member = state.database.run(work, write=True)
-    click.echo(f"{owner}'s budget is no longer shared with {member}")
+    change = state.database.run(work, write=True)
+    click.echo(f"{change.owner}'s budget is no longer shared with {change.member}")
 
 
 @click.command("shares")

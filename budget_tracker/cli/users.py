@@ -87,7 +87,7 @@ def link(state: AppState, email: str, role: str) -> None:
     linked = state.database.run(
         lambda session: link_user(session, email=email, role=role), write=True
     )
-    click.echo(f"Linked user {linked.email} to role {linked.role_name}")
+    click.echo(f"Linked user {linked.email} to role {linked.role}")
 
 
 @user.command("list")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from budget_tracker import rules
 from budget_tracker.errors import BudgetError, Conflict, InvalidInput, NotFound
 from budget_tracker.models import ROLE_NAME_MAX, TABLE_NAMES, BudgetShare, User, insert_new_only
+from budget_tracker.services.users import UserInfo
 
 GROUP_ROLE = "budget_members"
 """The group role holding the app's table privileges; `budget db grant` grants it."""
@@ -134,7 +135,7 @@ def grant_role(connection: Connection, role: str) -> ConnectionRole:
 # --- users and roles -------------------------------------------------------------------
 
 
-def link_user(session: Session, *, email: str, role: str) -> User:
+def link_user(session: Session, *, email: str, role: str) -> UserInfo:
     """Link an existing user to the PostgreSQL role the person connects as."""
     role = check_role_name(role)
     user = session.scalar(
@@ -144,7 +145,7 @@ def link_user(session: Session, *, email: str, role: str) -> User:
         raise NotFound(f"no user {rules.check_email(email)!r}: see `budget user list`")
     user.role_name = role
     session.flush()
-    return user
+    return UserInfo.of(user)
 
 
 # --- shares ------------------------------------------------------------------------------
@@ -159,9 +160,19 @@ class ShareRow:
     """'shared by me' or 'shared with me', seen from the acting user."""
 
 
-def share(session: Session, *, owner: User, email: str, read_only: bool) -> tuple[User, bool]:
-    """Share `owner`'s budget with the user `email`; returns the member and whether a
-    share already existed (its access is then updated)."""
+@dataclass(frozen=True)
+class ShareChange:
+    """A share made, changed or ended: whose budget, with whom."""
+
+    owner: str
+    member: str
+    existed: bool
+    """A share already existed (`share` then updated its access)."""
+
+
+def share(session: Session, *, owner: User, email: str, read_only: bool) -> ShareChange:
+    """Share `owner`'s budget with the user `email` (or change the access of the share
+    that exists)."""
     member = _user_by_email(session, email, any_user=True)
     if member.id == owner.id:
         raise InvalidInput("you cannot share a budget with yourself")
@@ -179,11 +190,12 @@ def share(session: Session, *, owner: User, email: str, read_only: bool) -> tupl
         ).one()
         existing.read_only = read_only
         session.flush()
-        return member, True
-    return member, False
+        return ShareChange(owner.email, member.email, existed=True)
+    return ShareChange(owner.email, member.email, existed=False)
 
 
-def unshare(session: Session, *, owner: User, email: str) -> User:
+def unshare(session: Session, *, owner: User, email: str) -> ShareChange:
+    """Stop sharing `owner`'s budget with the user `email`."""
     member = _user_by_email(session, email)
     result = session.execute(
         delete(BudgetShare).where(
@@ -192,7 +204,7 @@ def unshare(session: Session, *, owner: User, email: str) -> User:
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise Conflict(f"your budget is not shared with {member.email!r}")
-    return member
+    return ShareChange(owner.email, member.email, existed=True)
 
 
 def list_shares(session: Session, *, user: User) -> list[ShareRow]:
