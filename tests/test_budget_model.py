@@ -81,8 +81,8 @@ from budget_tracker.services import verify as verify_service
 from budget_tracker.services.budgets import Figures, Period
 from tests.conftest import Backend
 
-DEFAULT_EXAMPLES = 6
-DEFAULT_STEPS = 30
+DEFAULT_EXAMPLES = 4
+DEFAULT_STEPS = 20
 EXAMPLES = int(os.environ.get("BUDGET_MODEL_EXAMPLES", DEFAULT_EXAMPLES))
 STEPS = int(os.environ.get("BUDGET_MODEL_STEPS", DEFAULT_STEPS))
 LONG_RUN = "BUDGET_MODEL_EXAMPLES" in os.environ
