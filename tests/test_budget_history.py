@@ -100,12 +100,48 @@ def test_a_new_category_has_no_budget_before_its_first_month(backend: Backend) -
     assert result.stdout == "Added category 5: Gym (monthly budget 40.00 from 2026-09)\n"
     assert budgets(backend, "2026-08")["Gym"] is None
     assert budgets(backend, "2026-09")["Gym"] == "40.00"
-    # Without --from the budget applies to every month, as before.
-    ok(backend.invoke(["category", "add", "Rent", "--budget", "900"]))
-    assert budgets(backend, "2001-01")["Rent"] == "900.00"
-    assert history(backend, "Rent") == [
-        {"from": None, "to": None, "amount": "900.00", "one_month": False}
+    assert history(backend, "Gym") == [
+        {"from": "2026-09", "to": None, "amount": "40.00", "one_month": False}
     ]
+
+
+def test_a_category_added_without_from_has_its_budget_from_this_month(
+    backend: Backend,
+) -> None:
+    first_run(backend)
+    result = ok(backend.invoke(["category", "add", "Rent", "--budget", "900"]))
+    assert result.stdout == (
+        f"Added category 5: Rent (monthly budget 900.00 from {THIS_MONTH:%Y-%m})\n"
+    )
+    ok(backend.invoke(["add-expense", "850", "Rent", "--date", "2026-03-01"]))
+    assert history(backend, "Rent") == [
+        {"from": f"{THIS_MONTH:%Y-%m}", "to": None, "amount": "900.00", "one_month": False}
+    ]
+    # Not in an earlier month's report, nor in `category list` of that month ...
+    assert budgets(backend, "2026-03")["Rent"] is None
+    assert budgets(backend, "2026-04")["Rent"] is None
+    assert budgets(backend, "2026-05")["Rent"] == "900.00"
+    listed = ok(backend.invoke(["category", "list", "--month", "2026-03", "--format", "json"]))
+    rent = [row for row in json.loads(listed.stdout)["categories"] if row["name"] == "Rent"]
+    assert [(row["budget"], row["spent"], row["available"]) for row in rent] == [
+        (None, "850.00", "-850.00")
+    ]
+    # ... nor in the matrix's earlier columns or its Total ...
+    matrix = report(backend, "--matrix", "--from", "2026-03", "--to", "2026-05")
+    (row,) = [row for row in matrix["categories"] if row["category"] == "Rent"]
+    assert [cell["budget"] for cell in row["months"]] == [None, None, "900.00"]
+    assert row["total"]["budget"] == "900.00"
+    # ... and `verify` recomputes the same figures.
+    checked = backend.invoke(["verify", "--from", "2026-01", "--to", "2026-05"])
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+    assert "budget 900.00, spent 850.00" in checked.stdout
+    # A category added without a budget has none in any month, this one included.
+    ok(backend.invoke(["category", "add", "Spare"]))
+    assert history(backend, "Spare") == [
+        {"from": None, "to": None, "amount": "0.00", "one_month": False}
+    ]
+    assert budgets(backend, "2026-04")["Spare"] is None
+    assert budgets(backend, "2026-05")["Spare"] is None
 
 
 def test_the_trend_and_its_average_follow_the_history(backend: Backend) -> None:
@@ -247,7 +283,7 @@ def test_folding_keeps_every_months_figures_of_the_two_together(
         ["category", "set-budget", "Food", "100", "--from", "2026-01"],
         ["category", "set-budget", "Food", "150", "--from", "2026-06"],
         ["category", "set-budget", "Food", "10", "--month", "2026-04"],
-        ["category", "add", "Takeaway", "--budget", "30"],
+        ["category", "add", "Takeaway", "--budget", "30", "--from", "2026-01"],
         ["category", "set-budget", "Takeaway", "80", "--month", "2026-07"],
         ["category", "set-budget", "Takeaway", "45", "--from", "2026-09"],
         ["category", "set-budget", "Transport", "200", "--from", "2026-01"],
@@ -285,7 +321,7 @@ def test_edit_expense_warning_uses_that_months_budget(backend: Backend) -> None:
     does, not the opening budget."""
     first_run(backend)
     ok(backend.invoke(["category", "add", "Gifts", "--budget", "50", "--from", "2026-01"]))
-    ok(backend.invoke(["category", "add", "Rent", "--budget", "100"]))
+    ok(backend.invoke(["category", "add", "Rent", "--budget", "100", "--from", "2026-01"]))
     ok(backend.invoke(["category", "set-budget", "Rent", "0", "--from", "2026-03"]))
     ok(backend.invoke(["add-expense", "40", "Gifts", "--date", "2026-01-15"]))  # expense 1
     ok(backend.invoke(["add-expense", "40", "Rent", "--date", "2026-03-15"]))  # expense 2

@@ -5,8 +5,9 @@ month's figures compared to the cent, on SQLite and on PostgreSQL through PgBoun
 them (dicts and `Decimal`s, nothing imported from the product's computations):
 
 * a category's monthly budget for a month is its one-month override, else the standing
-  budget set most recently for a month on or before it, else its opening budget (a
-  category added with `--from` has none before that month); zero means none;
+  budget set most recently for a month on or before it, else its opening budget (only a
+  category from before budget history has one: `category add --budget A` records A from
+  its `--from` month, default this month, so it has none before); zero means none;
 * budget = monthly budget + transfers in − transfers out; a category with no monthly
   budget and no transfer in the period has *no budget* (None, not zero);
   available = budget + carried − spent; rollover is on or off from a month until the next
@@ -67,11 +68,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from budget_tracker.errors import BudgetError
-from budget_tracker.models import TABLE_NAMES
+from budget_tracker.models import TABLE_NAMES, Category
 from budget_tracker.services import categories as category_service
 from budget_tracker.services import expenses as expense_service
 from budget_tracker.services import income as income_service
@@ -79,7 +80,7 @@ from budget_tracker.services import reports as report_service
 from budget_tracker.services import transfers as transfer_service
 from budget_tracker.services import verify as verify_service
 from budget_tracker.services.budgets import Figures, Period
-from tests.conftest import Backend
+from tests.conftest import TODAY, Backend
 
 DEFAULT_EXAMPLES = 4
 DEFAULT_STEPS = 20
@@ -306,16 +307,21 @@ class BudgetModel:
             for name in STARTERS:
                 self.categories[key(name)] = CategoryModel(name)
 
-    def add_category(self, name: str, budget: Decimal, from_month: dt.date | None) -> None:
+    def add_category(self, name: str, budget: Decimal, from_month: dt.date) -> None:
+        """`category add`: the budget starts `from_month`, none before (zero: none)."""
+        self.new_category(name).standing.update({from_month: budget} if budget else {})
+
+    def add_upgraded_category(self, name: str, opening: Decimal) -> None:
+        """A category as an upgrade from before budget history leaves it: its budget is
+        the opening budget of every month."""
+        self.new_category(name).opening = opening
+
+    def new_category(self, name: str) -> CategoryModel:
         self.start()
         if key(name) in self.categories:
             raise Refused("Conflict")
-        category = CategoryModel(name)
-        if from_month is None:
-            category.opening = budget
-        elif budget:
-            category.standing[from_month] = budget
-        self.categories[key(name)] = category
+        category = self.categories[key(name)] = CategoryModel(name)
+        return category
 
     def set_budget(self, name: str, amount: Decimal, month: dt.date, one_month: bool) -> None:
         self.start()
@@ -631,9 +637,11 @@ class BudgetMachine(RuleBasedStateMachine):
 
     @rule(name=st.sampled_from(NEW_NAMES), amount=BUDGETS, from_month=st.none() | MONTHS)
     def add_category(self, name: str, amount: Decimal, from_month: dt.date | None) -> None:
-        """`category add NAME --budget A [--from M]`."""
+        """`category add NAME --budget A [--from M]`; without --from the budget starts
+        this month (the command line's today, inside the window)."""
+        start = from_month or TODAY.replace(day=1)
         self.apply_plain(
-            lambda model: model.add_category(name, amount, from_month),
+            lambda model: model.add_category(name, amount, start),
             lambda: self.run(
                 lambda session: category_service.add_category(
                     session,
@@ -641,9 +649,33 @@ class BudgetMachine(RuleBasedStateMachine):
                     name=name,
                     monthly_budget=amount,
                     color=None,
-                    from_month=from_month,
+                    from_month=start,
                 )
             ),
+        )
+
+    @rule(name=st.sampled_from(NEW_NAMES), amount=BUDGETS)
+    def add_upgraded_category(self, name: str, amount: Decimal) -> None:
+        """A category with an opening budget, as upgrading a database from before budget
+        history leaves it (revision 0006): its budget applies to every month."""
+
+        def upgraded(session: Session) -> category_service.CategoryChange:
+            added = category_service.add_category(
+                session,
+                user_email=None,
+                name=name,
+                monthly_budget=ZERO,
+                color=None,
+                from_month=WINDOW[0],
+            )
+            session.execute(
+                update(Category).where(Category.id == added.id).values(monthly_budget=amount)
+            )
+            return added
+
+        self.apply_plain(
+            lambda model: model.add_upgraded_category(name, amount),
+            lambda: self.run(upgraded),
         )
 
     @precondition(lambda self: len(self.model.categories) >= 4)

@@ -45,10 +45,15 @@ def test_add_category(backend: Backend) -> None:
     result = ok(
         backend.invoke(["category", "add", " Rent ", "--budget", "900", "--color", "#c0392b"])
     )
-    assert result.stdout == "Added category 5: Rent (monthly budget 900.00)\n"
+    assert result.stdout == "Added category 5: Rent (monthly budget 900.00 from 2026-05)\n"
+    # No opening budget: the budget is history that starts this month.
     assert backend.rows(
         "SELECT name, name_key, color, monthly_budget FROM categories WHERE id = 5"
-    ) == [("Rent", "rent", "#C0392B", 90000)]
+    ) == [("Rent", "rent", "#C0392B", 0)]
+    assert backend.rows("SELECT amount, one_month FROM category_budgets WHERE category_id = 5") == [
+        (90000, False)
+    ]
+    assert categories(backend)["Rent"]["budget"] == "900.00"
     ok(backend.invoke(["category", "add", "Café ☕"]))
     assert categories(backend)["Café ☕"]["budget"] is None
 

@@ -204,7 +204,7 @@ def test_a_lost_commit_ack_changes_nothing_the_user_sees(
 # --- copy and restore: one transaction over the target ----------------------------------
 
 SOURCE_STEPS: tuple[tuple[str, ...], ...] = (
-    ("category", "add", "Books", "--budget", "300", "--color", "#ff8800"),
+    ("category", "add", "Books", "--budget", "300", "--from", "2026-05", "--color", "#ff8800"),
     ("add-expense", "12.50", "Books", "novel", "--date", "2026-05-14"),
     ("add-expense", "7", "Transport", "bus", "--date", "2026-06-01"),
     ("transfer", "30", "--from", "Books", "--to", "Transport", "--month", "2026-05"),

@@ -103,9 +103,9 @@ def household(pg_server: None) -> Iterator[Household]:
         owner.ok("db", "grant", BOB)
         owner.ok("user", "add", "alice@example.com", "--name", "Alice", "--role", ALICE)
         owner.ok("user", "add", "bob@example.com", "--name", "Bob", "--role", BOB)
-        alice.ok("category", "add", "Food", "--budget", "300")
+        alice.ok("category", "add", "Food", "--budget", "300", "--from", "2026-01")
         alice.ok("add-expense", "12.50", "Food", "Alice's lunch")
-        bob.ok("category", "add", "Rent", "--budget", "900")
+        bob.ok("category", "add", "Rent", "--budget", "900", "--from", "2026-01")
         bob.ok("add-expense", "800", "Rent", "Bob's rent")
         yield Household(name, owner, alice, bob)
     finally:

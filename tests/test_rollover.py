@@ -42,7 +42,7 @@ def rollover(backend: Backend, name: str, setting: str, month: str) -> str:
 
 def fun(backend: Backend, budget: str = "100") -> None:
     first_run(backend)
-    ok(backend.invoke(["category", "add", "Fun", "--budget", budget]))
+    ok(backend.invoke(["category", "add", "Fun", "--budget", budget, "--from", "2025-12"]))
 
 
 def test_on_off_and_on_again_with_a_negative_carry(backend: Backend) -> None:

@@ -290,19 +290,34 @@ def _service(backend: Backend) -> Session:
     [
         (
             lambda s: add_category(
-                s, user_email=None, name="n" * 60, monthly_budget=Decimal(0), color=None
+                s,
+                user_email=None,
+                name="n" * 60,
+                monthly_budget=Decimal(0),
+                color=None,
+                from_month=dt.date(2026, 1, 1),
             ),
             "category name is 60 characters long; the limit is 50",
         ),
         (
             lambda s: add_category(
-                s, user_email=None, name="Fine", monthly_budget=Decimal(0), color="#zzzzzz"
+                s,
+                user_email=None,
+                name="Fine",
+                monthly_budget=Decimal(0),
+                color="#zzzzzz",
+                from_month=dt.date(2026, 1, 1),
             ),
             "'#zzzzzz' is not a colour (use #RRGGBB)",
         ),
         (
             lambda s: add_category(
-                s, user_email=None, name="Fine", monthly_budget=Decimal("-1"), color=None
+                s,
+                user_email=None,
+                name="Fine",
+                monthly_budget=Decimal("-1"),
+                color=None,
+                from_month=dt.date(2026, 1, 1),
             ),
             "'-1' is negative; amounts must be positive",
         ),

@@ -61,7 +61,7 @@ def category() -> None:
     "--from",
     "from_month",
     type=MONTH,
-    help="The budget starts this month (YYYY-MM); no budget before. Default: every month.",
+    help="The budget starts this month (YYYY-MM); no budget before. Default: this month.",
 )
 @click.option("--color", type=COLOR, help="Colour as #RRGGBB.")
 @result_format_option
@@ -78,6 +78,9 @@ def add(
 ) -> None:
     """Add a category, optionally with a monthly budget and a colour.
 
+    The budget starts this month (or the --from month): earlier months have no budget
+    for it; `category set-budget --from` changes that later.
+
     \b
     Example:
       budget category add Rent --budget 900 --color "#C0392B"
@@ -92,7 +95,7 @@ def add(
             name=name,
             monthly_budget=budget,
             color=color,
-            from_month=from_month,
+            from_month=from_month or state.today(),
         ),
         write=True,
     )

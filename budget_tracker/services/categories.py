@@ -522,32 +522,29 @@ def add_category(
     name: str,
     monthly_budget: Decimal,
     color: str | None,
-    from_month: dt.date | None = None,
+    from_month: dt.date,
 ) -> CategoryChange:
-    """Create a category; refused when the name (in any case) is taken. With
-    `from_month`, its budget starts that month (no budget before); without, it is the
-    opening budget of every month."""
+    """Create a category; refused when the name (in any case) is taken. Its budget starts
+    `from_month` (no budget before); a zero budget records nothing (no budget in any
+    month). Every caller names the month: a category never gets a budget for months
+    before it had one."""
     name = rules.check_name(name)
     monthly_budget = rules.check_amount(monthly_budget, allow_zero=True, field="budget")
     color = None if color is None else rules.check_color(color)
     acting = acting_user(session, user_email=user_email)
     user, first_run = acting.user, acting.first_run
     _ensure_name_free(session, user_id=user.id, name=name)
-    opening = monthly_budget if from_month is None else ZERO
-    category = Category(user_id=user.id, name=name, color=color, monthly_budget=opening)
+    category = Category(user_id=user.id, name=name, color=color, monthly_budget=ZERO)
     session.add(category)
     _flush_unless_name_taken(session, name)
-    if from_month is not None and monthly_budget != 0:
-        session.add(
-            CategoryBudget(
-                user_id=user.id,
-                category_id=category.id,
-                month=month_start(from_month),
-                amount=monthly_budget,
-            )
-        )
-        session.flush()
-    return _change(category, first_run, monthly_budget=monthly_budget, month=from_month)
+    if monthly_budget == 0:
+        return _change(category, first_run, monthly_budget=monthly_budget)
+    month = month_start(from_month)
+    session.add(
+        CategoryBudget(user_id=user.id, category_id=category.id, month=month, amount=monthly_budget)
+    )
+    session.flush()
+    return _change(category, first_run, monthly_budget=monthly_budget, month=month)
 
 
 def rename_category(
