@@ -30,7 +30,7 @@ operation to the model too. Refusals must agree (the same error; the model is le
 it was, so any trace of a refused write shows in the next comparison). What a step
 prints is compared at once (the add-expense and edit-expense warning's figures, both
 balances after a transfer); after every step, the `report --by month` trend of the
-window (months, totals, average; its available is budget − spent, nothing carried),
+window (months, totals, average; each month's available counts what was carried into it),
 the category report of the whole window, and the
 report of each month whose figures changed in the model (every category's budget or
 none, transfers in and out, carried, spent, available; totals; income, budgeted, saved,
@@ -1070,22 +1070,40 @@ class BudgetMachine(RuleBasedStateMachine):
         for month in WINDOW:
             total, income = model.total([month]), model.income_in([month])
             saved = rate(income - total.spent, income)
-            # The trend's available leaves out what was carried: budget − spent per month.
-            available = (total.budget or ZERO) - total.spent
-            expected.append((month, total.budget, total.spent, available, income, saved))
+            # Each month's available counts what was carried into it, as its report does.
+            available = (total.budget or ZERO) + total.carried - total.spent
+            expected.append(
+                (month, total.budget, total.carried, total.spent, available, income, saved)
+            )
         assert [
-            (line.month, line.budget, line.spent, line.available, line.income, line.savings_rate)
+            (
+                line.month,
+                line.budget,
+                line.carried,
+                line.spent,
+                line.available,
+                line.income,
+                line.savings_rate,
+            )
             for line in trend.lines
         ] == expected, "report --by month"
         budgets = [line[1] for line in expected if line[1] is not None]
         budget = sum(budgets, ZERO) if budgets else None
-        spent = sum((line[2] for line in expected), ZERO)
+        carried = expected[0][2]  # into the window's first month
+        spent = sum((line[3] for line in expected), ZERO)
         income = model.income_in(WINDOW)
         count = len(WINDOW)
-        assert (trend.totals.budget, trend.totals.spent, trend.totals.available, trend.income) == (
+        assert (
+            trend.totals.budget,
+            trend.totals.carried,
+            trend.totals.spent,
+            trend.totals.available,
+            trend.income,
+        ) == (
             budget,
+            carried,
             spent,
-            (budget or ZERO) - spent,
+            (budget or ZERO) + carried - spent,
             income,
         ), "report --by month: totals"
         assert (trend.average.budget, trend.average.spent, trend.average_income) == (

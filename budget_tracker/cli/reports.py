@@ -489,6 +489,7 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
 TREND_COLUMNS = (
     Column("month", "Month"),
     Column("budget", "Budget", ">"),
+    Column("carried", "Carried", ">"),
     Column("spent", "Spent", ">"),
     Column("available", "Available", ">"),
     Column("bar", "Spent vs budget"),
@@ -497,6 +498,7 @@ TREND_COLUMNS = (
 TREND_CSV_COLUMNS = (
     Column("month", "month"),
     Column("budget", "budget"),
+    Column("carried", "carried"),
     Column("spent", "spent"),
     Column("available", "available"),
     Column("income", "income"),
@@ -512,6 +514,7 @@ def _trend_row(label: str, amounts: Figures) -> dict[str, Any]:
     return {
         "month": label,
         "budget": _budget_text(amounts.budget),
+        "carried": amounts.carried,
         "spent": amounts.spent,
         "available": amounts.available,
         "bar": bar(amounts.spent, amounts.funds),
@@ -525,7 +528,12 @@ def _rate(value: Decimal | None) -> str | None:
 
 def _print_trend(trend: TrendReport, fmt: str) -> None:
     def numbers(amounts: Figures) -> dict[str, Any]:
-        return {"budget": amounts.budget, "spent": amounts.spent, "available": amounts.available}
+        return {
+            "budget": amounts.budget,
+            "carried": amounts.carried,
+            "spent": amounts.spent,
+            "available": amounts.available,
+        }
 
     def month_numbers(line: MonthLine) -> dict[str, Any]:
         return {
@@ -549,21 +557,23 @@ def _print_trend(trend: TrendReport, fmt: str) -> None:
     if fmt == "csv":
         rows = [month_numbers(line) for line in trend.lines]
         rows.append({"month": "average", **numbers(trend.average), "income": trend.average_income})
-        write_csv(rows, TREND_CSV_COLUMNS, sys.stdout)
+        write_csv(rows, _without_carried(TREND_CSV_COLUMNS, trend.carries), sys.stdout)
         sys.stdout.flush()
         return
     click.echo(_header(trend.user, trend.period, trend.category))
     click.echo()
     rows = [_trend_row(f"{line.month:%Y-%m}", line) for line in trend.lines]
     footer = _trend_row("Average", trend.average)
+    footer["carried"] = ""  # carried into a month is not averaged
     styles = [OVER_STYLE if line.flagged else None for line in trend.lines]
-    columns = _columns(TREND_COLUMNS, [*rows, footer])
+    columns = _columns(TREND_COLUMNS, [*rows, footer], carried=trend.carries)
     if trend.income:
         for row, line in zip(rows, trend.lines, strict=True):
             rate = line.savings_rate
             row.update(income=line.income, savings_rate="-" if rate is None else f"{rate}%")
         footer.update(income=trend.average_income, savings_rate="")
-        columns = (*columns[:4], *TREND_INCOME_COLUMNS, *columns[4:])
+        after = [column.key for column in columns].index("available") + 1
+        columns = (*columns[:after], *TREND_INCOME_COLUMNS, *columns[after:])
     click.echo(render_table(rows, columns, footer=footer, styles=styles))
 
 

@@ -196,7 +196,15 @@ class TrendReport:
 
     @property
     def totals(self) -> Figures:
-        return Figures.total(self.lines)
+        """The whole period: what was carried into its first month, not every month's
+        carried added up."""
+        carried = self.lines[0].carried if self.lines else ZERO
+        return replace(Figures.total(self.lines), carried=carried)
+
+    @property
+    def carries(self) -> bool:
+        """A month of the trend has something carried into it (show a Carried column)."""
+        return any(line.carried for line in self.lines)
 
     @property
     def income(self) -> Decimal:
@@ -472,6 +480,11 @@ def monthly_trend(
             func.sum(
                 _cents(budget_in(chosen_cte.c.id, chosen_cte.c.monthly_budget, months.c.month))
             ).label("cents"),
+            func.sum(
+                _cents(
+                    carried_in(chosen_cte.c.id, chosen_cte.c.monthly_budget, months.c.last_month)
+                )
+            ).label("carried"),
         )
         .select_from(months)
         .join(chosen_cte, true())
@@ -528,6 +541,7 @@ def monthly_trend(
             names.c.categories,
             names.c.name,
             _money(func.coalesce(budgets.c.cents, 0)).label("base"),
+            _money(func.coalesce(budgets.c.carried, 0)).label("carried"),
             _money(func.coalesce(moved_in.c.cents, 0)).label("moved_in"),
             _money(func.coalesce(moved_out.c.cents, 0)).label("moved_out"),
             _money(func.coalesce(spent.c.cents, 0)).label("spent"),
@@ -555,6 +569,7 @@ def monthly_trend(
                 transferred=bool(row.moved_in or row.moved_out),
             ),
             spent=row.spent,
+            carried=row.carried,
             income=row.income,
         )
         for row in rows
