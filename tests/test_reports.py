@@ -243,6 +243,7 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
         {
             "month": "2027-12",
             "budget": "300.00",
+            "carried": "0.00",
             "spent": "7.77",
             "available": "292.23",
             "income": "0.00",
@@ -251,6 +252,7 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
         {
             "month": "2028-01",
             "budget": "274.50",
+            "carried": "0.00",
             "spent": "100.10",
             "available": "174.40",
             "income": "0.00",
@@ -259,6 +261,7 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
         {
             "month": "2028-02",
             "budget": "340.00",
+            "carried": "0.00",
             "spent": "350.25",
             "available": "-10.25",
             "income": "0.00",
@@ -267,6 +270,7 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
         {
             "month": "2028-03",
             "budget": "300.00",
+            "carried": "0.00",
             "spent": "5.00",
             "available": "295.00",
             "income": "0.00",
@@ -275,6 +279,7 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
         {
             "month": "2028-04",
             "budget": "300.00",
+            "carried": "0.00",
             "spent": "0.00",
             "available": "300.00",
             "income": "0.00",
@@ -283,12 +288,14 @@ def test_trend_for_one_category_in_every_format(backend: Backend) -> None:
     ]
     assert data["totals"] == {
         "budget": "1514.50",
+        "carried": "0.00",
         "spent": "463.12",
         "available": "1051.38",
         "income": "0.00",
     }
     assert data["average"] == {
         "budget": "302.90",
+        "carried": "0.00",
         "spent": "92.62",
         "available": "210.28",
         "income": "0.00",

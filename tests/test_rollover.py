@@ -253,3 +253,33 @@ def test_an_import_is_summed_for_the_carry_like_single_expenses(
     ok(backend.invoke(["import", str(statement)]))
     assert carried(backend, "2026-02", "2026-03") == ["70.00", "110.00"]
     kept_sums_match_expenses(backend)
+
+
+def test_the_trend_counts_what_each_month_carried(backend: Backend) -> None:
+    """`report --by month` shows each month as its one-month report does: what was
+    carried into it counts in its available; the totals carry what came into the first
+    month; the table and CSV show a Carried column."""
+    fun(backend)
+    rollover(backend, "Fun", "on", "2026-01")
+    spend(backend, "30", "2026-01-10")
+    spend(backend, "200", "2026-02-10")
+    args = ["--by", "month", "--category", "Fun", "--from", "2026-01", "--to", "2026-03"]
+    trend = report(backend, *args)
+    assert [(m["month"], m["carried"], m["available"]) for m in trend["months"]] == [
+        ("2026-01", "0.00", "70.00"),
+        ("2026-02", "70.00", "-30.00"),
+        ("2026-03", "-30.00", "70.00"),
+    ]
+    for month in trend["months"]:
+        one = line(backend, month["month"])
+        assert (month["carried"], month["available"]) == (one["carried"], one["available"])
+    # 300 budgeted + nothing carried into January - 230 spent.
+    assert (trend["totals"]["carried"], trend["totals"]["available"]) == ("0.00", "70.00")
+    table = ok(backend.invoke(["report", *args])).stdout
+    assert "Carried" in table.splitlines()[2]
+    csv = ok(backend.invoke(["report", *args, "--format", "csv"])).stdout
+    assert csv.splitlines()[:3] == [
+        "month,budget,carried,spent,available,income,savings_rate",
+        "2026-01,100.00,0.00,30.00,70.00,0.00,",
+        "2026-02,100.00,70.00,200.00,-30.00,0.00,",
+    ]
