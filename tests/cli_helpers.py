@@ -81,19 +81,20 @@ def add_transfer(
 
 
 @contextmanager
-def counted_statements(backend: Backend) -> Iterator[list[str]]:
+def counted_statements(backend: Backend, *, transactions: bool = True) -> Iterator[list[str]]:
     """Record every round trip the engine makes: statements plus BEGIN and COMMIT.
 
     psycopg2 sends BEGIN implicitly, so it is counted from the `begin` event; on SQLite the
     `begin` listener in engine.py sends `BEGIN IMMEDIATE` itself as a statement, which is the
-    same round trip and is therefore not counted twice.
+    same round trip and is therefore not counted twice. With `transactions=False`, only
+    what goes through the cursor is recorded (SQLite's `BEGIN IMMEDIATE` included).
     """
     engine = backend.database.engine
     seen: list[str] = []
 
     def on_statement(*args: Any) -> None:
         statement = str(args[2])
-        if not statement.lstrip().upper().startswith("BEGIN"):
+        if not transactions or not statement.lstrip().upper().startswith("BEGIN"):
             seen.append(statement)
 
     def on_begin(_connection: Any) -> None:
@@ -105,12 +106,9 @@ def counted_statements(backend: Backend) -> Iterator[list[str]]:
     def on_rollback(_connection: Any) -> None:
         seen.append("ROLLBACK")
 
-    listeners = [
-        ("before_cursor_execute", on_statement),
-        ("begin", on_begin),
-        ("commit", on_commit),
-        ("rollback", on_rollback),
-    ]
+    listeners: list[tuple[str, Any]] = [("before_cursor_execute", on_statement)]
+    if transactions:
+        listeners += [("begin", on_begin), ("commit", on_commit), ("rollback", on_rollback)]
     for name, listener in listeners:
         event.listen(engine, name, listener)
     try:

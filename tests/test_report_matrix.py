@@ -20,14 +20,11 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
-from tests.cli_helpers import ok
+from tests.cli_helpers import counted_statements, ok
 from tests.conftest import Backend
 
 RANGE = ["--from", "2026-01", "--to", "2026-06"]
@@ -352,29 +349,14 @@ def test_empty_database_shows_nothing_and_creates_nothing(backend: Backend) -> N
     assert backend.scalar("SELECT count(*) FROM users") == 0
 
 
-@contextmanager
-def counted_statements(backend: Backend) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    engine = backend.database.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def test_one_statement_whatever_the_months_and_categories(backend: Backend) -> None:
     seed(backend)
     matrix(backend, "--user", "me@localhost")  # warm the pool: connection set-up not counted
-    with counted_statements(backend) as few:
+    with counted_statements(backend, transactions=False) as few:
         matrix(backend, "--user", "me@localhost", "--month", "2026-01")
     for number in range(20):
         ok(backend.invoke(["category", "add", f"More {number}", "--budget", "1"]))
-    with counted_statements(backend) as many:
+    with counted_statements(backend, transactions=False) as many:
         matrix(backend, "--user", "me@localhost", "--from", "2024-01", "--to", "2026-12")
     # The user lookup and the matrix; SQLite also sends BEGIN itself.
     assert len(few) == len(many) == 2 + (backend.name == "sqlite"), many

@@ -10,8 +10,6 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +19,7 @@ from sqlalchemy import event
 from budget_tracker.cli import main
 from budget_tracker.cli.state import AppState
 from budget_tracker.models import Category, Expense, User
+from tests.cli_helpers import counted_statements
 from tests.conftest import TODAY, Backend
 from tests.report_ledger import ALICE, BUDGETS, seed
 
@@ -363,28 +362,13 @@ def test_refusals(backend: Backend, args: list[str], code: int, message: str) ->
     assert backend.snapshot() == before
 
 
-@contextmanager
-def counted_statements(backend: Backend) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    engine = backend.database.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 @pytest.mark.parametrize("args", [[], ["--top", "3"], ["--by", "month"]])
 def test_statement_count_does_not_grow_with_categories(
     backend: Backend, tmp_path_factory: pytest.TempPathFactory, args: list[str]
 ) -> None:
     seed(backend)
     report(backend, "--month", "2028-02")  # warm the pool: connection set-up is not counted
-    with counted_statements(backend) as few:
+    with counted_statements(backend, transactions=False) as few:
         report(backend, "--from", "2028-01", "--to", "2028-02", *args)
     with backend.database.transaction() as session:
         user_id = session.query(User.id).filter(User.email == ALICE).scalar()
@@ -400,7 +384,7 @@ def test_statement_count_does_not_grow_with_categories(
                     spent_on=dt.date(2028, 2, 2),
                 )
             )
-    with counted_statements(backend) as many:
+    with counted_statements(backend, transactions=False) as many:
         report(backend, "--from", "2028-01", "--to", "2028-02", *args)
     assert len(many) == len(few)
     # The user lookup, the report, and --top's query; SQLite also sends BEGIN itself

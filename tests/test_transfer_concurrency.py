@@ -253,6 +253,21 @@ def reader(
 
 
 @pytest.mark.slow
+def race(
+    readers: list[threading.Thread], workers: list[threading.Thread], stop: threading.Event
+) -> None:
+    """Start everyone at once, wait for the workers, then stop the readers."""
+    try:
+        for thread in readers + workers:
+            thread.start()
+        for thread in workers:
+            thread.join()
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+
+
 def test_concurrent_transfers_keep_the_books_balanced(backend: Backend) -> None:
     workers, operations, readers = SIZES[backend.name]
     user_id = seed(backend)
@@ -266,15 +281,7 @@ def test_concurrent_transfers_keep_the_books_balanced(backend: Backend) -> None:
         threading.Thread(target=worker, args=(backend.settings, index, operations, tally))
         for index in range(workers)
     ]
-    try:
-        for thread in reader_threads + worker_threads:
-            thread.start()
-        for thread in worker_threads:
-            thread.join()
-    finally:
-        stop.set()
-        for thread in reader_threads:
-            thread.join()
+    race(reader_threads, worker_threads, stop)
 
     assert tally.errors == []
     assert tally.violations == []
@@ -351,15 +358,7 @@ def test_two_people_in_one_shared_budget_keep_the_books_balanced(pg_server: None
             for index, (email, each) in enumerate(settings.items())
             for n in range(workers_per_person)
         ]
-        try:
-            for thread in reader_threads + worker_threads:
-                thread.start()
-            for thread in worker_threads:
-                thread.join()
-        finally:
-            stop.set()
-            for thread in reader_threads:
-                thread.join()
+        race(reader_threads, worker_threads, stop)
 
         assert tally.errors == []
         assert tally.violations == []
