@@ -316,6 +316,8 @@ def carried_in(
     category_id: SQLColumnExpression[int],
     opening: SQLColumnExpression[Decimal],
     last: DateArgument,
+    *,
+    start: ColumnElement[dt.date] | None = None,
 ) -> ColumnElement[Decimal]:
     """What the category carries into the month after `last` (the rule in
     `services.budgets`): budget + transfers in − transfers out − spent summed over the run
@@ -324,8 +326,13 @@ def carried_in(
     Spending comes from `category_month_spent` (one row per month of the run, kept by the
     database's triggers), never from the expenses themselves, so the cost follows the
     length of the run (at most twelve rows a year), not the number of expenses.
+
+    `start` is the run's first month when the caller has it already
+    (`rollover_run_start(category_id, last)` computed once, e.g. in a CTE): the expression
+    refers to it seven times, and each copy of the subquery is planned on its own.
     """
-    start = rollover_run_start(category_id, last)
+    if start is None:
+        start = rollover_run_start(category_id, last)
     spent = (
         select(func.coalesce(func.sum(_cents(CategoryMonthSpent.spent)), 0))
         .where(

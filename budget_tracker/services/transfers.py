@@ -74,6 +74,7 @@ from budget_tracker.services.budgets import ZERO, Figures, add_months, month_spa
 from budget_tracker.services.categories import (
     budget_in,
     carried_in,
+    rollover_run_start,
     spent_in,
     transfers_net,
     unknown_category,
@@ -418,28 +419,47 @@ def _guarded_insert() -> Insert:
     reverses_id = bindparam("reverses_id", type_=Integer)
     categories = _table(Category)
 
-    def opening(category_id: Any) -> Any:
-        # Read here, in a statement after the lock, not by the locking statement: a
-        # subquery of a SELECT … FOR UPDATE keeps the snapshot from before its wait.
-        return (
-            select(categories.c.monthly_budget)
-            .where(categories.c.id == category_id)
-            .scalar_subquery()
+    # What both categories' figures refer to several times, found once: each category's
+    # opening budget and the start of its rollover run (`carried_in` refers to the start
+    # seven times). A subquery written out seven times is planned seven times and, with
+    # row-level security, given its policies seven times. Read here, in a statement after
+    # the lock, not by the locking statement: a subquery of a SELECT … FOR UPDATE keeps
+    # the snapshot from before its wait.
+    fixed = (
+        select(
+            *(
+                select(categories.c.monthly_budget)
+                .where(categories.c.id == category_id)
+                .scalar_subquery()
+                .label(f"{side}_opening")
+                for side, category_id in (("from", from_id), ("to", to_id))
+            ),
+            rollover_run_start(from_id, before).label("from_start"),
+            rollover_run_start(to_id, before).label("to_start"),
         )
+        .cte("fixed")
+        .prefix_with("MATERIALIZED")
+    )
 
-    def base(category_id: Any) -> Any:
-        return budget_in(category_id, opening(category_id), month)
+    def once(side: str, name: str) -> Any:
+        return select(fixed.c[f"{side}_{name}"]).scalar_subquery()
+
+    def base(side: str, category_id: Any) -> Any:
+        return budget_in(category_id, once(side, "opening"), month)
+
+    def carried(side: str, category_id: Any) -> Any:
+        return carried_in(category_id, once(side, "opening"), before, start=once(side, "start"))
 
     prior = (
         select(
-            base(from_id).label("from_base"),
-            base(to_id).label("to_base"),
+            base("from", from_id).label("from_base"),
+            base("to", to_id).label("to_base"),
             transfers_net(from_id, month, except_key=key).label("from_transfers"),
             spent_in(from_id, start, end).label("from_spent"),
             transfers_net(to_id, month, except_key=key).label("to_transfers"),
             spent_in(to_id, start, end).label("to_spent"),
-            carried_in(from_id, opening(from_id), before).label("from_carried"),
-            carried_in(to_id, opening(to_id), before).label("to_carried"),
+            carried("from", from_id).label("from_carried"),
+            carried("to", to_id).label("to_carried"),
         )
         .cte("prior")
         .prefix_with("MATERIALIZED")  # computed once, not once per reference
@@ -469,6 +489,7 @@ def _guarded_insert() -> Insert:
     columns = ["user_id", "from_category_id", "to_category_id", "amount", "month", "note"]
     return (
         insert(ledger)
+        .add_cte(fixed)
         .add_cte(prior)
         .from_select([*columns, "reverses_id", "idempotency_key", "entered_by"], row)
         .returning(
