@@ -497,6 +497,59 @@ def test_a_person_acts_on_their_own_budget_by_default(household: Household) -> N
     assert defaults == [("alice@example.com",)]
 
 
+@pytest.mark.parametrize(
+    "kind", [[], ["--by", "month"], ["--by", "person"], ["--matrix"]], ids=" ".join
+)
+def test_the_reports_default_user_is_this_connections_default(
+    household: Household, kind: list[str]
+) -> None:
+    """`default` in the report's JSON: whether this connection's commands act for the user
+    when none is named, as `user list` says, not the database's default flag."""
+    alice, bob, owner = household.alice, household.bob, household.owner
+    alice.ok("share", "bob@example.com")
+
+    def default(person: Person, *args: str) -> bool:
+        data = json.loads(person.ok("report", *kind, *args, "--format", "json").stdout)
+        flag: bool = data["user"]["default"]
+        return flag
+
+    assert default(bob) is True  # his own user, not the database's default
+    assert default(bob, "--user", "bob@example.com") is True
+    assert default(bob, "--user", "alice@example.com") is False  # the database's, not his
+    assert default(alice, "--user", "alice@example.com") is True
+    # The owner's role, linked to no user: the database's default.
+    assert default(owner) is True
+    assert default(owner, "--user", "alice@example.com") is True
+    assert default(owner, "--user", "bob@example.com") is False
+
+
+def test_a_user_a_role_adds_for_itself_is_that_roles_default(household: Household) -> None:
+    owner, bob = household.owner, household.bob
+    owner.ok("user", "link", "bob@example.com", ALICE)  # Bob's role has no user now
+    added = json.loads(
+        bob.ok(
+            "user",
+            "add",
+            "robert@example.com",
+            "--name",
+            "Robert",
+            "--role",
+            BOB,
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert added["default"] is True  # this role's commands now act for it
+    listed = json.loads(bob.ok("user", "list", "--format", "json").stdout)
+    assert {user["email"]: user["default"] for user in listed} == {"robert@example.com": True}
+    another = json.loads(
+        bob.ok(
+            "user", "add", "rob@example.com", "--name", "Rob", "--role", BOB, "--format", "json"
+        ).stdout
+    )
+    assert another["default"] is False  # the role's first user stays its own
+
+
 def entered(household: Household, table: str) -> list[tuple[str, str]]:
     """(budget, entered by) e-mails of every row of `table`, as the owner sees them."""
     _, rows = household.owner.sql(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -192,15 +192,45 @@ def find_acting_user(session: Session, *, user_email: str | None) -> User:
     """
     if user_email:
         found = session.scalar(select(User).where(User.email == normalize_email(user_email)))
-        if found is not None:
-            return found
-        if session.scalar(select(User.id).limit(1)) is not None:
-            _named_user(session, user_email)  # refuses: an unknown user among others
-        return not_yet_created(normalize_email(user_email))
+        return found if found is not None else _not_found(session, user_email)
     users = _default_candidates(session)
     if not users:
         return not_yet_created(DEFAULT_EMAIL)
     return _default_user(users)
+
+
+def _not_found(session: Session, user_email: str) -> User:
+    """A named user that does not exist: refused among other users; on an empty database,
+    the user a first writing command would create (see `find_acting_user`)."""
+    if session.scalar(select(User.id).limit(1)) is not None:
+        _named_user(session, user_email)  # refuses: an unknown user among others
+    return not_yet_created(normalize_email(user_email))
+
+
+@dataclass(frozen=True)
+class FoundUser:
+    """The user a read-only command acts for (a row of this unit of work), and whether
+    it is this connection's default: the user its commands act for when none is named
+    (`default_user_condition`; on PostgreSQL a person's role has its own user as
+    default, whatever the database's default is)."""
+
+    user: User
+    default: bool
+
+
+def find_acting_user_and_default(session: Session, *, user_email: str | None) -> FoundUser:
+    """`find_acting_user`, and whether the user is this connection's default, read in the
+    same query; a user found without `--user` is the default by definition."""
+    if user_email:
+        found = session.execute(
+            select(User, default_user_condition().label("default")).where(
+                User.email == normalize_email(user_email)
+            )
+        ).one_or_none()
+        if found is None:
+            return FoundUser(_not_found(session, user_email), True)
+        return FoundUser(found[0], bool(found[1]))
+    return FoundUser(find_acting_user(session, user_email=None), True)
 
 
 def not_yet_created(email: str) -> User:
@@ -257,11 +287,13 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
     )
     if user is None:
         raise Conflict(f"a user {email!r} already exists")
-    if session.scalar(select(ConnectedUser())) is not None:
+    connected = session.scalar(select(ConnectedUser()))
+    if connected is not None:
         # A person's role adding a user linked to itself: its commands act for its own
-        # user, and the database's default (the owner's, which row-level security hides
-        # from it) is not this connection's to change.
-        return UserInfo.of(user)
+        # user (this one, when the role had none before), and the database's default
+        # (the owner's, which row-level security hides from it) is not this
+        # connection's to change.
+        return replace(UserInfo.of(user), default=connected == user.id)
     others = session.scalars(
         select(User).where(User.id != user.id).order_by(User.is_default.desc(), User.id).limit(2)
     ).all()
