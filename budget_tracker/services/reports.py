@@ -69,6 +69,7 @@ from budget_tracker.services.users import (
     check_person,
     entered_by_condition,
     find_acting_user_and_default,
+    with_entered_by,
 )
 
 TREND_DEFAULT_MONTHS = 12
@@ -114,6 +115,10 @@ class TopExpense:
     category: str
     amount: Decimal
     description: str
+    entered_by_id: int
+    """The user who entered it (see `Expense.entered_by`)."""
+    entered_by: str | None
+    """Their e-mail; None for a user this connection may not see (a former member)."""
 
     @property
     def date(self) -> dt.date:
@@ -432,8 +437,12 @@ def top_expenses(
 ) -> tuple[TopExpense, ...]:
     """The `limit` largest expenses of the period (ties: earliest first)."""
     statement = (
-        select(Expense.id, Expense.spent_on, Category.name, Expense.amount, Expense.description)
-        .join(Category, Category.id == Expense.category_id)
+        with_entered_by(
+            select(
+                Expense.id, Expense.spent_on, Category.name, Expense.amount, Expense.description
+            ).join(Category, Category.id == Expense.category_id),
+            Expense,
+        )
         .where(
             Expense.user_id == user_id,
             Expense.spent_on >= period.first,
@@ -446,10 +455,7 @@ def top_expenses(
         statement = statement.where(Category.name_key == name_key(category))
     if entered_by is not None:
         statement = statement.where(entered_by_condition(Expense, entered_by))
-    return tuple(
-        TopExpense(id=row[0], spent_on=row[1], category=row[2], amount=row[3], description=row[4])
-        for row in session.execute(statement)
-    )
+    return tuple(TopExpense(*row) for row in session.execute(statement))
 
 
 def monthly_trend(

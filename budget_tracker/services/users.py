@@ -12,6 +12,8 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Row,
+    ScalarSelect,
+    Select,
     exists,
     false,
     func,
@@ -19,7 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from budget_tracker import rules
 from budget_tracker.errors import Conflict, InvalidInput, NotFound
@@ -358,6 +360,25 @@ def entered_by_condition(model: Any, email: str) -> ColumnElement[bool]:
     `check_person` tells an unknown e-mail from a person who entered nothing."""
     person = select(User.id).where(User.email == normalize_email(email)).scalar_subquery()
     return entered_by_person(model) == person
+
+
+def person_email(person_id: Any) -> ScalarSelect[str]:
+    """SQL: the e-mail of the user `person_id` (who entered a row), read in the statement
+    that needs it. NULL for a user this connection may not see: on PostgreSQL row-level
+    security hides a member once the budget is no longer shared with them."""
+    person = User.__table__.alias("person")
+    return select(person.c.email).where(person.c.id == person_id).scalar_subquery()
+
+
+def with_entered_by(statement: Select[*tuple[Any, ...]], model: Any) -> Select[*tuple[Any, ...]]:
+    """`statement` over rows of `model` (expenses, budget_transfers, income) with two more
+    columns, joined in the same statement: `entered_by_id`, the user who entered the row
+    (`entered_by_person`), and `entered_by`, their e-mail (NULL as in `person_email`)."""
+    person = aliased(User, name="person")
+    who = entered_by_person(model)
+    return statement.add_columns(
+        who.label("entered_by_id"), person.email.label("entered_by")
+    ).outerjoin_from(model, person, person.id == who)
 
 
 def check_person(session: Session, *, email: str) -> None:
