@@ -361,14 +361,16 @@ def test_expenses_json_and_csv(spending: Backend) -> None:
                 "category": "Food",
                 "amount": "7.05",
                 "description": "lunch",
+                "entered_by": "me@localhost",
             }
         ],
         "count": 5,
         "total": "87.75",
     }
     csv_out = ok(spending.invoke(["expenses", "--month", "2026-02", "--format", "csv"])).stdout
-    assert (
-        csv_out == "id,date,category,amount,description\n4,2026-02-27,Entertainment,20.00,Cinema\n"
+    assert csv_out == (
+        "id,date,category,amount,description,entered_by\n"
+        "4,2026-02-27,Entertainment,20.00,Cinema,me@localhost\n"
     )
 
 

@@ -20,6 +20,7 @@ EXPENSE: Shape = {
     "category": (str,),
     "amount": (str,),
     "description": (str,),
+    "entered_by": (str,),
 }
 TRANSFER: Shape = {
     "id": (int,),
@@ -31,6 +32,7 @@ TRANSFER: Shape = {
     "reverses": (int, type(None)),
     "undone_by": (int, type(None)),
     "created_at": (str,),
+    "entered_by": (str,),
 }
 CATEGORY: Shape = {
     "id": (int,),
@@ -39,7 +41,13 @@ CATEGORY: Shape = {
     "monthly_budget": (str,),
 }
 USER: Shape = {"id": (int,), "email": (str,), "name": (str,), "default": (bool,)}
-INCOME: Shape = {"id": (int,), "date": (str,), "amount": (str,), "source": (str,)}
+INCOME: Shape = {
+    "id": (int,),
+    "date": (str,),
+    "amount": (str,),
+    "source": (str,),
+    "entered_by": (str,),
+}
 
 # Each command that prints an entity, and where the entity is in its JSON output.
 Pick = Callable[[Any], list[dict[str, Any]]]

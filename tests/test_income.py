@@ -29,12 +29,14 @@ def test_record_list_edit_and_delete_income(backend: Backend) -> None:
     )
     assert data == {
         "income": [
-            {"id": 2, "date": "2026-03-20", "amount": "150.50", "source": "side job"},
-            {"id": 1, "date": "2026-03-01", "amount": "3200.00", "source": "Salary"},
+            {"id": 2, "date": "2026-03-20", "amount": "150.50", "source": "side job",
+             "entered_by": "me@localhost"},
+            {"id": 1, "date": "2026-03-01", "amount": "3200.00", "source": "Salary",
+             "entered_by": "me@localhost"},
         ],
         "count": 2,
         "total": "3350.50",
-    }
+    }  # fmt: skip
     table = ok(backend.invoke(["income", "--search", "SALARY"])).stdout
     assert table.splitlines()[2] == " 1  2026-03-01  3200.00  Salary"
     edited = ok(backend.invoke(["edit-income", "1", "--amount", "3250"]))
@@ -44,9 +46,9 @@ def test_record_list_edit_and_delete_income(backend: Backend) -> None:
     assert deleted.stdout == "Deleted income 3: 99.00 on 2026-04-02\n"
     csv_text = ok(backend.invoke(["income", "--format", "csv"])).stdout
     assert csv_text.splitlines() == [
-        "id,date,amount,source",
-        "2,2026-03-20,150.50,side job",
-        "1,2026-03-01,3250.00,Salary",
+        "id,date,amount,source,entered_by",
+        "2,2026-03-20,150.50,side job,me@localhost",
+        "1,2026-03-01,3250.00,Salary,me@localhost",
     ]
 
 

@@ -312,7 +312,9 @@ def test_outcomes_survive_the_round_trip_through_json() -> None:
     user = User(id=7, email="ana@example.com", name="Ana")
     first_run = FirstRun(user=user, categories=("Food", "Transport"))
     change = ExpenseChange(
-        before=ExpenseRow(7, dt.date(2026, 5, 14), "Food", Decimal("12.50"), "lunch ☕"),
+        before=ExpenseRow(
+            7, dt.date(2026, 5, 14), "Food", Decimal("12.50"), "lunch ☕", 7, "ana@example.com"
+        ),
         after=None,
         first_run=first_run,
     )

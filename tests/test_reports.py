@@ -201,14 +201,22 @@ def test_category_and_top(backend: Backend) -> None:
             "category": "Rent",
             "amount": "900.00",
             "description": "february rent",
+            "entered_by": "alice@example.com",
         },
         {
             "date": "2028-02-01",
             "category": "Food",
             "amount": "200.00",
             "description": "first day of february",
+            "entered_by": "alice@example.com",
         },
-        {"date": "2028-02-29", "category": "Food", "amount": "150.25", "description": "leap day"},
+        {
+            "date": "2028-02-29",
+            "category": "Food",
+            "amount": "150.25",
+            "description": "leap day",
+            "entered_by": "alice@example.com",
+        },
     ]
     assert all(isinstance(row["id"], int) for row in data["top_expenses"])
 

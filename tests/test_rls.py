@@ -497,6 +497,59 @@ def test_a_person_acts_on_their_own_budget_by_default(household: Household) -> N
     assert defaults == [("alice@example.com",)]
 
 
+@pytest.mark.parametrize(
+    "kind", [[], ["--by", "month"], ["--by", "person"], ["--matrix"]], ids=" ".join
+)
+def test_the_reports_default_user_is_this_connections_default(
+    household: Household, kind: list[str]
+) -> None:
+    """`default` in the report's JSON: whether this connection's commands act for the user
+    when none is named, as `user list` says, not the database's default flag."""
+    alice, bob, owner = household.alice, household.bob, household.owner
+    alice.ok("share", "bob@example.com")
+
+    def default(person: Person, *args: str) -> bool:
+        data = json.loads(person.ok("report", *kind, *args, "--format", "json").stdout)
+        flag: bool = data["user"]["default"]
+        return flag
+
+    assert default(bob) is True  # his own user, not the database's default
+    assert default(bob, "--user", "bob@example.com") is True
+    assert default(bob, "--user", "alice@example.com") is False  # the database's, not his
+    assert default(alice, "--user", "alice@example.com") is True
+    # The owner's role, linked to no user: the database's default.
+    assert default(owner) is True
+    assert default(owner, "--user", "alice@example.com") is True
+    assert default(owner, "--user", "bob@example.com") is False
+
+
+def test_a_user_a_role_adds_for_itself_is_that_roles_default(household: Household) -> None:
+    owner, bob = household.owner, household.bob
+    owner.ok("user", "link", "bob@example.com", ALICE)  # Bob's role has no user now
+    added = json.loads(
+        bob.ok(
+            "user",
+            "add",
+            "robert@example.com",
+            "--name",
+            "Robert",
+            "--role",
+            BOB,
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert added["default"] is True  # this role's commands now act for it
+    listed = json.loads(bob.ok("user", "list", "--format", "json").stdout)
+    assert {user["email"]: user["default"] for user in listed} == {"robert@example.com": True}
+    another = json.loads(
+        bob.ok(
+            "user", "add", "rob@example.com", "--name", "Rob", "--role", BOB, "--format", "json"
+        ).stdout
+    )
+    assert another["default"] is False  # the role's first user stays its own
+
+
 def entered(household: Household, table: str) -> list[tuple[str, str]]:
     """(budget, entered by) e-mails of every row of `table`, as the owner sees them."""
     _, rows = household.owner.sql(
@@ -536,11 +589,25 @@ def test_every_row_records_who_entered_it_and_lists_filter_by_person(
     def lines(*args: str) -> list[str]:
         return alice.ok(*args, "--format", "csv").stdout.splitlines()
 
-    assert [line.split(",")[-1] for line in lines("expenses", "--entered-by", b)[1:]] == [
-        "Bob's groceries",
-        "Bob's film",
+    assert [line.split(",")[-2:] for line in lines("expenses", "--entered-by", b)[1:]] == [
+        ["Bob's groceries", b],
+        ["Bob's film", b],
     ]
-    assert lines("income", "--entered-by", b)[1:] == ["1,2026-05-14,40.00,Bob's refund"]
+    assert lines("income", "--entered-by", b)[1:] == [f"1,2026-05-14,40.00,Bob's refund,{b}"]
+    # Alice's listings say who entered each row: hers and Bob's are in view.
+    table = alice.ok("expenses").stdout.splitlines()
+    assert table[0].split()[-2:] == ["Entered", "by"]
+    assert {line.split()[-1] for line in table[2:-2]} == {a, b}
+    listed = json.loads(alice.ok("expenses", "--format", "json").stdout)["expenses"]
+    assert sorted(row["entered_by"] for row in listed) == [a, a, b, b]
+    transfers = json.loads(alice.ok("transfers", "--format", "json").stdout)
+    assert [row["entered_by"] for row in transfers] == [b, a]
+    assert "Entered by" in alice.ok("income").stdout
+    # Bob's own budget has only his rows: no column.
+    assert "Entered by" not in bob.ok("expenses").stdout
+    added = json.loads(bob.ok("add-expense", "1", "Food", *on_alice, "--format", "json").stdout)
+    assert added["entered_by"] == b
+    bob.ok("delete-expense", str(added["id"]), "--yes", *on_alice)
     assert [line.split(",")[0] for line in lines("transfers", "--entered-by", a)[1:]] == ["2"]
     assert lines("report", "--by", "person") == [
         "row,email,name,expenses,spent",
@@ -571,6 +638,13 @@ def test_every_row_records_who_entered_it_and_lists_filter_by_person(
     assert lines("report", "--by", "person")[2] == "person,,,2,9.75"
     bob_id = owner.sql("SELECT id FROM users WHERE email = %s", (b,))[1][0][0]
     assert f"(user {bob_id})" in alice.ok("report", "--by", "person").stdout
+    unseen = json.loads(alice.ok("expenses", "--entered-by", a, "--format", "json").stdout)
+    assert {row["entered_by"] for row in unseen["expenses"]} == {a}
+    everyone = alice.ok("expenses").stdout
+    assert f"(user {bob_id})" in everyone and b not in everyone
+    listed = json.loads(alice.ok("income", "--format", "json").stdout)["income"]
+    assert [row["entered_by"] for row in listed] == [a, None]
+    assert alice.ok("transfers", "--format", "csv").stdout.splitlines()[1].endswith(",")
 
 
 def test_sqlite_records_the_acting_user_as_who_entered_a_row(tmp_path: Any) -> None:

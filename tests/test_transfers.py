@@ -375,16 +375,18 @@ def test_transfers_lists_the_ledger(backend: Backend) -> None:
         assert dt.datetime.fromisoformat(entry.pop("created_at"))
     assert entries == [
         {"id": 1, "month": "2026-03", "from": "Food", "to": "Fun", "amount": "10.00",
-         "note": "cinema", "reverses": None, "undone_by": 3},
+         "note": "cinema", "reverses": None, "undone_by": 3, "entered_by": ANN},
         {"id": 2, "month": "2026-04", "from": "Food", "to": "Transport", "amount": "20.00",
-         "note": "", "reverses": None, "undone_by": None},
+         "note": "", "reverses": None, "undone_by": None, "entered_by": ANN},
         {"id": 3, "month": "2026-03", "from": "Fun", "to": "Food", "amount": "10.00",
-         "note": "undo of transfer 1", "reverses": 1, "undone_by": None},
+         "note": "undo of transfer 1", "reverses": 1, "undone_by": None,
+         "entered_by": ANN},
     ]  # fmt: skip
     march = backend.invoke(["transfers", "--month", "2026-03", "--format", "csv"])
     lines = march.stdout.splitlines()
-    assert lines[0] == "id,month,from,to,amount,note,reverses,undone_by,created_at"
-    assert [line.rsplit(",", 1)[0] for line in lines[1:]] == [
+    assert lines[0] == "id,month,from,to,amount,note,reverses,undone_by,created_at,entered_by"
+    assert all(line.endswith(f",{ANN}") for line in lines[1:])
+    assert [line.rsplit(",", 2)[0] for line in lines[1:]] == [
         "1,2026-03,Food,Fun,10.00,cinema,,3",
         "3,2026-03,Fun,Food,10.00,undo of transfer 1,1,",
     ]

@@ -16,6 +16,8 @@ from budget_tracker.cli.output import (
     announce_first_run,
     counted,
     emit,
+    entered_by_cell,
+    entered_by_columns,
     expense_json,
     info,
     print_json,
@@ -143,6 +145,8 @@ def list_expenses(
 
     The total and count cover every matching expense, also those cut off by --limit.
     JSON output is an object: {"expenses": [...], "count": N, "total": "..."}.
+    Who entered each expense is in JSON and CSV (entered_by); the table shows an
+    "Entered by" column when someone other than the budget's own user entered one.
 
     \b
     Example:
@@ -168,10 +172,10 @@ def list_expenses(
         lambda session: list_(session, user_email=user_email, filters=filters), write=False
     )
     announce_first_run(listing.first_run)
-    rows = [asdict(row) for row in listing.rows]
+    rows = [{**asdict(row), "entered_by": entered_by_cell(row, fmt)} for row in listing.rows]
     emit(
         rows,
-        EXPENSE_COLUMNS,
+        entered_by_columns(EXPENSE_COLUMNS, listing.rows, owner_id=listing.user_id, fmt=fmt),
         fmt,
         footer={
             "date": "Total",

@@ -151,6 +151,7 @@ def expense_json(row: Any) -> dict[str, Any]:
         "category": row.category,
         "amount": format_amount(row.amount),
         "description": row.description,
+        "entered_by": row.entered_by,
     }
 
 
@@ -161,6 +162,7 @@ def income_json(row: Any) -> dict[str, Any]:
         "date": row.date.isoformat(),
         "amount": format_amount(row.amount),
         "source": row.source,
+        "entered_by": row.entered_by,
     }
 
 
@@ -176,7 +178,33 @@ def transfer_json(record: Any) -> dict[str, Any]:
         "reverses": record.reverses_id,
         "undone_by": record.undone_by_id,
         "created_at": record.created_at.replace(microsecond=0).isoformat(),
+        "entered_by": record.entered_by,
     }
+
+
+ENTERED_BY = Column("entered_by", "Entered by")
+"""Who entered a row: the last column of the expense, income and transfer listings."""
+
+
+def entered_by_columns(
+    columns: Sequence[Column], rows: Iterable[Any], *, owner_id: int, fmt: str
+) -> tuple[Column, ...]:
+    """`columns` and `ENTERED_BY`. Always in CSV, a fixed schema for scripts (as the key
+    in JSON); in a table only when a row in view (`ExpenseRow`, `IncomeRow`,
+    `TransferRecord`, `TopExpense`) was entered by someone other than the budget's own
+    user `owner_id`, so a private budget's table does not repeat its owner on each line."""
+    if fmt == "table" and all(row.entered_by_id == owner_id for row in rows):
+        return tuple(columns)
+    return (*columns, ENTERED_BY)
+
+
+def entered_by_cell(row: Any, fmt: str) -> str | None:
+    """The `ENTERED_BY` cell of `row`: the e-mail of who entered it; in a table,
+    `(user ID)` for a person this connection may not see (in CSV empty, in JSON null)."""
+    email: str | None = row.entered_by
+    if email is None and fmt == "table":
+        return f"(user {row.entered_by_id})"
+    return email
 
 
 def category_json(category: Any) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from budget_tracker.cli.output import (
     announce_first_run,
     column_widths,
     dump_json,
+    entered_by_cell,
+    entered_by_columns,
     expense_json,
     info,
     render_table,
@@ -478,10 +480,11 @@ def _print_category_report(result: CategoryReport, fmt: str) -> None:
                         "category": item.category,
                         "amount": item.amount,
                         "description": item.description,
+                        "entered_by": entered_by_cell(item, fmt),
                     }
                     for item in result.top
                 ],
-                TOP_COLUMNS,
+                entered_by_columns(TOP_COLUMNS, result.top, owner_id=result.user.id, fmt=fmt),
             )
         )
 

@@ -14,6 +14,8 @@ from budget_tracker.cli.output import (
     announce_first_run,
     display_width,
     emit,
+    entered_by_cell,
+    entered_by_columns,
     pad,
     print_json,
     printable,
@@ -193,7 +195,8 @@ def list_transfers(
     """List the budget transfer ledger, oldest first.
 
     An undo appears as its own entry ("Undoes"), and the entry it reversed shows it
-    ("Undone by").
+    ("Undone by"). Who entered each entry is in JSON and CSV (entered_by); the table
+    shows an "Entered by" column when someone other than the budget's own user entered one.
 
     \b
     Example:
@@ -225,12 +228,13 @@ def list_transfers(
             "reverses": record.reverses_id,
             "undone_by": record.undone_by_id,
             "created_at": record.created_at.replace(microsecond=0),
+            "entered_by": entered_by_cell(record, fmt),
         }
         for record in records
     ]
     emit(
         rows,
-        TRANSFER_COLUMNS,
+        entered_by_columns(TRANSFER_COLUMNS, records, owner_id=listing.user_id, fmt=fmt),
         fmt,
         json_data=[transfer_json(record) for record in records],
         empty_message="no transfers",

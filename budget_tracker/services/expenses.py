@@ -23,6 +23,7 @@ from budget_tracker.models import (
     Category,
     Expense,
     User,
+    entered_by_person,
     entering_user,
     name_key,
     normalize_email,
@@ -46,6 +47,8 @@ from budget_tracker.services.users import (
     default_user_condition,
     entered_by_condition,
     find_acting_user,
+    person_email,
+    with_entered_by,
 )
 from budget_tracker.unit_of_work import committed_earlier
 
@@ -59,6 +62,10 @@ class ExpenseRow:
     category: str
     amount: Decimal
     description: str
+    entered_by_id: int
+    """The user who entered it (see `Expense.entered_by`)."""
+    entered_by: str | None
+    """Their e-mail; None for a user this connection may not see (a former member)."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +86,16 @@ class _Found:
     spent: Decimal
     transferred: bool
     carried: Decimal
+    entered_by_id: int
+    """Who an expense inserted now is entered by (`entering_user`), and their e-mail."""
+    entered_by: str | None
 
 
 def _lookup(
     session: Session, *, who: ColumnElement[bool], category: str, month: dt.date
 ) -> _Found | None:
-    """The one query of the hot path: user, category, and the category's month figures."""
+    """The one query of the hot path: user, category, the category's month figures, and
+    who is entering the expense."""
     start, end = month_span(month)
     row = session.execute(
         select(
@@ -98,11 +109,13 @@ def _lookup(
             carried_in(Category.id, Category.monthly_budget, add_months(start, -1)).label(
                 "carried"
             ),
+            entering_user(User.id).label("entered_by_id"),
+            person_email(entering_user(User.id)).label("entered_by"),
         )
         .join(Category, (Category.user_id == User.id) & (Category.name_key == name_key(category)))
         .where(who)
     ).one_or_none()
-    return None if row is None else _Found(*row)
+    return None if row is None else _Found(**row._asdict())
 
 
 def _insert_expense(
@@ -175,6 +188,8 @@ def add_expense(
                     category=found.category_name,
                     amount=earlier.amount,
                     description=earlier.description,
+                    entered_by_id=found.entered_by_id,
+                    entered_by=found.entered_by,
                 ),
                 month=MonthBudget(
                     month=month_start(earlier.spent_on),
@@ -202,6 +217,8 @@ def add_expense(
             category=found.category_name,
             amount=amount,
             description=description,
+            entered_by_id=found.entered_by_id,
+            entered_by=found.entered_by,
         ),
         month=MonthBudget(
             month=month_start(spent_on),
@@ -238,6 +255,8 @@ class ExpenseListing:
     total: Decimal
     """The sum of every matching expense (before --limit)."""
     first_run: FirstRun | None
+    user_id: int
+    """The budget's own user (0 on an empty database)."""
 
 
 def list_expenses(
@@ -266,16 +285,18 @@ def list_expenses(
     if filters.entered_by is not None:
         conditions.append(entered_by_condition(Expense, filters.entered_by))
     query = (
-        select(
-            Expense.id,
-            Expense.spent_on,
-            Category.name,
-            Expense.amount,
-            Expense.description,
-            func.count().over().label("matching"),
-            func.sum(Expense.amount).over().label("total"),
+        with_entered_by(
+            select(
+                Expense.id,
+                Expense.spent_on,
+                Category.name,
+                Expense.amount,
+                Expense.description,
+                func.count().over().label("matching"),
+                func.sum(Expense.amount).over().label("total"),
+            ).join(Category, Category.id == Expense.category_id),
+            Expense,
         )
-        .join(Category, Category.id == Expense.category_id)
         .where(*conditions)
         .order_by(Expense.spent_on.desc(), Expense.id.desc())
         .limit(filters.limit)
@@ -290,12 +311,14 @@ def list_expenses(
             category=row.name,
             amount=row.amount,
             description=row.description,
+            entered_by_id=row.entered_by_id,
+            entered_by=row.entered_by,
         )
         for row in result
     ]
     count = result[0].matching if result else 0
     total = result[0].total if result else Decimal("0.00")
-    return ExpenseListing(rows=rows, count=count, total=total, first_run=first_run)
+    return ExpenseListing(rows=rows, count=count, total=total, first_run=first_run, user_id=user.id)
 
 
 def _owned_expense(
@@ -317,13 +340,19 @@ def _owned_expense(
 
 
 def _row(session: Session, expense: Expense) -> ExpenseRow:
-    category = session.scalar(select(Category.name).where(Category.id == expense.category_id))
+    """The expense as shown: its category's name and who entered it, in one query."""
+    person = expense.entered_by if expense.entered_by is not None else expense.user_id
+    category, email = session.execute(
+        select(Category.name, person_email(person)).where(Category.id == expense.category_id)
+    ).one()
     return ExpenseRow(
         id=expense.id,
         date=expense.spent_on,
-        category=category or "",
+        category=category,
         amount=expense.amount,
         description=expense.description,
+        entered_by_id=person,
+        entered_by=email,
     )
 
 
@@ -418,17 +447,24 @@ def delete_expense(session: Session, *, user_email: str | None, expense_id: int)
             Expense.category_id,
             Expense.amount,
             Expense.description,
+            entered_by_person(Expense).label("entered_by_id"),
         )
         .execution_options(synchronize_session=False)
     ).one_or_none()
     if deleted is None:
         raise NotFound(f"no expense with id {expense_id}")
-    category = session.scalar(select(Category.name).where(Category.id == deleted.category_id))
+    category, email = session.execute(
+        select(Category.name, person_email(deleted.entered_by_id)).where(
+            Category.id == deleted.category_id
+        )
+    ).one()
     before = ExpenseRow(
         id=deleted.id,
         date=deleted.spent_on,
-        category=category or "",
+        category=category,
         amount=deleted.amount,
         description=deleted.description,
+        entered_by_id=deleted.entered_by_id,
+        entered_by=email,
     )
     return ExpenseChange(before=before, after=None, first_run=first_run)

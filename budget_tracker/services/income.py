@@ -12,12 +12,12 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, insert, select
 from sqlalchemy.orm import Session
 
 from budget_tracker import rules
 from budget_tracker.errors import NotFound
-from budget_tracker.models import Income, Money, entering_user
+from budget_tracker.models import Income, Money, entered_by_person, entering_user
 from budget_tracker.services.budgets import ZERO
 from budget_tracker.services.users import (
     FirstRun,
@@ -25,6 +25,8 @@ from budget_tracker.services.users import (
     check_person,
     entered_by_condition,
     find_acting_user,
+    person_email,
+    with_entered_by,
 )
 from budget_tracker.unit_of_work import committed_earlier
 
@@ -37,6 +39,10 @@ class IncomeRow:
     date: dt.date
     amount: Decimal
     source: str
+    entered_by_id: int
+    """The user who entered it (see `Expense.entered_by`)."""
+    entered_by: str | None
+    """Their e-mail; None for a user this connection may not see (a former member)."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,20 @@ def income_in(
     return statement.scalar_subquery()
 
 
-def _row(income: Income) -> IncomeRow:
+def _person(income: Income) -> int:
+    """The user who entered `income` (`entered_by_person`, for a loaded row)."""
+    return income.entered_by if income.entered_by is not None else income.user_id
+
+
+def _row(income: Income, entered_by: str | None) -> IncomeRow:
+    """`income` as shown; `entered_by`: the e-mail of the user who entered it."""
     return IncomeRow(
-        id=income.id, date=income.received_on, amount=income.amount, source=income.source
+        id=income.id,
+        date=income.received_on,
+        amount=income.amount,
+        source=income.source,
+        entered_by_id=_person(income),
+        entered_by=entered_by,
     )
 
 
@@ -86,18 +103,35 @@ def add_income(
     if idempotency_key is not None:
         earlier = committed_earlier(session, Income, user_id=user.id, key=idempotency_key)
         if earlier is not None:
-            return AddedIncome(income=_row(earlier), first_run=first_run)
-    income = Income(
-        user_id=user.id,
+            email = session.scalar(select(person_email(_person(earlier))))
+            return AddedIncome(income=_row(earlier, email), first_run=first_run)
+    # One INSERT ... RETURNING, who entered it and their e-mail included (the e-mail of
+    # the same `entering_user`, computed in the statement, not read back from the row).
+    added = session.execute(
+        insert(Income)
+        .values(
+            user_id=user.id,
+            amount=amount,
+            received_on=received_on,
+            source=source,
+            idempotency_key=idempotency_key,
+            entered_by=entering_user(user.id),
+        )
+        .returning(
+            Income.id,
+            entered_by_person(Income).label("entered_by_id"),
+            person_email(entering_user(user.id)).label("entered_by"),
+        )
+    ).one()
+    row = IncomeRow(
+        id=added.id,
+        date=received_on,
         amount=amount,
-        received_on=received_on,
         source=source,
-        idempotency_key=idempotency_key,
-        entered_by=entering_user(user.id),
+        entered_by_id=added.entered_by_id,
+        entered_by=added.entered_by,
     )
-    session.add(income)
-    session.flush()
-    return AddedIncome(income=_row(income), first_run=first_run)
+    return AddedIncome(income=row, first_run=first_run)
 
 
 @dataclass(frozen=True)
@@ -122,6 +156,8 @@ class IncomeListing:
     total: Decimal
     """The sum of every matching entry (before the limit)."""
     first_run: FirstRun | None
+    user_id: int
+    """The budget's own user (0 on an empty database)."""
 
 
 def list_income(
@@ -143,13 +179,16 @@ def list_income(
     if filters.entered_by is not None:
         conditions.append(entered_by_condition(Income, filters.entered_by))
     result = session.execute(
-        select(
-            Income.id,
-            Income.received_on,
-            Income.amount,
-            Income.source,
-            func.count().over().label("matching"),
-            func.sum(Income.amount).over().label("total"),
+        with_entered_by(
+            select(
+                Income.id,
+                Income.received_on,
+                Income.amount,
+                Income.source,
+                func.count().over().label("matching"),
+                func.sum(Income.amount).over().label("total"),
+            ),
+            Income,
         )
         .where(*conditions)
         .order_by(Income.received_on.desc(), Income.id.desc())
@@ -158,11 +197,19 @@ def list_income(
     if not result and filters.entered_by is not None:
         check_person(session, email=filters.entered_by)
     rows = [
-        IncomeRow(id=r.id, date=r.received_on, amount=r.amount, source=r.source) for r in result
+        IncomeRow(
+            id=r.id,
+            date=r.received_on,
+            amount=r.amount,
+            source=r.source,
+            entered_by_id=r.entered_by_id,
+            entered_by=r.entered_by,
+        )
+        for r in result
     ]
     count = result[0].matching if result else 0
     total = result[0].total if result else ZERO
-    return IncomeListing(rows=rows, count=count, total=total, first_run=first_run)
+    return IncomeListing(rows=rows, count=count, total=total, first_run=first_run, user_id=user.id)
 
 
 @dataclass(frozen=True)
@@ -173,15 +220,18 @@ class IncomeChange:
     first_run: FirstRun | None
 
 
-def _owned(session: Session, *, user_id: int, income_id: int) -> Income:
-    """The user's income entry, row-locked; another user's id is "not found"."""
+def _owned(session: Session, *, user_id: int, income_id: int) -> tuple[Income, str | None]:
+    """The user's income entry, row-locked, and the e-mail of who entered it (one query);
+    another user's id is "not found"."""
     rules.check_id(income_id, field="income id")
-    income = session.scalar(
-        select(Income).where(Income.id == income_id, Income.user_id == user_id).with_for_update()
-    )
-    if income is None:
+    found = session.execute(
+        select(Income, person_email(entered_by_person(Income)))
+        .where(Income.id == income_id, Income.user_id == user_id)
+        .with_for_update(of=Income)
+    ).one_or_none()
+    if found is None:
         raise NotFound(f"no income with id {income_id}")
-    return income
+    return found[0], found[1]
 
 
 def edit_income(
@@ -199,8 +249,8 @@ def edit_income(
     received_on = None if received_on is None else rules.check_date(received_on)
     acting = acting_user(session, user_email=user_email)
     user, first_run = acting.user, acting.first_run
-    income = _owned(session, user_id=user.id, income_id=income_id)
-    before = _row(income)
+    income, entered_by = _owned(session, user_id=user.id, income_id=income_id)
+    before = _row(income, entered_by)
     if amount is not None:
         income.amount = amount
     if source is not None:
@@ -208,15 +258,15 @@ def edit_income(
     if received_on is not None:
         income.received_on = received_on
     session.flush()
-    return IncomeChange(before=before, after=_row(income), first_run=first_run)
+    return IncomeChange(before=before, after=_row(income, entered_by), first_run=first_run)
 
 
 def delete_income(session: Session, *, user_email: str | None, income_id: int) -> IncomeChange:
     """Delete one of the acting user's income entries."""
     acting = acting_user(session, user_email=user_email)
     user, first_run = acting.user, acting.first_run
-    income = _owned(session, user_id=user.id, income_id=income_id)
-    before = _row(income)
+    income, entered_by = _owned(session, user_id=user.id, income_id=income_id)
+    before = _row(income, entered_by)
     session.delete(income)
     session.flush()
     return IncomeChange(before=before, after=None, first_run=first_run)

@@ -65,9 +65,11 @@ from budget_tracker.services.categories import (
 from budget_tracker.services.income import income_in
 from budget_tracker.services.users import (
     FirstRun,
+    FoundUser,
     check_person,
     entered_by_condition,
-    find_acting_user,
+    find_acting_user_and_default,
+    with_entered_by,
 )
 
 TREND_DEFAULT_MONTHS = 12
@@ -113,6 +115,10 @@ class TopExpense:
     category: str
     amount: Decimal
     description: str
+    entered_by_id: int
+    """The user who entered it (see `Expense.entered_by`)."""
+    entered_by: str | None
+    """Their e-mail; None for a user this connection may not see (a former member)."""
 
     @property
     def date(self) -> dt.date:
@@ -240,8 +246,11 @@ def _cents(expression: Any) -> ColumnElement[int]:
     return type_coerce(expression, BigInteger())
 
 
-def _report_user(user: User) -> ReportUser:
-    return ReportUser(id=user.id, email=user.email, name=user.name, default=user.is_default)
+def _report_user(found: FoundUser) -> ReportUser:
+    """The report's user; `default`: whether this connection's commands act for it when
+    none is named (see `FoundUser`)."""
+    user = found.user
+    return ReportUser(id=user.id, email=user.email, name=user.name, default=found.default)
 
 
 def category_report(
@@ -258,7 +267,8 @@ def category_report(
     With `entered_by` (an e-mail), spending, income and the top expenses count only the
     rows that user entered; budgets and transfers stay the budget's.
     """
-    user, first_run = find_acting_user(session, user_email=user_email), None
+    found, first_run = find_acting_user_and_default(session, user_email=user_email), None
+    user = found.user
     lines, income = _lines_and_income(
         session, user_id=user.id, period=period, category=category, entered_by=entered_by
     )
@@ -279,7 +289,7 @@ def category_report(
         else ()
     )
     return CategoryReport(
-        user=_report_user(user),
+        user=_report_user(found),
         period=period,
         lines=lines,
         top=expenses,
@@ -427,8 +437,12 @@ def top_expenses(
 ) -> tuple[TopExpense, ...]:
     """The `limit` largest expenses of the period (ties: earliest first)."""
     statement = (
-        select(Expense.id, Expense.spent_on, Category.name, Expense.amount, Expense.description)
-        .join(Category, Category.id == Expense.category_id)
+        with_entered_by(
+            select(
+                Expense.id, Expense.spent_on, Category.name, Expense.amount, Expense.description
+            ).join(Category, Category.id == Expense.category_id),
+            Expense,
+        )
         .where(
             Expense.user_id == user_id,
             Expense.spent_on >= period.first,
@@ -441,10 +455,7 @@ def top_expenses(
         statement = statement.where(Category.name_key == name_key(category))
     if entered_by is not None:
         statement = statement.where(entered_by_condition(Expense, entered_by))
-    return tuple(
-        TopExpense(id=row[0], spent_on=row[1], category=row[2], amount=row[3], description=row[4])
-        for row in session.execute(statement)
-    )
+    return tuple(TopExpense(*row) for row in session.execute(statement))
 
 
 def monthly_trend(
@@ -461,7 +472,8 @@ def monthly_trend(
     `(user_id, spent_on, ...)` and the SQL is the same on SQLite and PostgreSQL (no backend
     date functions).
     """
-    user, first_run = find_acting_user(session, user_email=user_email), None
+    found, first_run = find_acting_user_and_default(session, user_email=user_email), None
+    user = found.user
     e, t = Expense, BudgetTransfer
     months = _months(period)
     chosen = select(Category.id, Category.name, Category.monthly_budget).where(
@@ -575,7 +587,7 @@ def monthly_trend(
         for row in rows
     )
     return TrendReport(
-        user=_report_user(user),
+        user=_report_user(found),
         period=period,
         category=rows[0].name if category is not None else None,
         lines=lines,
@@ -623,7 +635,8 @@ def person_report(
 ) -> PersonReport:
     """Spending in the acting user's budget per person who entered it (most first), one
     grouped statement. A row with no recorded person counts as the budget's own user's."""
-    user, first_run = find_acting_user(session, user_email=user_email), None
+    found, first_run = find_acting_user_and_default(session, user_email=user_email), None
+    user = found.user
     person = entered_by_person(Expense).label("person")
     conditions = [
         Expense.user_id == user.id,
@@ -674,7 +687,7 @@ def person_report(
     else:
         category = rows[0].category
     return PersonReport(
-        user=_report_user(user),
+        user=_report_user(found),
         period=period,
         category=category,
         lines=tuple(
@@ -758,7 +771,8 @@ def month_matrix(
     statement: the category × month grid from the months VALUES list, each cell's monthly
     budget from the budget history (`budget_in`, an index probe), and spending and
     transfers grouped by category and month (each month an index range scan)."""
-    user, first_run = find_acting_user(session, user_email=user_email), None
+    found, first_run = find_acting_user_and_default(session, user_email=user_email), None
+    user = found.user
     e, t = Expense, BudgetTransfer
     months = _months(period)
     chosen = select(Category.id, Category.name, Category.name_key, Category.monthly_budget).where(
@@ -831,7 +845,7 @@ def month_matrix(
         raise NotFound(f"no category {category!r} for {user.email}")
     rows = tuple(MatrixRow(category=name, cells=tuple(line)) for name, line in cells.items())
     return MatrixReport(
-        user=_report_user(user),
+        user=_report_user(found),
         period=period,
         category=rows[0].category if category is not None else None,
         rows=rows,

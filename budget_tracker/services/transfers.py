@@ -86,6 +86,8 @@ from budget_tracker.services.users import (
     default_user_condition,
     entered_by_condition,
     find_acting_user,
+    person_email,
+    with_entered_by,
 )
 from budget_tracker.unit_of_work import unit_key
 
@@ -122,6 +124,10 @@ class TransferRecord:
     note: str
     created_at: dt.datetime
     reverses_id: int | None
+    entered_by_id: int
+    """The user who entered it (see `Expense.entered_by`)."""
+    entered_by: str | None
+    """Their e-mail; None for a user this connection may not see (a former member)."""
     undone_by_id: int | None = None
 
 
@@ -131,6 +137,8 @@ class TransferListing:
 
     rows: list[TransferRecord]
     first_run: FirstRun | None
+    user_id: int
+    """The budget's own user (0 on an empty database)."""
 
 
 @dataclass(frozen=True)
@@ -280,10 +288,13 @@ def list_transfers(
     user, first_run = find_acting_user(session, user_email=user_email), None
     source, target, undo = aliased(Category), aliased(Category), aliased(BudgetTransfer)
     statement = (
-        select(BudgetTransfer, source.name, target.name, undo.id)
-        .join(source, source.id == BudgetTransfer.from_category_id)
-        .join(target, target.id == BudgetTransfer.to_category_id)
-        .outerjoin(undo, undo.reverses_id == BudgetTransfer.id)
+        with_entered_by(
+            select(BudgetTransfer, source.name, target.name, undo.id)
+            .join(source, source.id == BudgetTransfer.from_category_id)
+            .join(target, target.id == BudgetTransfer.to_category_id)
+            .outerjoin(undo, undo.reverses_id == BudgetTransfer.id),
+            BudgetTransfer,
+        )
         .where(BudgetTransfer.user_id == user.id)
         .order_by(BudgetTransfer.id)
     )
@@ -304,12 +315,14 @@ def list_transfers(
             | (BudgetTransfer.to_category_id == category_id)
         )
     records = [
-        _record_of(transfer, source_name, target_name, undone_by)
-        for transfer, source_name, target_name, undone_by in session.execute(statement)
+        _record_of(transfer, source_name, target_name, undone_by, person, email)
+        for transfer, source_name, target_name, undone_by, person, email in session.execute(
+            statement
+        )
     ]
     if not records and entered_by is not None:
         check_person(session, email=entered_by)
-    return TransferListing(rows=records, first_run=first_run)
+    return TransferListing(rows=records, first_run=first_run, user_id=user.id)
 
 
 # --- the steps -------------------------------------------------------------------------
@@ -403,9 +416,10 @@ def _guarded_insert() -> Insert:
     The CTE `prior` holds both categories' transfers and spending for the month *before*
     this row (`except_key` leaves the new row out, so it reads the same whether a backend
     evaluates it before or after the insert); the guard and RETURNING both read it, so
-    each sum is computed once. The guard also refuses when the idempotency key was already
-    committed (a retry after a lost COMMIT acknowledgement) or the transfer being undone
-    was already undone; the caller then asks why.
+    each sum is computed once. It also holds who enters the row (`entering_user`) and
+    their e-mail, inserted and returned from there. The guard also refuses when the
+    idempotency key was already committed (a retry after a lost COMMIT acknowledgement)
+    or the transfer being undone was already undone; the caller then asks why.
     """
     ledger = _table(BudgetTransfer)
     earlier = aliased(BudgetTransfer)
@@ -460,6 +474,8 @@ def _guarded_insert() -> Insert:
             spent_in(to_id, start, end).label("to_spent"),
             carried("from", from_id).label("from_carried"),
             carried("to", to_id).label("to_carried"),
+            entering_user(user_id).label("entered_by_id"),
+            person_email(entering_user(user_id)).label("entered_by"),
         )
         .cte("prior")
         .prefix_with("MATERIALIZED")  # computed once, not once per reference
@@ -477,7 +493,7 @@ def _guarded_insert() -> Insert:
             bindparam("note", type_=String),
             reverses_id,
             key,
-            entering_user(user_id),
+            prior.c.entered_by_id,
         )
         .select_from(prior)
         .where(
@@ -564,6 +580,8 @@ def _record(
         note=note,
         created_at=inserted.created_at,
         reverses_id=reverses_id,
+        entered_by_id=inserted.entered_by_id,
+        entered_by=inserted.entered_by,
     )
     source = _before(
         from_category,
@@ -631,9 +649,15 @@ def _refused(
     source, target = balances[from_category.id], balances[to_category.id]
     replayed_id: int | None = rows[0].replay_of
     if replayed_id is not None:
-        existing = session.get_one(BudgetTransfer, replayed_id)
+        existing, person, email = session.execute(
+            with_entered_by(select(BudgetTransfer), BudgetTransfer).where(
+                BudgetTransfer.id == replayed_id
+            )
+        ).one()
         return TransferOutcome(
-            transfer=_record_of(existing, from_category.name, to_category.name, None),
+            transfer=_record_of(
+                existing, from_category.name, to_category.name, None, person, email
+            ),
             source=source,
             target=target,
             replayed=True,
@@ -695,7 +719,12 @@ def _moved(balance: Balance, delta: Decimal) -> Balance:
 
 
 def _record_of(
-    transfer: BudgetTransfer, source: str, target: str, undone_by_id: int | None
+    transfer: BudgetTransfer,
+    source: str,
+    target: str,
+    undone_by_id: int | None,
+    entered_by_id: int,
+    entered_by: str | None,
 ) -> TransferRecord:
     return TransferRecord(
         id=transfer.id,
@@ -706,5 +735,7 @@ def _record_of(
         note=transfer.note,
         created_at=transfer.created_at,
         reverses_id=transfer.reverses_id,
+        entered_by_id=entered_by_id,
+        entered_by=entered_by,
         undone_by_id=undone_by_id,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,8 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Row,
+    ScalarSelect,
+    Select,
     exists,
     false,
     func,
@@ -19,7 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from budget_tracker import rules
 from budget_tracker.errors import Conflict, InvalidInput, NotFound
@@ -192,15 +194,45 @@ def find_acting_user(session: Session, *, user_email: str | None) -> User:
     """
     if user_email:
         found = session.scalar(select(User).where(User.email == normalize_email(user_email)))
-        if found is not None:
-            return found
-        if session.scalar(select(User.id).limit(1)) is not None:
-            _named_user(session, user_email)  # refuses: an unknown user among others
-        return not_yet_created(normalize_email(user_email))
+        return found if found is not None else _not_found(session, user_email)
     users = _default_candidates(session)
     if not users:
         return not_yet_created(DEFAULT_EMAIL)
     return _default_user(users)
+
+
+def _not_found(session: Session, user_email: str) -> User:
+    """A named user that does not exist: refused among other users; on an empty database,
+    the user a first writing command would create (see `find_acting_user`)."""
+    if session.scalar(select(User.id).limit(1)) is not None:
+        _named_user(session, user_email)  # refuses: an unknown user among others
+    return not_yet_created(normalize_email(user_email))
+
+
+@dataclass(frozen=True)
+class FoundUser:
+    """The user a read-only command acts for (a row of this unit of work), and whether
+    it is this connection's default: the user its commands act for when none is named
+    (`default_user_condition`; on PostgreSQL a person's role has its own user as
+    default, whatever the database's default is)."""
+
+    user: User
+    default: bool
+
+
+def find_acting_user_and_default(session: Session, *, user_email: str | None) -> FoundUser:
+    """`find_acting_user`, and whether the user is this connection's default, read in the
+    same query; a user found without `--user` is the default by definition."""
+    if user_email:
+        found = session.execute(
+            select(User, default_user_condition().label("default")).where(
+                User.email == normalize_email(user_email)
+            )
+        ).one_or_none()
+        if found is None:
+            return FoundUser(_not_found(session, user_email), True)
+        return FoundUser(found[0], bool(found[1]))
+    return FoundUser(find_acting_user(session, user_email=None), True)
 
 
 def not_yet_created(email: str) -> User:
@@ -257,11 +289,13 @@ def add_user(session: Session, *, email: str, name: str, role: str | None = None
     )
     if user is None:
         raise Conflict(f"a user {email!r} already exists")
-    if session.scalar(select(ConnectedUser())) is not None:
+    connected = session.scalar(select(ConnectedUser()))
+    if connected is not None:
         # A person's role adding a user linked to itself: its commands act for its own
-        # user, and the database's default (the owner's, which row-level security hides
-        # from it) is not this connection's to change.
-        return UserInfo.of(user)
+        # user (this one, when the role had none before), and the database's default
+        # (the owner's, which row-level security hides from it) is not this
+        # connection's to change.
+        return replace(UserInfo.of(user), default=connected == user.id)
     others = session.scalars(
         select(User).where(User.id != user.id).order_by(User.is_default.desc(), User.id).limit(2)
     ).all()
@@ -326,6 +360,25 @@ def entered_by_condition(model: Any, email: str) -> ColumnElement[bool]:
     `check_person` tells an unknown e-mail from a person who entered nothing."""
     person = select(User.id).where(User.email == normalize_email(email)).scalar_subquery()
     return entered_by_person(model) == person
+
+
+def person_email(person_id: Any) -> ScalarSelect[str]:
+    """SQL: the e-mail of the user `person_id` (who entered a row), read in the statement
+    that needs it. NULL for a user this connection may not see: on PostgreSQL row-level
+    security hides a member once the budget is no longer shared with them."""
+    person = User.__table__.alias("person")
+    return select(person.c.email).where(person.c.id == person_id).scalar_subquery()
+
+
+def with_entered_by(statement: Select[*tuple[Any, ...]], model: Any) -> Select[*tuple[Any, ...]]:
+    """`statement` over rows of `model` (expenses, budget_transfers, income) with two more
+    columns, joined in the same statement: `entered_by_id`, the user who entered the row
+    (`entered_by_person`), and `entered_by`, their e-mail (NULL as in `person_email`)."""
+    person = aliased(User, name="person")
+    who = entered_by_person(model)
+    return statement.add_columns(
+        who.label("entered_by_id"), person.email.label("entered_by")
+    ).outerjoin_from(model, person, person.id == who)
 
 
 def check_person(session: Session, *, email: str) -> None:
