@@ -71,6 +71,7 @@ from hypothesis.stateful import (
 from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
+from budget_tracker import errors
 from budget_tracker.errors import BudgetError
 from budget_tracker.models import TABLE_NAMES, Category
 from budget_tracker.services import categories as category_service
@@ -130,7 +131,8 @@ def rate(part: Decimal, whole: Decimal) -> Decimal | None:
 
 
 class Refused(Exception):
-    """The model refuses the operation; `error` is the refusal the product must raise."""
+    """The model refuses the operation; `error` names the `errors` class the product's
+    refusal must be (or be a subclass of)."""
 
     def __init__(self, error: str) -> None:
         super().__init__(error)
@@ -387,7 +389,7 @@ class BudgetModel:
     def undo(self, original_id: int, new_id: Callable[[], int], *, allow_overdraw: bool) -> None:
         original = self.transfers.get(original_id)
         if original is None:
-            raise Refused("NotFound")
+            raise Refused("UnknownTransfer")
         if original.undone_by is not None:
             raise Refused("Conflict")
         self.transfer(
@@ -421,7 +423,7 @@ class BudgetModel:
             key(name) in (key(t.source), key(t.target)) for t in self.transfers.values()
         )
         if in_use:
-            raise Refused("Conflict")
+            raise Refused("CategoryInUse")
         del self.categories[key(category.name)]
 
     def merge(self, source: str, target: str, *, allow_overdraw: bool) -> None:
@@ -570,7 +572,9 @@ class BudgetMachine(RuleBasedStateMachine):
             try:
                 outcome = product()
             except BudgetError as error:
-                assert type(error).__name__ == refused.error, (refused.error, error)
+                # The model names the kind of refusal; the product may say more precisely
+                # which (an UnknownTransfer is a NotFound).
+                assert isinstance(error, getattr(errors, refused.error)), (refused.error, error)
                 event(f"refused: {refused.error}")
                 return None
             raise AssertionError(

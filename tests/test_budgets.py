@@ -35,7 +35,7 @@ def test_periods_and_day_ranges_refuse_empty_ranges() -> None:
     assert resolve_period(today=today, default_months=12) == Period(
         dt.date(2027, 4, 1), dt.date(2028, 3, 1)
     )
-    with pytest.raises(InvalidInput, match="is after --to"):
+    with pytest.raises(InvalidInput, match="is after to_month"):
         resolve_period(today=today, from_month=dt.date(2028, 4, 1))
     with pytest.raises(InvalidInput, match="cannot be combined"):
         resolve_period(today=today, month=today, to_month=today)
@@ -43,7 +43,7 @@ def test_periods_and_day_ranges_refuse_empty_ranges() -> None:
         dt.date(2028, 2, 1),
         dt.date(2028, 2, 29),
     )
-    with pytest.raises(InvalidInput, match="is after --to"):
+    with pytest.raises(InvalidInput, match="is after date_to"):
         date_range(None, dt.date(2028, 2, 2), dt.date(2028, 2, 1))
     with pytest.raises(InvalidInput, match="not both"):
         date_range(today, today, None)

@@ -99,6 +99,11 @@ def test_check_passes_on_a_migrated_database(backend: Backend) -> None:
             "not required on loopback (sslmode=unset); connection encrypted: no"
         )
         assert lines[5].startswith("PASS  server         PostgreSQL ")
+        assert lines[6].startswith("WARN  role           connected as budget, ")
+        assert lines[6].endswith(
+            ": row-level security does not apply to this connection (fine for one person; "
+            "give each person a role with `budget db grant ROLE`)"
+        )
     else:
         assert "PASS  endpoints      not applicable (SQLite: no pooler)" in result.stdout
     assert f"PASS  schema         revision {SCHEMA_HEAD} = code head {SCHEMA_HEAD}" in result.stdout
@@ -158,6 +163,9 @@ def test_check_on_an_unmigrated_database(empty_pg: tuple[str, Database]) -> None
         f"FAIL  tables         missing: {', '.join(TABLE_NAMES)}: run `budget db upgrade`"
         in result.stdout
     )
+    steps = json.loads(invoke(database, ["db", "check", "--format", "json"]).stdout)["steps"]
+    schema = {step["step"]: step for step in steps}["schema"]
+    assert schema["detail"] == f"revision none, code head {SCHEMA_HEAD}: run `budget db upgrade`"
 
 
 def test_check_when_the_server_is_unreachable(tmp_path: Path) -> None:

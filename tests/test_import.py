@@ -260,6 +260,61 @@ def test_bad_options_exit_2(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (
+            "date,amount,category\n2026-03-01,1,Food\n",
+            ["--columns", "description=Notes"],
+            "Error: a.csv has no column 'Notes' (its header, split on ',', has 'date', "
+            "'amount', 'category'): map it with --columns description=HEADER\n",
+        ),
+        (
+            HEADER + '2026-03-01,"1,5",Food,x\n',
+            [],
+            "Error: a.csv has 1 bad row; nothing was imported:\n"
+            "  line 2, column amount: '1,5' is not an amount (for a decimal comma like 12,50 "
+            "use --decimal-comma)\n",
+        ),
+        (
+            HEADER + "2026-03-01,12.5,Food,x\n",
+            ["--decimal-comma"],
+            "Error: a.csv has 1 bad row; nothing was imported:\n"
+            "  line 2, column amount: '12.5' is not an amount with --decimal-comma (use 12,50)\n",
+        ),
+        (
+            "2026-03-01,1,lunch\n2026-03-02,2,dinner\n",
+            [],
+            "Error: a.csv: line 1 looks like data, not a header; for a file without a header "
+            "use --no-header with --columns date=1,amount=2,description=3 (positions)\n",
+        ),
+        (
+            "date,amount,type,description\n2026-03-01,1,X,lunch\n",
+            ["--columns", "direction=type"],
+            "Error: a.csv has 1 bad row; nothing was imported:\n"
+            "  line 2, column direction: 'X' is neither debit nor credit (name the money-out "
+            "value with --outflow-value)\n",
+        ),
+        (
+            "date,amount,description\n2026 March 1st,1,x\n",
+            [],
+            "Error: a.csv: '2026 March 1st' is not a date I can read: give its format with "
+            "--date-format (e.g. --date-format %d.%m.%Y)\n",
+        ),
+    ],
+)
+def test_refusals_name_the_import_flags(
+    backend: Backend, tmp_path: Path, content: str, args: list[str], message: str
+) -> None:
+    """The importer names options by keyword; the command line shows them as flags."""
+    first_run(backend)
+    before = backend.snapshot()
+    result = backend.invoke(["import", str(write(tmp_path / "a.csv", content)), *args])
+    assert (result.exit_code, result.stderr) == (2, message)
+    assert backend.snapshot() == before
+
+
 def test_unknown_categories_refused_or_created(backend: Backend, tmp_path: Path) -> None:
     first_run(backend)
     before = backend.snapshot()

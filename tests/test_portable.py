@@ -419,6 +419,17 @@ def test_copy_needs_two_different_databases(tmp_path: Path) -> None:
     assert result.stderr == "Error: --from and --to name the same database\n"
 
 
+def test_copy_from_a_database_behind_this_version_says_to_upgrade_it(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    upgrade(load_settings({"DATABASE_URL": f"sqlite:///{old}"}).migration_url, previous_revision())
+    result = copy(f"sqlite:///{old}", f"sqlite:///{tmp_path / 'target.db'}")
+    assert (result.exit_code, result.stderr) == (
+        4,
+        f"Error: the source database is at schema revision {previous_revision()}, this "
+        f"version's head is {head_revision()}: run `budget db upgrade` on it first\n",
+    )
+
+
 def test_copy_from_a_missing_local_file_is_refused(tmp_path: Path) -> None:
     result = copy("local", f"sqlite:///{tmp_path / 'target.db'}")
     assert result.exit_code == 1

@@ -14,6 +14,7 @@ import gc
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from gettext import gettext as _
+from types import TracebackType
 from typing import Any, NoReturn
 
 import click
@@ -26,13 +27,40 @@ from budget_tracker.errors import EXIT_BAD_INPUT, EXIT_REFUSED, BudgetError, Inv
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class CommandContext(click.Context):
+    """The context every `budget` command runs in: a domain error leaving the command
+    notes where it happened (`AppState.failed_in`), so that its message can name the
+    options by this command's flags once the contexts are gone (`wording.for_people`)."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if isinstance(exc_value, BudgetError):
+            state = self.find_object(AppState)
+            if state is not None and state.failed_in is None:
+                state.failed_in = self  # the innermost context leaves first
+        return super().__exit__(exc_type, exc_value, tb)
+
+
+def _in_command_contexts(command: click.Command) -> click.Command:
+    """`command` (and every subcommand of a group) set to run in a `CommandContext`."""
+    command.context_class = CommandContext
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            _in_command_contexts(subcommand)
+    return command
+
+
 class LazyCommands(MutableMapping[str, click.Command]):
     """A group's commands by name, each imported from its module when first looked up.
 
     Listing the names (`budget --help`, "did you mean ...?") imports no command module;
     looking one up imports only the module that defines it. click accepts any mutable
     mapping as a group's `commands`, so its own lookup, listing and suggestions, and
-    `add_command`, work unchanged.
+    `add_command`, work unchanged. Each runs in a `CommandContext`.
     """
 
     def __init__(self, entries: Mapping[str, Entry]) -> None:
@@ -48,11 +76,11 @@ class LazyCommands(MutableMapping[str, click.Command]):
             command = getattr(importlib.import_module(entry.module), entry.attribute)
             if not isinstance(command, click.Command):
                 raise TypeError(f"{entry.module}.{entry.attribute} is not a click command")
-            self._loaded[name] = command
+            self._loaded[name] = _in_command_contexts(command)
         return command
 
     def __setitem__(self, name: str, command: click.Command) -> None:
-        self._loaded[name] = command
+        self._loaded[name] = _in_command_contexts(command)
 
     def __delitem__(self, name: str) -> None:
         known = self._entries.pop(name, None) is not None
@@ -117,6 +145,7 @@ class BudgetGroup(click.Group):
         **extra: Any,
     ) -> Any:
         state = extra.pop("obj", None) or AppState()
+        state.failed_in = None
         prog_name = prog_name or "budget"  # also under `python -m budget_tracker`
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, obj=state, **extra)
@@ -143,7 +172,7 @@ class BudgetGroup(click.Group):
         except BudgetError as exc:
             if state.debug:
                 _show_traceback(exc)
-            _fail(_for_people(exc), exc.exit_code)
+            _fail(_for_people(exc, state), exc.exit_code)
         except Exception as exc:
             from budget_tracker.triage import diagnose
 
@@ -206,18 +235,15 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _for_people(exc: BudgetError) -> str:
-    """A domain error's message, with the command-line flag that overrides it, if any.
+def _for_people(exc: BudgetError, state: AppState) -> str:
+    """A domain error's message in the command line's words: the options it names as the
+    failed command's flags, and the command or flag that helps, if any.
 
-    The services' errors carry data and plain wording; flags exist only here.
+    The services' errors carry data and plain wording; flags exist only on this side.
     """
-    from budget_tracker.errors import BudgetBelowZero, InsufficientBudget
+    from budget_tracker.cli.wording import for_people
 
-    if isinstance(exc, InsufficientBudget):
-        return f"{exc} (--allow-overdraw moves it anyway)"
-    if isinstance(exc, BudgetBelowZero):
-        return f"{exc} (--allow-overdraw does it anyway)"
-    return str(exc)
+    return for_people(exc, state.failed_in)
 
 
 def _load_env_file() -> None:

@@ -20,6 +20,11 @@ MARKS = {
     "skip": ("SKIP", "yellow"),
     "warn": ("WARN", "yellow"),
 }
+REMEDIES = {
+    "upgrade": ": run `budget db upgrade`",
+    "roles": " (fine for one person; give each person a role with `budget db grant ROLE`)",
+}
+"""How to act on a step's finding (`health.Remedy`), after its detail."""
 
 
 @click.group("db")
@@ -67,13 +72,17 @@ def check(ctx: click.Context, state: AppState, fmt: str) -> None:
     database = state.database
     database.migrate_sqlite = False  # a check reports the schema; it never changes it
     report = check_database(database)
+    details = [step.detail + REMEDIES.get(step.remedy or "", "") for step in report.steps]
     if fmt == "json":
-        click.echo(dump_json(report.as_dict()))
+        shown = report.as_dict()
+        for step, detail in zip(shown["steps"], details, strict=True):
+            step["detail"] = detail
+        click.echo(dump_json(shown))
     else:
         width = max(len(step.name) for step in report.steps)
-        for step in report.steps:
+        for step, detail in zip(report.steps, details, strict=True):
             mark, color = MARKS[step.status]
-            click.echo(f"{style(mark, fg=color, bold=True)}  {step.name:<{width}}  {step.detail}")
+            click.echo(f"{style(mark, fg=color, bold=True)}  {step.name:<{width}}  {detail}")
     ctx.exit(report.exit_code)
 
 

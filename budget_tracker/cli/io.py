@@ -17,6 +17,7 @@ import click
 
 from budget_tracker.cli.output import announce_first_run, info, warn
 from budget_tracker.cli.params import DATE, NAME, options_checked, user_option
+from budget_tracker.cli.wording import said
 from budget_tracker.errors import BudgetError, DatabaseUnavailable, InvalidInput
 from budget_tracker.services.bankfiles.records import COLUMN_ROLES
 
@@ -332,7 +333,7 @@ def _summary_json(summary: Any) -> dict[str, Any]:
         "new": summary.new,
         "present": summary.present,
         "created_categories": list(summary.created_categories),
-        "notes": list(summary.notes),
+        "notes": [said(note) for note in summary.notes],
         "credits": credits,
         "credit_total": _money(summary.credit_cents),
         "income": {"new": summary.income_new, "present": summary.income_present},
@@ -361,7 +362,7 @@ def _report(summary: Any, *, as_json: bool = False) -> None:
 
         click.echo(json.dumps(_summary_json(summary), ensure_ascii=False))
     if summary.notes:
-        info(f"{summary.file}: {'; '.join(summary.notes)}.")
+        info(f"{summary.file}: {'; '.join(said(note) for note in summary.notes)}.")
     if summary.dry_run and summary.preview and not as_json:
         click.echo(f"First {len(summary.preview)} rows as they would be stored:")
         for row in summary.preview:

@@ -67,12 +67,13 @@ def listing_options(*, searched: str) -> Callable[[F], F]:
 def options_checked() -> Iterator[None]:
     """Report a service's refusal of how options combine (`--month` with `--from`, a
     period that ends before it starts) as a usage error: usage line, hint, exit 2."""
+    from budget_tracker.cli.wording import for_people
     from budget_tracker.errors import InvalidInput
 
     try:
         yield
     except InvalidInput as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(for_people(exc, click.get_current_context())) from None
 
 
 def _refuse(

@@ -33,6 +33,8 @@ class AppState:
         self._database = database
         self._owns_database = database is None
         self._logging_ready = False
+        self.failed_in: click.Context | None = None
+        """The context of the command a domain error left (see `CommandContext`)."""
 
     def set_verbosity(self, verbosity: int) -> None:
         """`-v` count: logging is set up for it when the database is first needed."""

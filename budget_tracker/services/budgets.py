@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from budget_tracker.errors import InvalidInput
+from budget_tracker.errors import InvalidInput, option
 
 ZERO = Decimal("0.00")
 PERCENT_PLACES = Decimal("0.1")
@@ -104,21 +104,31 @@ def resolve_period(
     to_month: dt.date | None = None,
     default_months: int = 1,
 ) -> Period:
-    """The period named by `--month` or `--from/--to` (months), else a default.
+    """The period named by `month` or `from_month`/`to_month` (the command line's
+    `--month`, `--from` and `--to`), else a default.
 
-    `--to` defaults to the current month; `--from` defaults to `default_months - 1` months
-    before `--to` (the month itself for the category report, a year for the trend).
+    `to_month` defaults to the current month; `from_month` to `default_months - 1` months
+    before it (the month itself for the category report, a year for the trend).
     """
     if month is not None:
         if from_month is not None or to_month is not None:
-            raise InvalidInput("--month cannot be combined with --from/--to")
+            raise InvalidInput(
+                option("month")
+                + " cannot be combined with "
+                + option("from_month")
+                + "/"
+                + option("to_month")
+            )
         first = month_start(month)
         return Period(first, first)
     last = month_start(to_month or today)
     first = month_start(from_month) if from_month else add_months(last, 1 - default_months)
     if first > last:
         raise InvalidInput(
-            f"--from {first:%Y-%m} is after --to {last:%Y-%m}: the period would be empty"
+            option("from_month")
+            + f" {first:%Y-%m} is after "
+            + option("to_month")
+            + f" {last:%Y-%m}: the period would be empty"
         )
     return Period(first, last)
 
@@ -126,14 +136,28 @@ def resolve_period(
 def date_range(
     month: dt.date | None, date_from: dt.date | None, date_to: dt.date | None
 ) -> tuple[dt.date | None, dt.date | None]:
-    """Inclusive day bounds from `--month` or `--from/--to` (days); either may be open."""
+    """Inclusive day bounds from `month` or `date_from`/`date_to` (days); either may be
+    open."""
     if month is not None:
         if date_from is not None or date_to is not None:
-            raise InvalidInput("use either --month or --from/--to, not both")
+            raise InvalidInput(
+                "use either "
+                + option("month")
+                + " or "
+                + option("date_from")
+                + "/"
+                + option("date_to")
+                + ", not both"
+            )
         start, following = month_span(month)
         return start, following - dt.timedelta(days=1)
     if date_from is not None and date_to is not None and date_from > date_to:
-        raise InvalidInput(f"--from {date_from.isoformat()} is after --to {date_to.isoformat()}")
+        raise InvalidInput(
+            option("date_from")
+            + f" {date_from.isoformat()} is after "
+            + option("date_to")
+            + f" {date_to.isoformat()}"
+        )
     return date_from, date_to
 
 

@@ -38,7 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from budget_tracker import rules
-from budget_tracker.errors import BudgetBelowZero, Conflict, NotFound
+from budget_tracker.errors import BudgetBelowZero, CategoryInUse, Conflict, NoCategories, NotFound
 from budget_tracker.models import (
     BudgetTransfer,
     Category,
@@ -406,10 +406,7 @@ def unknown_category(session: Session, *, user_id: int, name: str) -> NotFound:
         )
     )
     if not names:
-        return NotFound(
-            f"no category {name!r}: there are no categories yet; add one with "
-            "`budget category add NAME`"
-        )
+        return NoCategories(name)
     import difflib  # only a refusal needs it, not every command that looks a name up
 
     keys = {name_key(known): known for known in names}
@@ -844,10 +841,6 @@ def _move_contents(session: Session, *, source: Category, target: Category) -> t
     return expenses, moved_out + moved_in, netted
 
 
-def _counted(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
 def _two_categories(
     session: Session, *, user_id: int, source: str, target: str
 ) -> tuple[Category, Category]:
@@ -965,11 +958,7 @@ def delete_category(
             )
         ).one()
         if expenses or transfers:
-            raise Conflict(
-                f"category {category.name!r} is in use ({_counted(expenses, 'expense')}, "
-                f"{_counted(transfers, 'transfer')}): use --move-to OTHER to move them, or "
-                "`budget category merge`"
-            )
+            raise CategoryInUse(category.name, expenses, transfers)
         # Its budget history goes with it (budgets are not use: nothing was spent or moved).
         session.execute(delete(CategoryBudget).where(CategoryBudget.category_id == category.id))
         session.execute(delete(CategoryRollover).where(CategoryRollover.category_id == category.id))

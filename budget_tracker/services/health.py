@@ -16,6 +16,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,15 @@ ROLE_WARNING = "row-level security does not apply to this connection"
 MASK = "***"
 
 
+class Remedy(StrEnum):
+    """What a person can do about a step's finding (the command line says how)."""
+
+    UPGRADE = "upgrade"
+    """Migrate the schema to this version's head."""
+    ROLES = "roles"
+    """Give each person a role of their own, so that row-level security applies to them."""
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -48,6 +58,7 @@ class Step:
     data: dict[str, Any] = field(default_factory=dict)
     exit_code: int = EXIT_OK
     """What `budget db check` exits with when this is the first failing step."""
+    remedy: Remedy | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"step": self.name, "status": self.status, "detail": self.detail, **self.data}
@@ -349,9 +360,9 @@ def _role_step(connection: Connection) -> Step:
         return Step(
             "role",
             WARN,
-            f"connected as {role.name}, {what}: {ROLE_WARNING} (fine for one person; "
-            "give each person a role with `budget db grant ROLE`)",
+            f"connected as {role.name}, {what}: {ROLE_WARNING}",
             data,
+            remedy=Remedy.ROLES,
         )
     if role.owner is None:
         return Step("role", PASS, f"connected as {role.name} (no tables yet)", data)
@@ -384,14 +395,16 @@ def _schema_steps(tables: frozenset[str], revision: str | None) -> list[Step]:
         schema = Step(
             "schema",
             FAIL,
-            f"revision {revision or 'none'}, code head {SCHEMA_HEAD}: run `budget db upgrade`",
+            f"revision {revision or 'none'}, code head {SCHEMA_HEAD}",
             data,
             EXIT_SCHEMA,
+            Remedy.UPGRADE,
         )
     missing = [name for name in TABLE_NAMES if name not in tables]
     if missing:
-        detail = f"missing: {', '.join(missing)}: run `budget db upgrade`"
-        return [schema, Step("tables", FAIL, detail, {"missing": missing}, EXIT_SCHEMA)]
+        detail = f"missing: {', '.join(missing)}"
+        absent = Step("tables", FAIL, detail, {"missing": missing}, EXIT_SCHEMA, Remedy.UPGRADE)
+        return [schema, absent]
     present = Step("tables", PASS, f"all {len(TABLE_NAMES)} present ({', '.join(TABLE_NAMES)})", {})
     return [schema, present]
 

@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from budget_tracker.errors import InvalidInput, NotFound
+from budget_tracker.errors import InvalidInput, NotFound, UnknownProfile
 from budget_tracker.models import ImportProfile, name_key
 from budget_tracker.services.bankfiles.records import COLUMN_ROLES
 from budget_tracker.services.bankfiles.statement import Rule, rule
@@ -217,7 +217,7 @@ def load_profile(session: Session, *, user_email: str | None, name: str) -> str:
         )
     ).first()
     if document is None:
-        raise NotFound(f"no import profile named {name!r} (see `budget import-profile list`)")
+        raise UnknownProfile(name)
     return document
 
 

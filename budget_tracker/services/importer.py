@@ -67,7 +67,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
-from budget_tracker.errors import InvalidInput, NotFound
+from budget_tracker.errors import InvalidInput, UnknownCategories, Wording, option
 from budget_tracker.models import (
     Category,
     Expense,
@@ -183,12 +183,16 @@ class BadRow:
     line: int
     column: str
     value: str
-    reason: str
-    """A sentence that names the value."""
+    reason: str | Wording
+    """A sentence that names the value (and may name an option)."""
+
+    @property
+    def wording(self) -> Wording:
+        where = f"line {self.line}, column {self.column}" if self.column else f"line {self.line}"
+        return Wording.of(f"{where}: ", self.reason)
 
     def __str__(self) -> str:
-        where = f"line {self.line}, column {self.column}" if self.column else f"line {self.line}"
-        return f"{where}: {self.reason}"
+        return str(self.wording)
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,7 @@ class ImportSummary:
     dry_run: bool
     first_run: FirstRun | None
     format: str = "CSV"
-    notes: tuple[str, ...] = ()
+    notes: tuple[str | Wording, ...] = ()
     """What was found that the user did not say: the encoding, a preamble, the signs."""
     skipped: Mapping[str, int] = field(default_factory=dict)
     """Rows that are not spending, by reason (credits are in `credit_kinds`)."""
@@ -284,8 +288,8 @@ def import_expenses(
 ) -> ImportSummary:
     """Import every row of the CSV file at `path` for the acting user, or none of them.
 
-    Raises InvalidInput (bad header or bad rows, listing them) or NotFound (unknown
-    categories without `create_categories`); the caller's transaction then rolls back.
+    Raises InvalidInput (bad header or bad rows, listing them) or UnknownCategories
+    (without `create_categories`); the caller's transaction then rolls back.
     With `dry_run` everything runs inside a savepoint that is rolled back.
     """
     source = open_source(path)
@@ -462,7 +466,7 @@ class _RowReader:
         self.name = source.name
         self.source = source
         self.options = options
-        self.notes: list[str] = []
+        self.notes: list[str | Wording] = []
         self.progress = progress
         self.row_count = 0
         self.skipped_income = 0
@@ -504,12 +508,7 @@ class _RowReader:
     def raise_if_bad(self) -> None:
         if not self.bad_count:
             return
-        noun = "bad row" if self.bad_count == 1 else "bad rows"
-        lines = [f"{self.name} has {self.bad_count} {noun}; nothing was imported:"]
-        lines += [f"  {bad}" for bad in self.bad_rows]
-        if self.bad_count > len(self.bad_rows):
-            lines.append(f"  and {self.bad_count - len(self.bad_rows)} more")
-        raise InvalidInput("\n".join(lines))
+        raise _bad_rows(self.name, self.bad_count, self.bad_rows)
 
     def _column_indexes(self, header: list[str], delimiter: str) -> dict[str, int | None]:
         positions: dict[str, int] = {}
@@ -522,12 +521,13 @@ class _RowReader:
             position = positions.get(title.strip().casefold())
             if position is None and (name != "description" or name in self.options.columns):
                 found = ", ".join(repr(cell.strip()) for cell in header)
-                hint = f"map it with --columns {name}=HEADER"
+                hint = "map it with " + option("columns") + f" {name}=HEADER"
                 if name == "category":
-                    hint += " or put every row in one category with --category NAME"
+                    hint += " or put every row in one category with " + option("category")
+                    hint += " NAME"
                 raise InvalidInput(
                     f"{self.name} has no column {title!r} (its header, split on "
-                    f"{_display(delimiter)!r}, has {found}): {hint}"
+                    f"{_display(delimiter)!r}, has {found}): " + hint
                 )
             index[name] = position
         return index
@@ -658,7 +658,7 @@ class _RowReader:
         """The column as the user knows it: the mapped header, else the field name."""
         return self.options.columns.get(name, name)
 
-    def _bad(self, line: int, column: str, value: str, reason: str) -> None:
+    def _bad(self, line: int, column: str, value: str, reason: str | Wording) -> None:
         self.bad_count += 1
         if len(self.bad_rows) < MAX_REPORTED_ERRORS:
             self.bad_rows.append(BadRow(line, column, value, reason))
@@ -675,7 +675,10 @@ class _RowReader:
                 parsed = dt.date.fromisoformat(cleaned)
             else:
                 self._bad(
-                    line, column, text, f"{text!r} is not a date (use YYYY-MM-DD or --date-format)"
+                    line,
+                    column,
+                    text,
+                    f"{text!r} is not a date (use YYYY-MM-DD or " + option("date_format") + ")",
                 )
                 return None
         except ValueError:
@@ -706,6 +709,9 @@ class _RowReader:
         except bank_amounts.BadAmount as exc:
             self._bad(line, column, text, str(exc))
             return None
+        except _NotPlain as exc:
+            self._bad(line, column, text, exc.wording)
+            return None
         except AmountError as exc:
             message = str(exc).replace(repr(cleaned), repr(text)) if cleaned != text else str(exc)
             self._bad(line, column, text, message)
@@ -721,7 +727,7 @@ class _RowReader:
                 column,
                 text,
                 f"{text!r} is negative; expenses are positive (for a bank export that "
-                "writes spending as negative, use --signs spending-negative)",
+                "writes spending as negative, use " + option("signs") + " spending-negative)",
             )
             return None
         return to_cents(value)
@@ -732,13 +738,17 @@ class _RowReader:
             if _GROUPED_COMMA.fullmatch(cleaned):
                 cleaned = cleaned.replace(".", "")
             elif "." in cleaned:
-                raise AmountError(f"{text!r} is not an amount with --decimal-comma (use 12,50)")
+                raise _NotPlain(
+                    f"{text!r} is not an amount with " + option("decimal_comma") + " (use 12,50)"
+                )
             return cleaned.replace(",", ".")
         if "," in cleaned:
             if _GROUPED_POINT.fullmatch(cleaned):
                 return cleaned.replace(",", "")
-            raise AmountError(
-                f"{text!r} is not an amount (for a decimal comma like 12,50 use --decimal-comma)"
+            raise _NotPlain(
+                f"{text!r} is not an amount (for a decimal comma like 12,50 use "
+                + option("decimal_comma")
+                + ")"
             )
         return cleaned
 
@@ -778,6 +788,24 @@ def _detaching(stream: io.TextIOWrapper, rows: Iterator[StagingRow]) -> Iterator
         yield from rows
     finally:
         stream.detach()
+
+
+class _NotPlain(ValueError):
+    """An amount `_RowReader._plain_digits` cannot read; `wording` says why."""
+
+    def __init__(self, wording: Wording) -> None:
+        super().__init__(str(wording))
+        self.wording = wording
+
+
+def _bad_rows(name: str, count: int, shown: Sequence[BadRow]) -> InvalidInput:
+    """The refusal listing a file's bad rows (the first of them, and how many more)."""
+    noun = "bad row" if count == 1 else "bad rows"
+    lines: list[str | Wording] = [f"{name} has {count} {noun}; nothing was imported:"]
+    lines += ["  " + bad.wording for bad in shown]
+    if count > len(shown):
+        lines.append(f"  and {count - len(shown)} more")
+    return InvalidInput(Wording.join("\n", lines))
 
 
 def _unreadable_field(name: str, line_reached: int, exc: csv.Error) -> InvalidInput:
@@ -843,7 +871,7 @@ class _StatementReader:
         self.created_without_asking: set[str] = set()
         """Keys of categories to create even without --create-categories (the default)."""
         self.known_categories: set[str] = set()
-        self.notes: list[str] = []
+        self.notes: list[str | Wording] = []
 
     def rows(self) -> Iterator[StagingRow]:
         statement = self.statement
@@ -917,7 +945,7 @@ class _StatementReader:
         self.created_without_asking.add(name_key(DEFAULT_CATEGORY))
         return DEFAULT_CATEGORY
 
-    def _bad(self, line: int, column: str, reason: str) -> None:
+    def _bad(self, line: int, column: str, reason: str | Wording) -> None:
         self.bad_count += 1
         if len(self.bad_rows) < MAX_REPORTED_ERRORS:
             self.bad_rows.append(BadRow(line, column, "", reason))
@@ -928,12 +956,7 @@ class _StatementReader:
         self.bad_count += self.statement.bad_count - len(self.statement.bad)
         self.bad_rows.sort(key=lambda bad: bad.line)
         if self.bad_count:
-            noun = "bad row" if self.bad_count == 1 else "bad rows"
-            lines = [f"{self.name} has {self.bad_count} {noun}; nothing was imported:"]
-            lines += [f"  {bad}" for bad in self.bad_rows]
-            if self.bad_count > len(self.bad_rows):
-                lines.append(f"  and {self.bad_count - len(self.bad_rows)} more")
-            raise InvalidInput("\n".join(lines))
+            raise _bad_rows(self.name, self.bad_count, self.bad_rows)
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -1027,15 +1050,7 @@ def _resolve_categories(
     automatic = reader.created_without_asking if isinstance(reader, _StatementReader) else set()
     refused = [name for name in missing if name_key(name) not in automatic]
     if refused and not options.create_categories:
-        shown = ", ".join(refused[:MAX_REPORTED_ERRORS])
-        if len(refused) > MAX_REPORTED_ERRORS:
-            shown += f" and {len(refused) - MAX_REPORTED_ERRORS} more"
-        noun = "category" if len(refused) == 1 else "categories"
-        raise NotFound(
-            f"{reader.name} uses {len(refused)} unknown {noun}: {shown}; add them with "
-            "`budget category add NAME` or import with --create-categories; nothing was "
-            "imported"
-        )
+        raise UnknownCategories(reader.name, refused, shown=MAX_REPORTED_ERRORS)
     # Another import may be creating the same categories right now: insert only what is
     # not there yet, and report only what this import created.
     insert = insert_new_only(session.get_bind().dialect.name, Category, "user_id", "name_key")

@@ -69,6 +69,7 @@ from budget_tracker.errors import (
     DatabaseUnavailable,
     InvalidInput,
     SchemaNotMigrated,
+    SourceNotMigrated,
 )
 from budget_tracker.models import Base, Money
 from budget_tracker.money import to_cents
@@ -972,10 +973,7 @@ def copy_database(
         with connection.begin():
             revision = schema_revision(connection)
             if revision != head:
-                raise SchemaNotMigrated(
-                    f"the source database is at schema revision {revision or 'none'}, this "
-                    f"version's head is {head}: run `budget db upgrade` on it first"
-                )
+                raise SourceNotMigrated(revision, head)
             shapes, tables = table_shapes(connection)
             if on_total is not None:
                 on_total(sum(row_counts(connection, tables.values()).values()))

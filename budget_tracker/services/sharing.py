@@ -16,7 +16,14 @@ from sqlalchemy import Connection, delete, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from budget_tracker import rules
-from budget_tracker.errors import BudgetError, Conflict, InvalidInput, NotFound
+from budget_tracker.errors import (
+    BudgetError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotTableOwner,
+    UnknownPerson,
+)
 from budget_tracker.models import ROLE_NAME_MAX, TABLE_NAMES, BudgetShare, User, insert_new_only
 from budget_tracker.services.users import UserInfo
 
@@ -89,10 +96,7 @@ def grant_role(connection: Connection, role: str) -> ConnectionRole:
         raise NotFound(f"no PostgreSQL role {role!r}: create it first (on Neon: Roles → New role)")
     me = connection_role(connection)
     if not me.owner:
-        raise BudgetError(
-            f"connected as {me.name!r}, which does not own the tables: run `budget db grant` "
-            "with the owner's direct URL (DATABASE_URL_UNPOOLED)"
-        )
+        raise NotTableOwner(me.name)
     if role == me.name:
         raise BudgetError(f"{role!r} owns the tables: it needs no grant")
     quote = connection.dialect.identifier_preparer.quote
@@ -142,7 +146,7 @@ def link_user(session: Session, *, email: str, role: str) -> UserInfo:
         select(User).where(User.email == rules.check_email(email)).with_for_update()
     )
     if user is None:
-        raise NotFound(f"no user {rules.check_email(email)!r}: see `budget user list`")
+        raise UnknownPerson(rules.check_email(email))
     user.role_name = role
     session.flush()
     return UserInfo.of(user)
@@ -239,5 +243,5 @@ def _user_by_email(session: Session, email: str, *, any_user: bool = False) -> U
             return user
     user = session.scalar(select(User).where(User.email == email))
     if user is None:
-        raise NotFound(f"no user {email!r}: see `budget user list`")
+        raise UnknownPerson(email)
     return user

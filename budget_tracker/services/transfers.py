@@ -59,7 +59,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from budget_tracker import rules
-from budget_tracker.errors import Conflict, InsufficientBudget, InvalidInput, NotFound
+from budget_tracker.errors import (
+    Conflict,
+    InsufficientBudget,
+    InvalidInput,
+    UnknownTransfer,
+    option,
+)
 from budget_tracker.models import (
     BudgetTransfer,
     Category,
@@ -177,8 +183,11 @@ def transfer_budget(
     keys = [name_key(source), name_key(target)]
     if keys[0] == keys[1]:
         raise InvalidInput(
-            f"cannot transfer from {source!r} to itself: --from and --to must be different "
-            "categories"
+            f"cannot transfer from {source!r} to itself: "
+            + option("source")
+            + " and "
+            + option("target")
+            + " must be different categories"
         )
     first_run = None
     # Build the insert's expression tree now, before any row lock is held: in a one-shot
@@ -237,7 +246,7 @@ def undo_transfer(
     )
     if original is None:
         find_acting_user(session, user_email=user_email)  # refuses an unknown or ambiguous user
-        raise NotFound(f"no transfer {transfer_id}: see `budget transfers`")
+        raise UnknownTransfer(transfer_id)
     _guarded_insert()  # built before the locks are taken (see transfer_budget)
     locked = _lock(
         session,

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from budget_tracker import rules
-from budget_tracker.errors import Conflict, InvalidInput, NotFound
+from budget_tracker.errors import Conflict, RoleHasOwnUser, UnknownUser, UserNotChosen
 from budget_tracker.models import (
     Category,
     ConnectedUser,
@@ -65,10 +65,7 @@ class ActingUser:
 def _named_user(session: Session, email: str) -> User:
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
-        raise NotFound(
-            f"no user {normalize_email(email)!r}: see `budget user list`, or add one "
-            "with `budget user add EMAIL --name NAME`"
-        )
+        raise UnknownUser(normalize_email(email))
     return user
 
 
@@ -102,11 +99,7 @@ def _default_user(users: Sequence[Row[User, bool]]) -> User:
     (first, mine) = users[0]
     if mine or first.is_default or len(users) == 1:
         return first
-    raise InvalidInput(
-        "there are several users: choose one with --user EMAIL or the BUDGET_USER "
-        "variable, or for every command with `budget user default EMAIL` "
-        "(see `budget user list`)"
-    )
+    raise UserNotChosen()
 
 
 def create_first_user(session: Session, *, email: str | None = None) -> ActingUser:
@@ -318,11 +311,7 @@ def set_default_user(session: Session, *, user_email: str) -> UserInfo:
     user = _named_user(session, user_email)
     own = session.scalar(select(User.email).where(User.id == ConnectedUser()))
     if own is not None:
-        raise Conflict(
-            f"commands of your role act for your own user {own!r} when none is named; "
-            "choose another with --user EMAIL or BUDGET_USER (`budget user default` sets "
-            "the default of the tables' owner)"
-        )
+        raise RoleHasOwnUser(own)
     session.execute(select(User.id).order_by(User.id).with_for_update())
     session.execute(
         update(User).where(User.is_default, User.id != user.id).values(is_default=False)

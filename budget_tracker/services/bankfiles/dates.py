@@ -12,6 +12,8 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 
+from budget_tracker.errors import Wording, option
+
 # Tried in this order; a format is a candidate when it reads every date in the file.
 CANDIDATES = (
     "%Y-%m-%d",
@@ -42,7 +44,11 @@ _TIME = re.compile(
 
 
 class DateProblem(ValueError):
-    """The dates cannot be read, or leave the format open; the message says which."""
+    """The dates cannot be read, or leave the format open; `wording` says which."""
+
+    def __init__(self, wording: str | Wording) -> None:
+        self.wording = Wording.of(wording)
+        super().__init__(str(self.wording))
 
 
 def clean(text: str) -> str:
@@ -61,8 +67,11 @@ def infer_format(texts: Iterable[str]) -> str:
     if not readable:
         unread = next(s for s in samples if not any(_reads(f, s) for f in CANDIDATES))
         raise DateProblem(
-            f"{unread!r} is not a date I can read: give its format with --date-format "
-            "(e.g. --date-format %d.%m.%Y)"
+            f"{unread!r} is not a date I can read: give its format with "
+            + option("date_format")
+            + " (e.g. "
+            + option("date_format")
+            + " %d.%m.%Y)"
         )
     first = readable[0]
     for other in readable[1:]:
@@ -74,8 +83,11 @@ def infer_format(texts: Iterable[str]) -> str:
             a, b = _strptime(first, differing), _strptime(other, differing)
             raise DateProblem(
                 f"the dates leave day and month open ({differing!r} could be "
-                f"{a:%d %B %Y} or {b:%d %B %Y}, and no day in the file is over 12): "
-                f"give --date-format {first} or --date-format {other}"
+                f"{a:%d %B %Y} or {b:%d %B %Y}, and no day in the file is over 12): give "
+                + option("date_format")
+                + f" {first} or "
+                + option("date_format")
+                + f" {other}"
             )
     return first
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from budget_tracker.errors import InvalidInput
+from budget_tracker.errors import InvalidInput, option
 from budget_tracker.services.bankfiles.records import Record
 from budget_tracker.services.bankfiles.source import Source
 
@@ -216,8 +216,11 @@ def detect_layout(name: str, text: str, options: LayoutOptions) -> Layout:
         if looks_like_data and not options.columns:
             raise InvalidInput(
                 f"{name}: line {header_line} looks like data, not a header; for a file "
-                "without a header use --no-header with --columns date=1,amount=2,"
-                "description=3 (positions)"
+                "without a header use "
+                + option("no_header")
+                + " with "
+                + option("columns")
+                + " date=1,amount=2,description=3 (positions)"
             )
     roles, description = _map_roles(name, header, header_line, delimiter, options)
     return Layout(delimiter, header_line, header, roles, description, data_from)
@@ -286,8 +289,11 @@ def _map_roles(
         shown = "tab" if delimiter == "\t" else delimiter
         raise InvalidInput(
             f"{name} {' and '.join(parts)} (the header is on {where}{preamble}, split on "
-            f"{shown!r}: {found}); map them with --columns, e.g. --columns "
-            "date=HEADER,amount=HEADER"
+            f"{shown!r}: {found}); map them with "
+            + option("columns")
+            + ", e.g. "
+            + option("columns")
+            + " date=HEADER,amount=HEADER"
         )
     if options.description is not None and "{" in options.description:
         return roles, options.description

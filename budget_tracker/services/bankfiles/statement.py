@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from budget_tracker.errors import InvalidInput
+from budget_tracker.errors import InvalidInput, Wording, option
 from budget_tracker.services.bankfiles import amounts, dates, delimited
 from budget_tracker.services.bankfiles.records import Record
 from budget_tracker.services.bankfiles.source import Source, detect_encoding, detect_format
@@ -121,7 +121,7 @@ class Credit:
 class BadRecord:
     line: int
     column: str
-    reason: str
+    reason: str | Wording
 
 
 class Statement:
@@ -156,19 +156,20 @@ class Statement:
             )
         layout_options = options.layout
         csv_only = [
-            option
-            for option, given in (
-                ("--columns", bool(layout_options.columns)),
-                ("--skip", layout_options.skip is not None),
-                ("--no-header", layout_options.no_header),
-                ("--delimiter", layout_options.delimiter is not None),
+            named
+            for named, given in (
+                (option("columns"), bool(layout_options.columns)),
+                (option("skip"), layout_options.skip is not None),
+                (option("no_header"), layout_options.no_header),
+                (option("delimiter"), layout_options.delimiter is not None),
             )
             if given
         ]
         if self.format != "csv" and csv_only:
             raise InvalidInput(
                 f"{source.name} is an {self.format_name} file, not CSV: "
-                f"{', '.join(csv_only)} only apply to CSV files"
+                + Wording.join(", ", csv_only)
+                + " only apply to CSV files"
             )
         self.layout: delimited.Layout | None = None
         if self.format == "csv":
@@ -180,7 +181,7 @@ class Statement:
         self.date_format = options.date_format
         self.decimal_comma = options.decimal_comma
         self.signs = options.signs
-        self.signs_detected = ""
+        self.signs_detected: Wording | None = None
         self.skipped: Counter[str] = Counter()
         self.credits: list[Credit] = []
         self.credit_kinds: Counter[str] = Counter()
@@ -217,8 +218,9 @@ class Statement:
             if self.layout is not None and delimited.column_role(record.date) == "date":
                 raise InvalidInput(
                     f"{self.source.name}: line {record.line} is another header line "
-                    f"({record.date!r} where a date belongs): if the table starts there, "
-                    f"give --skip {record.line - 1}; nothing was imported"
+                    f"({record.date!r} where a date belongs): if the table starts there, give "
+                    + option("skip")
+                    + f" {record.line - 1}; nothing was imported"
                 )
             date_texts.add(record.date)
             for text in (record.amount, record.outflow, record.inflow):
@@ -240,14 +242,15 @@ class Statement:
             try:
                 self.date_format = dates.infer_format(date_texts)
             except dates.DateProblem as exc:
-                raise InvalidInput(f"{self.source.name}: {exc}") from exc
+                raise InvalidInput(f"{self.source.name}: " + exc.wording) from exc
         else:
             failing = sorted(t for t in date_texts if not _reads(t, self.date_format))
             if failing:
                 raise InvalidInput(
-                    f"{self.source.name}: --date-format {self.date_format} does not read "
-                    f"{failing[0]!r} ({len(failing)} of {len(date_texts)} dates in the file); "
-                    "nothing was imported"
+                    f"{self.source.name}: "
+                    + option("date_format")
+                    + f" {self.date_format} does not read {failing[0]!r} ({len(failing)} of "
+                    f"{len(date_texts)} dates in the file); nothing was imported"
                 )
         self._decide_signs(negatives, positives)
         if self.layout is not None and self.layout.header_line > 1:
@@ -269,8 +272,11 @@ class Statement:
         if negatives == 0 and positives and not (layout and "direction" in layout.roles):
             raise InvalidInput(
                 f"{self.source.name}: every amount is positive, so the file does not show "
-                "which way its signs go: give --signs spending-positive (positive amounts are "
-                "spending) or --signs spending-negative (they are money coming in)"
+                "which way its signs go: give "
+                + option("signs")
+                + " spending-positive (positive amounts are spending) or "
+                + option("signs")
+                + " spending-negative (they are money coming in)"
             )
         if positives > negatives:
             # A bank account has more money going out than coming in; a card statement
@@ -278,13 +284,16 @@ class Statement:
             raise InvalidInput(
                 f"{self.source.name}: {positives} of {positives + negatives} amounts are "
                 "positive, as on a card statement that writes purchases positive: give "
-                "--signs spending-positive (positive amounts are spending) or --signs "
-                "spending-negative (negative amounts are spending)"
+                + option("signs")
+                + " spending-positive (positive amounts are spending) or "
+                + option("signs")
+                + " spending-negative (negative amounts are spending)"
             )
         else:
             self.signs_detected = (
-                "negative amounts read as spending (bank style; --signs spending-positive "
-                "for the other way round)"
+                "negative amounts read as spending (bank style; "
+                + option("signs")
+                + " spending-positive for the other way round)"
             )
 
     def entries(self) -> Iterator[Entry]:
@@ -371,7 +380,7 @@ class Statement:
                             record.line,
                             "direction",
                             f"{record.direction!r} is neither debit nor credit (name the "
-                            "money-out value with --outflow-value)",
+                            "money-out value with " + option("outflow_value") + ")",
                         )
                         return None
                     else:  # a type column that does not say debit or credit: the sign does
@@ -397,7 +406,7 @@ class Statement:
             self._bad(record.line, "amount", message)
             return None
 
-    def _bad(self, line: int, column: str, reason: str) -> None:
+    def _bad(self, line: int, column: str, reason: str | Wording) -> None:
         self.bad_count += 1
         if len(self.bad) < 20:
             self.bad.append(BadRecord(line, column, reason))
