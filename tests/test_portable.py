@@ -620,21 +620,25 @@ def test_the_target_direct_url_follows_the_migration_rules(tmp_path: Path) -> No
         {"DATABASE_URL": NEON.format("-pooler"), "DATABASE_URL_UNPOOLED": NEON.format("-direct")}
     )
     # --to is the configured DATABASE_URL: DATABASE_URL_UNPOOLED.
-    same = resolve_endpoint(configured, NEON.format("-pooler"), option="--to")
+    same = resolve_endpoint(configured, NEON.format("-pooler"), label="target")
     assert same.direct_url.host == "ep-cool-rain-123456-direct.us-east-2.aws.neon.tech"
     # Another Neon pooled URL: derived by dropping -pooler.
     other = resolve_endpoint(
-        configured, NEON.format("-pooler").replace("123456", "999"), option="--to"
+        configured, NEON.format("-pooler").replace("123456", "999"), label="target"
     )
     assert other.direct_url.host == "ep-cool-rain-999.us-east-2.aws.neon.tech"
     # --to-direct wins.
     given = resolve_endpoint(
-        configured, NEON.format("-pooler"), option="--to", direct=NEON.format("-given")
+        configured,
+        NEON.format("-pooler"),
+        label="target",
+        direct=NEON.format("-given"),
+        direct_label="target_direct",
     )
     assert given.direct_url.host == "ep-cool-rain-123456-given.us-east-2.aws.neon.tech"
     # No option: the database in use; `local`: the embedded file, whatever DATABASE_URL is.
-    assert resolve_endpoint(configured, None, option="--from").url == configured.database_url
-    local = resolve_endpoint(configured, "local", option="--from")
+    assert resolve_endpoint(configured, None, label="source").url == configured.database_url
+    local = resolve_endpoint(configured, "local", label="source")
     assert local.url.database == str(tmp_path / "home/.config/budget-tracker/budget.db")
     assert "pw" not in other.label
 
@@ -716,3 +720,18 @@ def test_the_verification_finds_a_difference(tmp_path: Path) -> None:
         line for line in result.stdout.splitlines() if line.startswith("  expenses ")
     ]
     assert result.stderr.startswith("Error: verification failed after COMMIT: table expenses ")
+
+
+def test_a_malformed_url_is_named_by_the_option_it_came_from(tmp_path: Path) -> None:
+    origin = f"sqlite:///{tmp_path / 'origin.db'}"
+    bad = "postgresql://someone:secret@db.example.com:port/budget"
+    for extra, option in (
+        (("--to", bad), "--to"),
+        (("--to", origin, "--to-direct", bad), "--to-direct"),
+    ):
+        result = budget("db", "copy", "--from", origin, *extra)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"Error: {option} is not a valid database URL"), (
+            result.output
+        )
+        assert "secret" not in result.output

@@ -112,8 +112,10 @@ def copy_command(state: AppState, target: str, source: str | None, to_direct: st
     )
 
     settings = state.database.settings
-    origin = resolve_endpoint(settings, source, option="--from")
-    destination = resolve_endpoint(settings, target, option="--to", direct=to_direct)
+    origin = resolve_endpoint(settings, source, label="--from")
+    destination = resolve_endpoint(
+        settings, target, label="--to", direct=to_direct, direct_label="--to-direct"
+    )
     _require_file(origin.url, "source")
     if origin.url == destination.url:
         from budget_tracker.errors import InvalidInput
@@ -178,7 +180,7 @@ def backup_command(state: AppState, file: str) -> None:
     )
 
     settings = state.database.settings
-    origin = resolve_endpoint(settings, None, option="DATABASE_URL")
+    origin = resolve_endpoint(settings, None, label="DATABASE_URL")
     _require_file(origin.url, "database")
     engine = engine_for(settings, origin.url)
     try:
@@ -254,7 +256,7 @@ def restore_command(state: AppState, file: str) -> None:
     )
 
     settings = state.database.settings
-    destination = resolve_endpoint(settings, None, option="DATABASE_URL")
+    destination = resolve_endpoint(settings, None, label="DATABASE_URL")
     try:
         stream = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115
     except OSError as exc:

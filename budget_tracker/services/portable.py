@@ -1465,11 +1465,17 @@ class Endpoint:
 
 
 def resolve_endpoint(
-    settings: Settings, given: str | None, *, option: str, direct: str | None = None
+    settings: Settings,
+    given: str | None,
+    *,
+    label: str,
+    direct: str | None = None,
+    direct_label: str = "",
 ) -> Endpoint:
     """`local`, a URL, or (None) the database in use; the direct URL by the migration rules:
     `direct` when given, DATABASE_URL_UNPOOLED when `given` is the configured DATABASE_URL,
-    derived from a Neon `-pooler` host otherwise."""
+    derived from a Neon `-pooler` host otherwise. `label` and `direct_label` name where
+    the caller took the two URLs from, for the messages about them."""
     from budget_tracker.config import derive_direct_url, local_sqlite_url, parse_database_url
     from budget_tracker.errors import ConfigError
 
@@ -1479,8 +1485,8 @@ def resolve_endpoint(
         url = local_sqlite_url()
         return Endpoint(url, url)
     try:
-        url = parse_database_url(given, option)
-        direct_url = parse_database_url(direct, f"{option}-direct") if direct else None
+        url = parse_database_url(given, label)
+        direct_url = parse_database_url(direct, direct_label) if direct else None
     except ConfigError as exc:
         raise InvalidInput(str(exc)) from None
     if direct_url is None:
