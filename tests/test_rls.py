@@ -825,3 +825,51 @@ def test_alices_ids_are_not_found_for_bob(
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"Error: {message.replace('{id}', str(row_id))}")
     assert owner.sql(f"SELECT * FROM {table} ORDER BY id")[1] == before
+
+
+def test_a_read_only_member_reads_every_table_of_the_budget_and_changes_none(
+    household: Household,
+) -> None:
+    """What each command may do, table by table, through raw SQL: a read-only member
+    reads the shared budget and deletes, changes and adds nothing in it."""
+    alice, bob, owner = household.alice, household.bob, household.owner
+    alice.ok("category", "add", "Fun", "--budget", "10")
+    alice.ok("category", "set-budget", "Food", "350", "--from", "2026-01")
+    alice.ok("category", "set-rollover", "Food", "on")
+    alice.ok("transfer", "1", "--from", "Food", "--to", "Fun")
+    alice.ok("add-income", "1000", "Salary")
+    alice.ok("share", "bob@example.com", "--read-only")
+    alice_id = owner.sql("SELECT id FROM users WHERE email = 'alice@example.com'")[1][0][0]
+    tables = (
+        "categories",
+        "expenses",
+        "budget_transfers",
+        "category_budgets",
+        "category_rollovers",
+        "income",
+    )
+    for table in tables:
+        where = "WHERE user_id = %s"
+        seen = owner.sql(f"SELECT count(*) FROM {table} {where}", (alice_id,))[1][0][0]
+        assert seen > 0, table
+        assert bob.sql(f"SELECT count(*) FROM {table} {where}", (alice_id,))[1] == [(seen,)]
+        assert bob.sql(f"DELETE FROM {table} {where}", (alice_id,))[0] == 0, table
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+            bob.sql(f"UPDATE {table} SET user_id = user_id {where}", (alice_id,))
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+            bob.sql(f"INSERT INTO {table} SELECT * FROM {table} {where} LIMIT 1", (alice_id,))
+        assert owner.sql(f"SELECT count(*) FROM {table} {where}", (alice_id,))[1] == [(seen,)]
+    assert bob.sql("DELETE FROM budget_shares")[0] == 0
+    assert bob.sql("UPDATE budget_shares SET read_only = false")[0] == 0
+    assert owner.sql("SELECT read_only FROM budget_shares")[1] == [(True,)]
+
+
+def test_reading_a_table_checks_only_its_read_policy(household: Household) -> None:
+    """Every policy that governs writing names its commands: a policy FOR ALL would be
+    checked on every read as well, a second check that cannot change what a role sees
+    (whatever it may write it may read) but costs each statement time."""
+    _, for_all = household.owner.sql(
+        "SELECT tablename, policyname FROM pg_policies WHERE cmd = 'ALL' "
+        "AND tablename <> 'unit_outcomes' ORDER BY 1, 2"
+    )
+    assert for_all == []
