@@ -51,10 +51,14 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    case,
     exists,
+    func,
     insert,
+    literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -442,50 +446,52 @@ def _guarded_insert() -> Insert:
     reverses_id = bindparam("reverses_id", type_=Integer)
     categories = _table(Category)
 
-    # What both categories' figures refer to several times, found once: each category's
-    # opening budget and the start of its rollover run (`carried_in` refers to the start
-    # seven times). A subquery written out seven times is planned seven times and, with
-    # row-level security, given its policies seven times. Read here, in a statement after
-    # the lock, not by the locking statement: a subquery of a SELECT … FOR UPDATE keeps
-    # the snapshot from before its wait.
+    # Both categories' figures come from one row per category, so each figure's SQL is
+    # written (planned and, with row-level security, given its policies) once, not once
+    # per category. `fixed` holds what a figure refers to several times: the opening
+    # budget and the start of the rollover run (`carried_in` refers to it seven times).
+    # Read here, in a statement after the lock, not by the locking statement: a subquery
+    # of a SELECT … FOR UPDATE keeps the snapshot from before its wait.
+    sides = union_all(
+        select(literal("from").label("side"), from_id.label("category_id")),
+        select(literal("to").label("side"), to_id.label("category_id")),
+    ).subquery("sides")
     fixed = (
         select(
-            *(
-                select(categories.c.monthly_budget)
-                .where(categories.c.id == category_id)
-                .scalar_subquery()
-                .label(f"{side}_opening")
-                for side, category_id in (("from", from_id), ("to", to_id))
-            ),
-            rollover_run_start(from_id, before).label("from_start"),
-            rollover_run_start(to_id, before).label("to_start"),
+            sides.c.side,
+            sides.c.category_id,
+            select(categories.c.monthly_budget)
+            .where(categories.c.id == sides.c.category_id)
+            .scalar_subquery()
+            .label("opening"),
+            rollover_run_start(sides.c.category_id, before).label("start"),
         )
         .cte("fixed")
         .prefix_with("MATERIALIZED")
     )
-
-    def once(side: str, name: str) -> Any:
-        return select(fixed.c[f"{side}_{name}"]).scalar_subquery()
-
-    def base(side: str, category_id: Any) -> Any:
-        return budget_in(category_id, once(side, "opening"), month)
-
-    def carried(side: str, category_id: Any) -> Any:
-        return carried_in(category_id, once(side, "opening"), before, start=once(side, "start"))
-
+    category = fixed.c.category_id
+    figures = (
+        select(
+            fixed.c.side,
+            budget_in(category, fixed.c.opening, month).label("base"),
+            transfers_net(category, month, except_key=key).label("transfers"),
+            spent_in(category, start, end).label("spent"),
+            carried_in(category, fixed.c.opening, before, start=fixed.c.start).label("carried"),
+        )
+        .cte("figures")
+        .prefix_with("MATERIALIZED")
+    )
     prior = (
         select(
-            base("from", from_id).label("from_base"),
-            base("to", to_id).label("to_base"),
-            transfers_net(from_id, month, except_key=key).label("from_transfers"),
-            spent_in(from_id, start, end).label("from_spent"),
-            transfers_net(to_id, month, except_key=key).label("to_transfers"),
-            spent_in(to_id, start, end).label("to_spent"),
-            carried("from", from_id).label("from_carried"),
-            carried("to", to_id).label("to_carried"),
+            *(
+                func.max(case((figures.c.side == side, figures.c[name]))).label(f"{side}_{name}")
+                for side in ("from", "to")
+                for name in ("base", "transfers", "spent", "carried")
+            ),
             entering_user(user_id).label("entered_by_id"),
             person_email(entering_user(user_id)).label("entered_by"),
         )
+        .select_from(figures)
         .cte("prior")
         .prefix_with("MATERIALIZED")  # computed once, not once per reference
     )
@@ -515,6 +521,7 @@ def _guarded_insert() -> Insert:
     return (
         insert(ledger)
         .add_cte(fixed)
+        .add_cte(figures)
         .add_cte(prior)
         .from_select([*columns, "reverses_id", "idempotency_key", "entered_by"], row)
         .returning(
