@@ -502,6 +502,30 @@ def test_credits_income_records_credits_as_income_once(backend: Backend, tmp_pat
     assert backend.scalar("SELECT count(*) FROM expenses") == 2
 
 
+def test_a_statement_of_many_credits_records_every_one_as_income(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """More credits than one statement's parameters can hold on SQLite (six a row)."""
+    credits = 45_000
+    lines = ["Date,Description,Amount"]
+    lines += [
+        f"2026-03-{1 + i % 28:02d},Refund {i},{1 + i % 500}.{i % 100:02d}" for i in range(credits)
+    ]
+    lines += ["2026-03-02,Corner shop,-4.00"]
+    path = write(tmp_path / "refunds.csv", "\n".join(lines) + "\n")
+    args = ["import", str(path), "--credits", "income", "--category", "Food"]
+    args += ["--signs", "spending-negative"]
+    ok(backend.invoke(args))
+    assert backend.scalar("SELECT count(*) FROM income") == credits
+    assert backend.scalar("SELECT count(*) FROM expenses") == 1
+    again = backend.invoke(args)
+    ok(again)
+    assert backend.scalar("SELECT count(*) FROM income") == credits
+    assert f"0 new, {credits:,} already present." in again.stderr or (
+        f"0 new, {credits} already present." in again.stderr
+    ), again.stderr
+
+
 def test_dry_run_previews_rows_range_and_total(backend: Backend, tmp_path: Path) -> None:
     text = (
         "Date,Description,Amount\n2026-03-01,Bus,-2.50\n2026-03-02,Card check,0.00\n"

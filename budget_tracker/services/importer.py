@@ -1083,20 +1083,23 @@ def _insert_new_income(session: Session, *, user_id: int, credits: Sequence[Cred
         seen[stem] = occurrence = seen.get(stem, 0) + 1
         rows.append(
             {
-                "user_id": user_id,
                 "amount": from_cents(credit.cents),
                 "source": source,
                 "received_on": credit.date,
                 "idempotency_key": f"{stem}:{occurrence}",
-                "entered_by": entering_user(user_id),
             }
         )
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert(Income) if dialect == "postgresql" else sqlite.insert(Income)
-    statement = insert.values(rows).on_conflict_do_nothing(
-        index_elements=["user_id", "idempotency_key"]
+    # One statement run for many rows: SQLAlchemy sends them in batches of a few hundred
+    # (its "insertmanyvalues"), so a file with many credits stays within the parameters a
+    # statement may hold and is compiled once; RETURNING counts the new ones.
+    statement = (
+        insert.values(user_id=user_id, entered_by=entering_user(user_id))
+        .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+        .returning(Income.id)
     )
-    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return len(session.execute(statement, rows).all())
 
 
 def _numbered() -> Subquery:
