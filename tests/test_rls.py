@@ -873,3 +873,27 @@ def test_reading_a_table_checks_only_its_read_policy(household: Household) -> No
         "AND tablename <> 'unit_outcomes' ORDER BY 1, 2"
     )
     assert for_all == []
+
+
+def test_each_role_may_read_write_and_see_exactly_these_users(household: Household) -> None:
+    """`budget_user_ids(role, access)`, which every policy calls, as a set per access."""
+    alice, bob, owner = household.alice, household.bob, household.owner
+    owner.ok("user", "add", "carol@example.com", "--name", "Carol")
+    alice.ok("share", "bob@example.com", "--read-only")
+    alice.ok("share", "carol@example.com")
+    bob.ok("share", "alice@example.com")
+    _, rows = owner.sql("SELECT email, id FROM users")
+    a, b, c = (dict(rows)[f"{name}@example.com"] for name in ("alice", "bob", "carol"))
+    expected = {
+        (ALICE, "own"): {a},
+        (ALICE, "read"): {a, b},  # Bob shares his budget with her
+        (ALICE, "write"): {a, b},
+        (ALICE, "people"): {a, b, c},  # and Bob and Carol are members of hers
+        (BOB, "own"): {b},
+        (BOB, "read"): {b, a},
+        (BOB, "write"): {b},  # Alice's budget is shared with him read-only
+        (BOB, "people"): {b, a},
+    }
+    for (role, access), ids in expected.items():
+        _, found = owner.sql("SELECT budget_user_ids(%s, %s)", (role, access))
+        assert set(found[0][0]) == ids, (role, access)
