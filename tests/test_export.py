@@ -435,3 +435,44 @@ def test_a_failed_write_keeps_the_old_file(backend: Backend, out: Path) -> None:
     )
     assert target.read_text() == "old\n"
     assert [path.name for path in out.iterdir()] == ["history.csv"]
+
+
+# --- backup FILE goes where `-o` goes, by the same rule ----------------------------------
+
+
+def test_backup_replaces_a_regular_file_and_follows_a_symlink(backend: Backend, out: Path) -> None:
+    seed(backend)
+    real = out / "real.jsonl"
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = out / "link.jsonl"
+    link.symlink_to(real)
+    result = backend.invoke(["backup", str(link)])
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text(encoding="utf-8").startswith("{")
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    assert sorted(path.name for path in out.iterdir()) == ["link.jsonl", "real.jsonl"]
+
+
+def test_backup_writes_into_a_device_and_never_replaces_it(backend: Backend, out: Path) -> None:
+    seed(backend)
+    null, full = device(out, "null", 3), device(out, "full", 7)
+    result = backend.invoke(["backup", str(null)])
+    assert result.exit_code == 0, result.stderr
+    assert is_device(null, 3)
+    result = backend.invoke(["backup", str(full)])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: cannot write {full}: No space left on device\n"
+    assert is_device(full, 7)
+
+
+def test_backup_to_a_missing_directory_or_no_name_is_one_line(backend: Backend, out: Path) -> None:
+    seed(backend)
+    target = out / "nowhere" / "budget.jsonl"
+    result = backend.invoke(["backup", str(target)])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"Error: cannot write {target}: no directory {target.parent}\n"
+    result = backend.invoke(["backup", ""])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == "Error: cannot write .: Is a directory\n"

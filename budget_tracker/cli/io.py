@@ -558,15 +558,8 @@ def _restart(stream: Any) -> Any:
 
 @contextmanager
 def _destination(path: Path | None, *, optional: bool = False) -> Iterator[Any]:
-    """Where an export goes: stdout (no path), a file replaced only on success, or a
-    FIFO or device written into.
-
-    Only a regular file, or a path where nothing is yet, is written under a temporary
-    name beside it and renamed over it when the export succeeds, keeping an existing
-    file's permission bits. A symlink is followed: its target is what is written (the
-    link stays). Anything else (`/dev/null`, a FIFO, a terminal) is written through and
-    never replaced. A failure to write is one line, and a file that was there is kept.
-    """
+    """Where an export goes: stdout (no path), or `output_file(path)`; what is written
+    straight through (stdout, a FIFO, a device) cannot restart on a retry."""
     if path is None:
         if optional:
             yield None
@@ -574,6 +567,23 @@ def _destination(path: Path | None, *, optional: bool = False) -> Iterator[Any]:
         yield _WriteThrough(sys.stdout)
         sys.stdout.flush()
         return
+    with output_file(path) as (stream, through):
+        yield _WriteThrough(stream) if through else stream
+
+
+@contextmanager
+def output_file(path: Path, *, binary: bool = False) -> Iterator[tuple[Any, bool]]:
+    """A file the command writes: the stream, and whether it is written straight through.
+
+    Only a regular file, or a path where nothing is yet, is written under a temporary
+    name beside it and renamed over it when the command succeeds, keeping an existing
+    file's permission bits (a new one is private, 0600, as `mkstemp` creates it). A
+    symlink is followed: its target is what is written (the link stays). Anything else
+    (`/dev/null`, a FIFO, a terminal) is written through and never replaced. A failure to
+    write is one line, and a file that was there is kept.
+    """
+    options: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": ""}
+    mode_letters = "wb" if binary else "w"
     target = Path(os.path.realpath(path))
     try:
         mode: int | None = target.stat().st_mode
@@ -583,8 +593,8 @@ def _destination(path: Path | None, *, optional: bool = False) -> Iterator[Any]:
         raise _cannot_write(path, exc, existed=False) from None
     if mode is not None and not stat.S_ISREG(mode):
         try:
-            with target.open("w", encoding="utf-8", newline="") as handle:
-                yield _WriteThrough(handle)
+            with target.open(mode_letters, **options) as handle:
+                yield handle, True
         except OSError as exc:
             raise _cannot_write(path, exc, existed=False) from None
         return
@@ -595,8 +605,8 @@ def _destination(path: Path | None, *, optional: bool = False) -> Iterator[Any]:
     try:
         if mode is not None:
             os.chmod(temporary, stat.S_IMODE(mode))
-        with os.fdopen(handle_fd, "w", encoding="utf-8", newline="") as stream:
-            yield stream
+        with os.fdopen(handle_fd, mode_letters, **options) as stream:
+            yield stream, False
         os.replace(temporary, target)
     except BaseException as exc:
         with suppress(OSError):

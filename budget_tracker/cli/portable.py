@@ -202,33 +202,17 @@ def backup_command(state: AppState, file: str) -> None:
 
 
 def _backup_to_file(path: Path, engine: Any, bar: _Progress) -> Any:
-    """Write beside FILE under a temporary name; replace FILE only when the backup is whole.
-
-    A new file is private (0600, as `mkstemp` creates it); an existing regular file keeps
-    its permission bits.
-    """
-    import os
-    import stat
-    import tempfile
-
+    """Write FILE as `export -o` writes its file (`output_file`): a regular file is
+    replaced only when the backup is whole; a device or FIFO is written through."""
+    from budget_tracker.cli.io import output_file
     from budget_tracker.services.portable import open_backup_output, write_backup
 
-    try:
-        existing: int | None = path.stat().st_mode
-    except FileNotFoundError:
-        existing = None
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        if existing is not None and stat.S_ISREG(existing):
-            os.fchmod(handle, stat.S_IMODE(existing))
-        with os.fdopen(handle, "wb") as raw:
-            out = open_backup_output(raw, compress=path.suffix == ".gz")
-            summary = write_backup(engine, out, progress=bar.advance, on_total=bar.total)
-            out.close()
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with output_file(path, binary=True) as (raw, _through):
+        out = open_backup_output(raw, compress=path.suffix == ".gz")
+        summary = write_backup(engine, out, progress=bar.advance, on_total=bar.total)
+        out.flush()
+        if out is not raw:
+            out.close()  # the gzip trailer; the file itself is closed by output_file
     return summary
 
 
