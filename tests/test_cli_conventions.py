@@ -158,6 +158,46 @@ def test_undecodable_budget_user_is_bad_input(backend: Backend) -> None:
     assert backend.snapshot() == before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "--from-file", "a\x00b"],
+        ["import", "a\x00b"],
+        ["backup", "a\x00b"],
+        ["add-expense", "1", "Food", "a\x00b"],
+    ],
+)
+def test_a_nul_character_in_an_argument_is_bad_input(backend: Backend, args: list[str]) -> None:
+    """Only a program calling `main` with a list can pass one (a shell cannot)."""
+    first_run(backend)
+    before = backend.snapshot()
+    result = backend.invoke(args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "Error: argument 'a\\x00b' contains a NUL character\n"
+    assert backend.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["export", "-o", ""], "'-o' / '--output'"),
+        (["export", "--transfers", "-o", ""], "'-o' / '--output'"),
+        (["backup", ""], "'FILE'"),
+        (["restore", ""], "'FILE'"),
+        (["import", ""], "'FILE'"),
+        (["verify", "--from-file", ""], "'--from-file'"),
+    ],
+)
+def test_an_empty_file_name_is_bad_input(backend: Backend, args: list[str], name: str) -> None:
+    """The operating system would read it as the current directory."""
+    first_run(backend)
+    before = backend.snapshot()
+    result = backend.invoke(args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"Error: Invalid value for {name}: the file name is empty\n"
+    assert backend.snapshot() == before
+
+
 def test_export_dash_o_dash_is_stdout(backend: Backend, tmp_path: Path) -> None:
     first_run(backend)
     ok(backend.invoke(["add-expense", "12.50", "Food", "Lunch", "--date", "2026-03-02"]))

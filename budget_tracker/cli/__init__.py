@@ -280,7 +280,9 @@ def _refuse_undecodable(argv: list[str]) -> None:
     """Arguments (and `BUDGET_USER`) must be text: bytes that are not UTF-8 are bad input.
 
     Python hands such bytes over as lone surrogates, which no database driver, file or
-    terminal accepts; stopping here keeps them from reaching any of those.
+    terminal accepts; stopping here keeps them from reaching any of those. A NUL character
+    cannot come from a shell, but can from a program calling `main` with a list: no file
+    name or database value may hold one.
     """
     import os
 
@@ -289,6 +291,8 @@ def _refuse_undecodable(argv: list[str]) -> None:
     for label, value in named:
         if _undecodable(value):
             raise InvalidInput(f"{label} {_shown(value)} is not valid UTF-8 text")
+        if "\x00" in value:
+            raise InvalidInput(f"{label} {_shown(value)} contains a NUL character")
 
 
 def _undecodable(value: str) -> bool:
@@ -302,7 +306,7 @@ def _undecodable(value: str) -> bool:
 def _shown(value: str) -> str:
     """`value` quoted, with undecodable bytes as `\\xff` escapes (never a raw surrogate)."""
     text = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "'" + text + "'"
+    return "'" + text.replace("\x00", "\\x00") + "'"
 
 
 def _flush_stdout() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from budget_tracker.cli.output import announce_first_run, info, warn
-from budget_tracker.cli.params import DATE, NAME, options_checked, user_option
+from budget_tracker.cli.params import DATE, NAME, FilePath, options_checked, user_option
 from budget_tracker.cli.wording import said
 from budget_tracker.errors import BudgetError, DatabaseUnavailable, InvalidInput
 from budget_tracker.services.bankfiles.records import COLUMN_ROLES
@@ -67,7 +67,7 @@ class DateFormatType(click.ParamType[str]):
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
+@click.argument("file", type=FilePath(dir_okay=False, allow_dash=True, path_type=str))
 @click.option(
     "--columns",
     type=ColumnMapType(),
@@ -117,7 +117,7 @@ class DateFormatType(click.ParamType[str]):
 @click.option(
     "--rules",
     "rules_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FilePath(exists=True, dir_okay=False, path_type=Path),
     help="Use the profile document in FILE (TOML: layout, skip rules, category rules).",
 )
 @click.option("--save-profile", help="Save this import's options as the profile NAME.")
@@ -453,7 +453,7 @@ def _progress(file: str) -> Iterator[Any]:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    type=FilePath(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
     help="Write to this file (replaced only when the export succeeds; a FIFO or device is "
     "written into, never replaced; - is stdout)  [default: stdout]",
 )

@@ -211,6 +211,16 @@ class EmailType(click.ParamType[str]):
             _refuse(self, exc, param, ctx)
 
 
+class FilePath(click.Path):
+    """A file argument as `click.Path` checks it, refused when empty: the operating
+    system reads an empty name as the current directory."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "":
+            self.fail("the file name is empty", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 AMOUNT = AmountType()
 BUDGET_AMOUNT = AmountType(allow_zero=True)
 ID = IntType()

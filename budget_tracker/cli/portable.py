@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from budget_tracker.cli.output import info
+from budget_tracker.cli.params import FilePath
 from budget_tracker.cli.state import AppState
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def copy_command(state: AppState, target: str, source: str | None, to_direct: st
 
 
 @click.command("backup")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
+@click.argument("file", type=FilePath(dir_okay=False, allow_dash=True, path_type=str))
 @click.pass_obj
 def backup_command(state: AppState, file: str) -> None:
     """Write the whole budget to FILE (`-` for stdout), one portable versioned file.
@@ -217,7 +218,7 @@ def _backup_to_file(path: Path, engine: Any, bar: _Progress) -> Any:
 
 
 @click.command("restore")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
+@click.argument("file", type=FilePath(dir_okay=False, allow_dash=True, path_type=str))
 @click.pass_obj
 def restore_command(state: AppState, file: str) -> None:
     """Load a backup FILE (`-` for stdin) into the database in use, which must be empty.

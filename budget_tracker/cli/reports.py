@@ -31,6 +31,7 @@ from budget_tracker.cli.params import (
     COUNT,
     MONTH,
     NAME,
+    FilePath,
     entered_by_option,
     format_option,
     options_checked,
@@ -234,7 +235,7 @@ def report(
 @period_options
 @click.option(
     "--from-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FilePath(exists=True, dir_okay=False, path_type=Path),
     help="Take expenses from this CSV export (date,amount,category,description) "
     "instead of the database.",
 )
