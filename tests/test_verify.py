@@ -135,7 +135,7 @@ def test_a_file_that_differs_from_the_database(backend: Backend, tmp_path: Path)
         "Gifts                     spent     30.00         0.00       30.00\n"
         "Travel (not in database)  spent      0.00        12.00      -12.00\n"
     )
-    assert err == "verification failed: 3 mismatches\n"
+    assert err == "Error: verification failed: 3 mismatches\n"
     assert backend.snapshot() == before
 
 
@@ -199,7 +199,7 @@ def test_a_range_is_checked_month_by_month(backend: Backend, tmp_path: Path) -> 
         "Food      2028-01  spent    100.10       250.35     -150.25\n"
         "Food      2028-02  spent    350.25       200.00      150.25\n"
     )
-    assert err == "verification failed: 2 mismatches\n"
+    assert err == "Error: verification failed: 2 mismatches\n"
     assert verify(backend, "--from", "2028-01", "--to", "2028-02")[0] == 0
 
 

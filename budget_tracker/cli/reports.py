@@ -37,7 +37,7 @@ from budget_tracker.cli.params import (
     options_checked,
     user_option,
 )
-from budget_tracker.errors import EXIT_REFUSED
+from budget_tracker.errors import BudgetError
 from budget_tracker.money import format_amount
 
 if TYPE_CHECKING:
@@ -241,9 +241,7 @@ def report(
 )
 @user_option
 @click.pass_obj
-@click.pass_context
 def verify(
-    ctx: click.Context,
     state: AppState,
     month: dt.date | None,
     from_month: dt.date | None,
@@ -274,7 +272,9 @@ def verify(
     announce_first_run(result.report.first_run)
     _print_verification(result)
     if not result.verified:
-        ctx.exit(EXIT_REFUSED)
+        # The mismatches are the output (stdout); the verdict is the one error line.
+        mismatches = _plural(len(result.mismatches), "mismatch", "mismatches")
+        raise BudgetError(f"verification failed: {mismatches}")
 
 
 # --- formatting -------------------------------------------------------------------------
@@ -827,4 +827,3 @@ def _print_verification(result: Verification) -> None:
             columns,
         )
     )
-    info(f"verification failed: {_plural(len(result.mismatches), 'mismatch', 'mismatches')}")
