@@ -916,3 +916,37 @@ def test_multi_line_descriptions_are_joined_in_the_export_format(
     body = '2026-03-02,4.20,Food,"two\nlines"\n'
     ok(backend.invoke(["import", str(write(tmp_path / "m.csv", HEADER + body))]))
     assert expenses(backend) == [("2026-03-02", "4.2", "Food", "two lines")]
+
+
+@pytest.mark.parametrize("encoding", ["", "nope", "rot13"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "date,amount,category,description\n2026-03-02,4.00,Food,bread\n",  # the export format
+        "Buchungstag;Betrag;Verwendungszweck\n02.03.2026;-4,00;Brot\n",  # a bank's
+    ],
+)
+def test_an_unknown_encoding_is_bad_input(
+    backend: Backend, tmp_path: Path, encoding: str, text: str
+) -> None:
+    path = write(tmp_path / "a.csv", text)
+    before = backend.snapshot()
+    result = backend.invoke(["import", str(path), "--encoding", encoding, "--category", "Food"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"Error: {encoding!r} is not an encoding I know\n"
+    assert backend.snapshot() == before
+
+
+def test_a_named_encoding_that_one_byte_cannot_show_is_still_an_encoding(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(
+        "date,amount,category,description\n2026-03-02,4.00,Food,bread\n".encode("utf-16")
+    )
+    ok(
+        backend.invoke(
+            ["import", str(path), "--encoding", "utf-16", "--signs", "spending-positive"]
+        )
+    )
+    assert backend.scalar("SELECT count(*) FROM expenses") == 1

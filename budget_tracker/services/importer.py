@@ -88,7 +88,12 @@ from budget_tracker.rules import (
 )
 from budget_tracker.services.bankfiles import amounts as bank_amounts
 from budget_tracker.services.bankfiles.delimited import MAX_FIELD_LINES, LayoutOptions
-from budget_tracker.services.bankfiles.source import Source, detect_encoding, open_source
+from budget_tracker.services.bankfiles.source import (
+    Source,
+    check_encoding,
+    detect_encoding,
+    open_source,
+)
 from budget_tracker.services.bankfiles.statement import (
     Credit,
     Rule,
@@ -361,7 +366,9 @@ def _open_reader(
     if not head.strip():
         raise InvalidInput(f"{source.name} is empty: expected a header line first")
     encoding, worth_saying = options.encoding, False
-    if encoding is None:
+    if encoding is not None:
+        check_encoding(encoding)
+    else:
         encoding, worth_saying = detect_encoding(head)
     if options.is_plain() and not encoding.startswith("utf-16"):
         first = head.decode(encoding, errors="replace").lstrip("\ufeff").split("\n", 1)[0]

@@ -122,6 +122,18 @@ def _utf16(head: bytes) -> str | None:
     return None
 
 
+def check_encoding(name: str) -> str:
+    """`name` when Python decodes text with it (`--encoding`, a profile's `encoding`);
+    refused as bad input otherwise, including codecs that are not text encodings."""
+    try:
+        b"a".decode(name)  # empty bytes decode without looking the codec up
+    except LookupError:
+        raise InvalidInput(f"{name!r} is not an encoding I know") from None
+    except UnicodeDecodeError:
+        pass  # a text encoding (one byte is not whole UTF-16, for one)
+    return name
+
+
 def detect_encoding(head: bytes) -> tuple[str, bool]:
     """The encoding of a file starting with `head`, and whether it is worth saying.
 

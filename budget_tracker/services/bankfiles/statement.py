@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from budget_tracker.errors import InvalidInput, Wording, option
 from budget_tracker.services.bankfiles import amounts, dates, delimited
 from budget_tracker.services.bankfiles.records import Record
-from budget_tracker.services.bankfiles.source import Source, detect_encoding, detect_format
+from budget_tracker.services.bankfiles.source import (
+    Source,
+    check_encoding,
+    detect_encoding,
+    detect_format,
+)
 
 FORMAT_NAMES = {
     "csv": "CSV",
@@ -132,13 +137,7 @@ class Statement:
         self.options = options
         head = source.head()
         if options.encoding is not None:
-            self.encoding, self.encoding_named = options.encoding, True
-            try:
-                head.decode(self.encoding)
-            except LookupError as exc:
-                raise InvalidInput(f"{options.encoding!r} is not an encoding I know") from exc
-            except UnicodeDecodeError:
-                pass
+            self.encoding, self.encoding_named = check_encoding(options.encoding), True
         else:
             self.encoding, self.encoding_named = detect_encoding(head)
         self.format = detect_format(head, self.encoding)
