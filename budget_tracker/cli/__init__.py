@@ -152,7 +152,7 @@ class BudgetGroup(click.Group):
         _leave_heap_to_the_os_at_exit()
         argv = list(sys.argv[1:] if args is None else args)
         try:
-            _refuse_undecodable(argv)
+            _refuse_unusable_arguments(argv)
             _load_env_file()
             result = super().main(argv, prog_name, complete_var, False, obj=state, **extra)
             _flush_stdout()
@@ -276,7 +276,7 @@ def _usage_error(exc: click.exceptions.UsageError) -> NoReturn:
     _fail(exc.format_message(), exc.exit_code)
 
 
-def _refuse_undecodable(argv: list[str]) -> None:
+def _refuse_unusable_arguments(argv: list[str]) -> None:
     """Arguments (and `BUDGET_USER`) must be text: bytes that are not UTF-8 are bad input.
 
     Python hands such bytes over as lone surrogates, which no database driver, file or
